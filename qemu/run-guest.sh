@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# run-guest.sh: boot a guest kernel under QEMU with a busybox initramfs, run one
+# busybox-sh script in it as root, and judge the run from the serial console log.
+#
+# Usage: qemu/run-guest.sh [options] SCRIPT
+#   --kernel PATH        bzImage (required)
+#   --module PATH        .ko copied to the guest as /lazy_vmap.ko ($LAZY_VMAP_KO; not loaded)
+#   --extra PATH         extra file copied into the guest's / (repeatable)
+#   --smp N              vCPUs (default 4)
+#   --mem SIZE           guest memory (default 1G)
+#   --timeout SEC        hard wall-clock limit for QEMU (default 300)
+#   --append STR         extra kernel command line
+#   --log PATH           serial console log (default out/guest/<script basename>.log)
+#   --expect-oops REGEX  succeed only if the guest dies in a "kernel BUG at"/"Oops"
+#                        splat, REGEX matches the console log (grep -E), and no other
+#                        splat came before it (adds oops=panic to the command line)
+#   --accel tcg|kvm      default tcg; kvm only if /dev/kvm works, else tcg with a note
+#   --scan-log PATH      do not boot: judge an existing console log (for testing)
+#
+# Guest protocol: /init prints "@@LV_BEGIN@@", runs `sh /test.sh` (stdout+stderr on
+# the console), prints "@@LV_EXIT <rc>@@", then `sync; reboot -f` (with -no-reboot
+# QEMU exits).  Guest env: LAZY_VMAP_KO (/lazy_vmap.ko or empty), AS_NOBODY, PATH.
+#
+# stdout: the script's output (console lines between the markers, minus kernel
+# console lines, which carry a syslog prefix "<6>[    1.234567] ...").
+# stderr: notes, a splat excerpt, one verdict line.
+# Exit: 0 pass, 1 script failed, 2 kernel splat, 3 timeout / no end marker,
+#       4 expected oops missing, 64 usage or setup error.
+set -euo pipefail
+
+readonly BEGIN_MARK='@@LV_BEGIN@@'
+readonly EXIT_RE='@@LV_EXIT ([0-9]+)@@'
+# Run a command as uid/gid 65534 inside the guest: busybox su run by root asks for
+# no password; -s is needed because nobody's login shell is nologin.  Verified in
+# the guest: $AS_NOBODY 'id -u' prints 65534, writes to root-only files fail.
+# (Debian's busybox has no setuidgid/chpst, and its setpriv has no --reuid.)
+readonly AS_NOBODY_CMD='su -s /bin/sh nobody -c'
+# Kernel splats, matched with grep -E anywhere in the console log.
+readonly SPLAT_RE='BUG:|kernel BUG at|Oops|WARNING:|general protection fault|possible recursive locking|possible circular locking|inconsistent lock state|INFO: possible irq lock inversion|sleeping function called from invalid context|scheduling while atomic|Kernel panic|RCU stall|rcu.*(self-)?detected stall|stack-protector|UBSAN:|KASAN:|kmemleak:.*new suspected memory leaks'
+# Lines that belong to the expected oops itself (header lines of a BUG()/fault).
+readonly OOPS_RE='kernel BUG at|Oops|BUG: unable to handle|BUG: kernel NULL pointer dereference|general protection fault'
+
+die() { echo "run-guest: $*" >&2; exit 64; }
+note() { echo "run-guest: $*" >&2; }
+usage() { sed -n '/^# Usage:/,/^#   --scan-log/s/^# \{0,1\}//p' "$0" >&2; exit 64; }
+
+# ---- Options -------------------------------------------------------------------
+KERNEL='' MODULE='' SMP=4 MEM=1G TIMEOUT=300 APPEND='' LOG='' EXPECT_OOPS='' ACCEL=tcg
+SCAN_LOG='' EXTRAS=()
+parse_args() {
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --kernel) KERNEL=${2:?}; shift 2 ;;
+            --module) MODULE=${2:?}; shift 2 ;;
+            --extra) EXTRAS+=("${2:?}"); shift 2 ;;
+            --smp) SMP=${2:?}; shift 2 ;;
+            --mem) MEM=${2:?}; shift 2 ;;
+            --timeout) TIMEOUT=${2:?}; shift 2 ;;
+            --append) APPEND=${2?}; shift 2 ;;
+            --log) LOG=${2:?}; shift 2 ;;
+            --expect-oops) EXPECT_OOPS=${2:?}; shift 2 ;;
+            --accel) ACCEL=${2:?}; shift 2 ;;
+            --scan-log) SCAN_LOG=${2:?}; shift 2 ;;
+            -h|--help) usage ;;
+            --) shift; break ;;
+            -*) die "unknown option $1 (see --help)" ;;
+            *) break ;;
+        esac
+    done
+    [ -n "$SCAN_LOG" ] && return 0
+    [ $# -eq 1 ] || usage
+    SCRIPT=$1
+    [ -f "$SCRIPT" ] || die "no such script: $SCRIPT"
+    [ -f "$KERNEL" ] || die "--kernel PATH (bzImage) is required and must exist"
+    [ -z "$MODULE" ] || [ -f "$MODULE" ] || die "no such module: $MODULE"
+    local f; for f in ${EXTRAS[@]+"${EXTRAS[@]}"}; do [ -f "$f" ] || die "no such file: $f"; done
+    [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout takes whole seconds"
+    command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+    [ -x /bin/busybox ] || die "/bin/busybox missing (apt-get install busybox-static)"
+    if [ -z "$LOG" ]; then
+        LOG="$(cd "$(dirname "$0")/.." && pwd)/out/guest/$(basename "$SCRIPT" .sh).log"
+    fi
+}
+
+# ---- Accelerator: KVM only when asked and usable (nested KVM may still hang) ----
+pick_accel() {
+    case "$ACCEL" in
+        tcg) ;;
+        kvm) if ! { [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 10 \
+                    qemu-system-x86_64 -accel kvm -M none -nodefaults -display none \
+                    -monitor stdio >/dev/null 2>&1; }; then
+                 note "KVM requested but /dev/kvm does not work here; falling back to TCG"
+                 ACCEL=tcg
+             fi ;;
+        *) die "--accel takes tcg or kvm" ;;
+    esac
+}
+
+# ---- Initramfs: busybox applets, passwd/group, /init, the script and files -------
+build_initramfs() {  # $1 = staging dir, $2 = output .cpio.gz
+    local root=$1 out=$2 applet f ko=''
+    [ -z "$MODULE" ] || ko=/lazy_vmap.ko
+    mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root}
+    chmod 755 "$root" "$root"/{bin,sbin,etc,proc,sys,dev}
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        # Never link "busybox" to itself: that makes every exec fail with ELOOP.
+        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+        > "$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+    cp "$SCRIPT" "$root/test.sh"
+    [ -z "$MODULE" ] || cp "$MODULE" "$root/lazy_vmap.ko"
+    for f in ${EXTRAS[@]+"${EXTRAS[@]}"}; do cp "$f" "$root/"; done
+    cat > "$root/init" <<EOF
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+exec </dev/console >/dev/console 2>&1
+export PATH=/bin:/sbin HOME=/root
+export LAZY_VMAP_KO=$ko
+export AS_NOBODY='$AS_NOBODY_CMD'
+cd /
+echo '$BEGIN_MARK'
+sh /test.sh
+echo "@@LV_EXIT \$?@@"
+sync
+reboot -f
+EOF
+    chmod -R a+rX "$root"
+    chmod 755 "$root/init" "$root/test.sh"
+    (cd "$root" && find . | cpio -o -H newc --owner=0:0 --quiet) | gzip -1 > "$out"
+}
+
+# ---- stdout filter: the script's lines between the markers, no printk lines -----
+show_script_output() {
+    awk -v begin="$BEGIN_MARK" '
+        { sub(/\r+$/, "") }
+        !on { if (index($0, begin)) on = 1; next }
+        /@@LV_EXIT [0-9]+@@/ { sub(/@@LV_EXIT [0-9]+@@.*/, ""); if ($0 != "") print; exit }
+        /^<[0-9]+>\[ *[0-9]+\.[0-9]+\] / { next }
+        { print; fflush() }'
+}
+
+# ---- Boot the guest: QEMU under timeout, serial console to $LOG -----------------
+QPID='' TPID='' WORKDIR=''
+cleanup() {
+    [ -z "$QPID" ] || kill -TERM "$QPID" 2>/dev/null || true   # timeout forwards it to QEMU
+    [ -z "$TPID" ] || kill -TERM "$TPID" 2>/dev/null || true
+    [ -z "$WORKDIR" ] || rm -rf "$WORKDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+QEMU_RC=0
+run_qemu() {
+    # console_msg_format=syslog prefixes kernel console lines with "<level>", which
+    # tells them apart from `dmesg` output that the script itself prints.
+    local cmdline="console=ttyS0 console_msg_format=syslog panic=-1 loglevel=7"
+    [ -z "$EXPECT_OOPS" ] || cmdline+=" oops=panic"
+    [ -z "$APPEND" ] || cmdline+=" $APPEND"
+    mkdir -p "$(dirname "$LOG")"
+    : > "$LOG"
+    # timeout runs QEMU in its own process group; TERM to it (from cleanup) is forwarded.
+    timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+        -accel "$ACCEL" -smp "$SMP" -m "$MEM" -no-user-config -nodefaults \
+        -kernel "$KERNEL" -initrd "$WORKDIR/initramfs.cpio.gz" -append "$cmdline" \
+        -nographic -serial "file:$LOG" -monitor none -nic none -no-reboot \
+        </dev/null >"$WORKDIR/qemu.err" 2>&1 &
+    QPID=$!
+    # Stream the script's output live; tail exits once QEMU is gone and the log is read.
+    tail -s 0.2 --pid="$QPID" -n +1 -f "$LOG" | show_script_output &
+    TPID=$!
+    wait "$QPID" || QEMU_RC=$?
+    QPID=''
+    wait "$TPID" || true
+    TPID=''
+    if [ "$QEMU_RC" -ne 0 ] && [ "$QEMU_RC" -ne 124 ] && [ "$QEMU_RC" -ne 137 ] && [ -s "$WORKDIR/qemu.err" ]; then
+        note "QEMU exited with $QEMU_RC:"; sed 's/^/  qemu: /' "$WORKDIR/qemu.err" >&2
+    fi
+}
+
+# ---- Verdict: splats, end marker, timeout -> exit code ---------------------------
+splat_excerpt() {  # $1 = log, $2 = line number of the first splat line
+    local from=$2
+    # Start at the "cut here" / "=====" banner just above, if there is one.
+    if [ "$from" -gt 1 ] && sed -n "$((from - 1))p" "$1" | grep -qE 'cut here|======'; then
+        from=$((from - 1))
+    fi
+    echo "---- kernel splat (console log $1, line $2) ----" >&2
+    tail -n "+$from" "$1" | tr -d '\r' | head -n 40 >&2
+    echo "----" >&2
+}
+
+judge() {  # $1 = log, $2 = 1 if QEMU was killed by the timeout
+    local log=$1 timed_out=$2 first oops other rc
+    first=$(grep -naE "$SPLAT_RE" "$log" | head -n1 | cut -d: -f1 || true)
+    if [ -n "$EXPECT_OOPS" ]; then
+        oops=$(grep -naE "$OOPS_RE" "$log" | head -n1 | cut -d: -f1 || true)
+        if [ -z "$oops" ]; then
+            [ -z "$first" ] || splat_excerpt "$log" "$first"
+            note "FAIL: expected oops missing (no 'kernel BUG at'/'Oops' in $log)"; return 4
+        fi
+        other=$(head -n "$oops" "$log" | grep -naE "$SPLAT_RE" | grep -vE "$OOPS_RE" | head -n1 | cut -d: -f1 || true)
+        if [ -n "$other" ]; then
+            splat_excerpt "$log" "$other"
+            note "FAIL: another kernel splat came before the expected oops"; return 2
+        fi
+        if ! grep -qaE -- "$EXPECT_OOPS" "$log"; then
+            splat_excerpt "$log" "$oops"
+            note "FAIL: expected oops missing (the oops does not match /$EXPECT_OOPS/)"; return 4
+        fi
+        note "PASS: expected oops seen (line $oops, matches /$EXPECT_OOPS/)"; return 0
+    fi
+    rc=$(grep -aoE "$EXIT_RE" "$log" | tail -n1 | tr -dc '0-9' || true)
+    if [ -n "$first" ]; then
+        splat_excerpt "$log" "$first"
+        note "FAIL: kernel splat (script exit ${rc:-none}, log $log)"; return 2
+    fi
+    if [ "$timed_out" = 1 ]; then
+        note "FAIL: timeout after ${TIMEOUT}s, no end marker (log $log)"; return 3
+    fi
+    if [ -z "$rc" ]; then
+        note "FAIL: guest ended without the end marker (log $log)"; return 3
+    fi
+    if [ "$rc" -ne 0 ]; then
+        note "FAIL: script failed with exit code $rc (log $log)"; return 1
+    fi
+    note "PASS: script exit 0, no kernel splat (log $log)"; return 0
+}
+
+# ---- Main ------------------------------------------------------------------------
+main() {
+    parse_args "$@"
+    if [ -n "$SCAN_LOG" ]; then
+        [ -f "$SCAN_LOG" ] || die "no such log: $SCAN_LOG"
+        judge "$SCAN_LOG" 0 && exit 0 || exit $?
+    fi
+    pick_accel
+    WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/run-guest.XXXXXX")
+    build_initramfs "$WORKDIR/root" "$WORKDIR/initramfs.cpio.gz"
+    local t0=$SECONDS timed_out=0
+    run_qemu
+    case "$QEMU_RC" in 124|137) timed_out=1 ;; esac
+    note "guest ran $((SECONDS - t0))s wall (accel $ACCEL, smp $SMP, mem $MEM)"
+    judge "$LOG" "$timed_out" && exit 0 || exit $?
+}
+
+main "$@"

@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The arena: this module's vmap allocator on real kernel page tables.
+//!
+//! It puts together the range and PTEs of [`PageTable`], the area allocator
+//! ([`FreeTree`], under `vmap_area_lock`), and the lazy-free state ([`Lazy`]),
+//! and gives the lazy logic its environment ([`Env`]): the static purge lock,
+//! the TLB flush of [`tlb`] and the race policy of the knobs.
+//!
+//! An allocation reserves the pages and a guard page, then maps a fresh page
+//! at each with PAGE_KERNEL; any failure part way goes back through the lazy
+//! free, as vmalloc's error path goes through `vfree()`. A free clears the
+//! PTEs with no flush, frees the pages at once and hands the range to the
+//! lazy logic, which keeps it out of the allocator until a purge has flushed
+//! it on every CPU.
+
+use crate::knobs::{Knobs, OnRace};
+use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
+use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
+use crate::pgtable::PageTable;
+use crate::shim::*;
+use crate::tlb;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use kernel::bindings;
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::{Arc, SpinLock};
+
+/// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
+/// pages, sized for a 32 TiB vmalloc space; we cap it at a quarter of the
+/// arena so that purges happen in a small one too.
+pub(crate) fn default_lazy_max_pages(arena_pages: u64) -> u64 {
+    // SAFETY: reads the online CPU count.
+    let cpus = unsafe { lv_online_cpus() };
+    let fls = u64::from(32 - cpus.leading_zeros());
+    (fls * (32 << 20) / 4096).min(arena_pages / 4).max(1)
+}
+
+/// Counters the arena keeps besides the lazy ones.
+#[derive(Default)]
+pub(crate) struct ArenaStats {
+    /// Pages currently mapped.
+    pub(crate) mapped: AtomicI64,
+    /// Pages whose `vmalloc_to_page()` was not the page we mapped.
+    pub(crate) map_mismatches: AtomicU64,
+    /// Flushes done with `invlpg` per page / with a full flush.
+    pub(crate) page_flushes: AtomicU64,
+    pub(crate) full_flushes: AtomicU64,
+}
+
+impl ArenaStats {
+    /// Adds the cumulative counters to `into` (not `mapped`, a gauge).
+    pub(crate) fn add_to(&self, into: &ArenaStats) {
+        into.map_mismatches.fetch_add(self.map_mismatches.load(Relaxed), Relaxed);
+        into.page_flushes.fetch_add(self.page_flushes.load(Relaxed), Relaxed);
+        into.full_flushes.fetch_add(self.full_flushes.load(Relaxed), Relaxed);
+    }
+}
+
+/// See the module documentation.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Arena {
+    pt: PageTable,
+    pub(crate) lazy: Lazy<KVVec<AreaSlot>>,
+    #[pin]
+    tree: SpinLock<FreeTree<KVVec<Node>>>,
+    knobs: Arc<Knobs>,
+    pub(crate) stats: ArenaStats,
+    /// Negative control of the stale-TLB self-test: skip the next flush.
+    skip_flush: AtomicBool,
+    races_logged: AtomicU32,
+}
+
+/// Holds the static purge lock (`purge_lock` of 2.6.28, a mutex as it has
+/// been since 4.9 so that it may be held across the cross-CPU flush).
+pub(crate) struct PurgeGuard(());
+
+impl Drop for PurgeGuard {
+    fn drop(&mut self) {
+        // SAFETY: a `PurgeGuard` exists only while the lock is held.
+        unsafe { lv_purge_unlock() };
+    }
+}
+
+impl Env for Arena {
+    type Pool = KVVec<Node>;
+    type PurgeGuard<'a> = PurgeGuard;
+
+    fn purge_lock(&self) -> PurgeGuard {
+        // SAFETY: a sleeping lock, taken from process context.
+        unsafe { lv_purge_lock() };
+        PurgeGuard(())
+    }
+
+    fn purge_trylock(&self) -> Option<PurgeGuard> {
+        // SAFETY: as above.
+        unsafe { lv_purge_trylock() }.then(|| PurgeGuard(()))
+    }
+
+    fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<KVVec<Node>>) -> R) -> R {
+        f(&mut self.tree.lock())
+    }
+
+    fn flush(&self, start: u64, end: u64) {
+        if self.skip_flush.swap(false, Relaxed) {
+            return;
+        }
+        match tlb::flush_pages(start, end) {
+            tlb::Kind::Pages => self.stats.page_flushes.fetch_add(1, Relaxed),
+            tlb::Kind::Full => self.stats.full_flushes.fetch_add(1, Relaxed),
+        };
+    }
+
+    fn race_window(&self) {
+        let us = self.knobs.race_delay_us.load(Relaxed);
+        if us > 0 {
+            // SAFETY: a busy wait; preemptible unless the caller holds a lock.
+            unsafe { bindings::__udelay(us as _) };
+        }
+    }
+
+    fn race(&self, nr: i64, lazy: i64) {
+        match self.knobs.on_race() {
+            OnRace::Count => {
+                let n = self.races_logged.fetch_add(1, Relaxed) + 1;
+                if n <= 5 || n.is_power_of_two() {
+                    pr_warn!("race #{}: purge took {} lazy pages, counter says {}\n", n, nr, lazy);
+                }
+            }
+            // SAFETY: WARN() with two numbers.
+            OnRace::Warn => unsafe { lv_race_warn(nr as _, lazy as _) },
+            // SAFETY: BUG(), on explicit request of `on_race=bug`.
+            OnRace::Bug => unsafe { lv_race_bug(nr as _, lazy as _) },
+        }
+    }
+}
+
+impl Arena {
+    /// An arena of `mb` MiB in `mode`.
+    pub(crate) fn new(mb: u64, mode: Mode, knobs: Arc<Knobs>) -> Result<Arc<Self>> {
+        let pages = mb * 256;
+        let pt = PageTable::new(pages as usize)?;
+        let base = pt.base_pfn();
+        let mut slots = KVVec::with_capacity(slots_needed(pages), GFP_KERNEL)?;
+        for _ in 0..slots_needed(pages) {
+            slots.push(AreaSlot::new(), GFP_KERNEL)?;
+        }
+        let nodes = KVVec::from_elem(Node::default(), nodes_needed(pages), GFP_KERNEL)?;
+        let tree = FreeTree::new(nodes, base, base + pages).ok_or(EINVAL)?;
+        let lazy = Lazy::new(slots, base, mode, default_lazy_max_pages(pages));
+        Arc::pin_init(
+            try_pin_init!(Arena {
+                pt,
+                lazy,
+                tree <- new_spinlock!(tree, "lazy_vmap_area_lock"),
+                knobs,
+                stats: ArenaStats::default(),
+                skip_flush: AtomicBool::new(false),
+                races_logged: AtomicU32::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Pages in the arena.
+    pub(crate) fn pages(&self) -> u64 {
+        self.pt.pages() as u64
+    }
+
+    /// Allocates and maps an area of `pages` pages (plus a guard page)
+    /// aligned to `align` pages; returns its first page number.
+    pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<u64> {
+        let start = self.lazy.alloc(self, pages + 1, align).ok_or(ENOMEM)?;
+        for i in 0..pages {
+            let page = match self.pt.map_new(start + i) {
+                Ok(page) => page,
+                Err(e) => {
+                    self.unmap_free(start, i);
+                    return Err(e);
+                }
+            };
+            self.stats.mapped.fetch_add(1, Relaxed);
+            // SAFETY: the address is mapped (by us, just now).
+            let seen = unsafe { bindings::vmalloc_to_page(PageTable::addr(start + i) as *const _) };
+            if seen != page {
+                self.stats.map_mismatches.fetch_add(1, Relaxed);
+            }
+        }
+        Ok(start)
+    }
+
+    /// Frees the area at `start` of `pages` mapped pages, lazily.
+    pub(crate) fn free(&self, start: u64, pages: u64) {
+        self.unmap_free(start, pages);
+    }
+
+    fn unmap_free(&self, start: u64, mapped: u64) {
+        for i in 0..mapped {
+            if self.pt.unmap_free(start + i) {
+                self.stats.mapped.fetch_sub(1, Relaxed);
+            }
+        }
+        self.lazy.free(self, start);
+    }
+
+    /// Purges every lazy area now, waiting for a running purge.
+    pub(crate) fn purge(&self) -> u64 {
+        self.lazy.purge(self, true)
+    }
+
+    /// Switches the lazy mode (stress must be stopped).
+    pub(crate) fn set_mode(&self, mode: Mode) {
+        self.lazy.set_mode(self, mode);
+    }
+
+    /// The stale-TLB test: map an area, read it on every CPU (so every TLB
+    /// caches the translation), free it, purge (one flush, or none when
+    /// `skip_flush`), get the same address back mapped to a new page, read it
+    /// on every CPU again. Returns (CPUs, CPUs that read the new page, CPUs
+    /// that still read the old page through a stale TLB entry). Stress must
+    /// be stopped so the allocator hands the same address back.
+    pub(crate) fn tlb_selftest(&self, skip_flush: bool) -> Result<(u32, u32, u32)> {
+        const OLD: u64 = 0x6f6c_6421_6f6c_6421;
+        const NEW: u64 = 0x6e65_7721_6e65_7721;
+        self.purge();
+        let a = self.alloc(1, 1)?;
+        let addr = PageTable::addr(a);
+        // SAFETY: `addr` is a mapped page of our area.
+        let old_page = unsafe {
+            core::ptr::write_volatile(addr as *mut u64, OLD);
+            bindings::vmalloc_to_page(addr as *const _)
+        };
+        // Keep the old page alive after the free, so a stale read shows OLD.
+        // SAFETY: the page is mapped and ours.
+        unsafe { lv_get_page(old_page) };
+        let warm = AtomicU32::new(0);
+        tlb::on_every_cpu(&|| {
+            // SAFETY: mapped until the free below, which runs after this returns.
+            if unsafe { core::ptr::read_volatile(addr as *const u64) } == OLD {
+                warm.fetch_add(1, Relaxed);
+            }
+        });
+        self.skip_flush.store(skip_flush, Relaxed);
+        self.free(a, 1);
+        self.purge();
+        self.skip_flush.store(false, Relaxed);
+        let result = match self.alloc(1, 1) {
+            Ok(b) if b == a => {
+                // Write through the new page's direct map, not through
+                // `addr`: this CPU may itself hold a stale entry for `addr`.
+                // SAFETY: `addr` is mapped again, to a new page of ours.
+                unsafe {
+                    let page = bindings::vmalloc_to_page(addr as *const _);
+                    core::ptr::write_volatile(lv_page_address(page) as *mut u64, NEW);
+                }
+                let (cpus, fresh, stale) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
+                tlb::on_every_cpu(&|| {
+                    cpus.fetch_add(1, Relaxed);
+                    // SAFETY: mapped; a stale entry still points at the old
+                    // page, which we hold a reference on.
+                    match unsafe { core::ptr::read_volatile(addr as *const u64) } {
+                        NEW => fresh.fetch_add(1, Relaxed),
+                        OLD => stale.fetch_add(1, Relaxed),
+                        _ => 0,
+                    };
+                });
+                self.free(b, 1);
+                let cpus = cpus.into_inner();
+                if warm.into_inner() != cpus {
+                    Err(EIO)
+                } else {
+                    Ok((cpus, fresh.into_inner(), stale.into_inner()))
+                }
+            }
+            Ok(b) => {
+                self.free(b, 1);
+                Err(EAGAIN)
+            }
+            Err(e) => Err(e),
+        };
+        self.purge();
+        // Leave no stale entry behind, whatever the test did.
+        tlb::flush_all();
+        // SAFETY: drops the reference taken above; the page is unmapped.
+        unsafe { lv_put_page(old_page) };
+        result
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Arena {
+    fn drop(self: Pin<&mut Self>) {
+        self.purge();
+        let live = self.lazy.live_areas();
+        if live != 0 {
+            // Cannot happen: stress threads are stopped before an arena is
+            // dropped. PageTable's drop still frees any page left mapped.
+            pr_err!("arena dropped with {} live areas\n", live);
+        }
+    }
+}

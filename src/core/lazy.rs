@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Lazy freeing and purging of vmap areas, and the 2010 race.
+//!
+//! Freeing a vmap area for real needs a TLB flush on every CPU, which is
+//! expensive, so the kernel frees lazily: the area's PTEs are cleared with no
+//! flush, its pages counted in `vmap_lazy_nr`, and the range kept out of the
+//! allocator until a *purge* has flushed it. A purge takes every lazily freed
+//! area, does **one** flush over the union of their ranges and gives the
+//! ranges back. It runs when the counter passes `lazy_max_pages`, when an
+//! allocation finds no space (synchronously, then the allocation retries
+//! once), on demand, and at unload.
+//!
+//! Four [`Mode`]s differ only in how a free publishes the area and how the
+//! purge finds it:
+//!
+//! - [`Mode::Buggy`], 2.6.28: `free_unmap_vmap_area_noflush()` sets
+//!   `VM_LAZY_FREE` on the area, *then* adds its pages to the counter, with
+//!   nothing in between. `__purge_vmap_area_lazy()` (under the static purge
+//!   lock, trylock when not synchronous) walks every area, takes the flagged
+//!   ones, sums their pages into `nr` and does `BUG_ON(nr > vmap_lazy_nr)`
+//!   before subtracting `nr`. A freer preempted between its two steps lets
+//!   the purger see the flag without the count: the check fires.
+//! - [`Mode::DropBugon`], the upstream fix (seed 000): the same order with the
+//!   check removed; the signed counter dips below zero for a moment.
+//! - [`Mode::PurgeLock`], seed 001's proposal: flag and count updated under
+//!   the purge lock, so a purger sees both or neither.
+//! - [`Mode::Ordered`], today's kernel: count first, publish second (push on
+//!   a lock-free purge list), and the purge detaches the whole list and
+//!   subtracts exactly what it took.
+//!
+//! The check stays armed in every mode but `DropBugon`; what happens when it
+//! fires is up to [`Env::race`] (count, WARN or a real BUG).
+//!
+//! Areas are described by [`AreaSlot`]s indexed by `(start - base) / 2`:
+//! every reservation is at least two pages long (one page and its guard), so
+//! two live areas never share a slot. The slot array plays the role of
+//! 2.6.28's `vmap_area_list`, the list the buggy purge walks.
+
+use super::freetree::{FreeTree, Node};
+use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use core::ops::{Deref, DerefMut};
+
+/// How lazy frees are published and purged; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 2.6.28: flag, then count; the purge walks flagged areas; check armed.
+    Buggy = 0,
+    /// Seed 000: as `Buggy` with the check removed.
+    DropBugon = 1,
+    /// Seed 001: flag and count under the purge lock; check armed.
+    PurgeLock = 2,
+    /// 6.12: count, then publish on a list the purge detaches; check armed.
+    Ordered = 3,
+}
+
+impl Mode {
+    /// Every mode, in the order of the table in the README.
+    pub const ALL: [Mode; 4] = [Mode::Buggy, Mode::DropBugon, Mode::PurgeLock, Mode::Ordered];
+
+    /// The name used by the `mode` knob.
+    pub fn name(self) -> &'static str {
+        ["buggy", "drop-bugon", "purge-lock", "ordered"][self as usize]
+    }
+
+    /// The mode called `name`, if any.
+    pub fn from_name(name: &[u8]) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name().as_bytes() == name)
+    }
+
+    fn from_u8(v: u8) -> Mode {
+        Mode::ALL[v as usize & 3]
+    }
+
+    /// Whether the seed's `BUG_ON(nr > vmap_lazy_nr)` is checked.
+    pub fn check_armed(self) -> bool {
+        self != Mode::DropBugon
+    }
+}
+
+/// A slot is unused.
+const SLOT_FREE: u32 = 0;
+/// The area is allocated.
+const SLOT_BUSY: u32 = 1;
+/// The area is lazily freed and waits for a purge (2.6.28's `VM_LAZY_FREE`).
+const SLOT_LAZY: u32 = 2;
+/// A purger has taken the area (2.6.28's `VM_LAZY_FREEING`).
+const SLOT_PURGING: u32 = 3;
+/// End of a chain of slots.
+const NIL: u32 = u32::MAX;
+
+/// The descriptor of one area (`struct vmap_area`).
+pub struct AreaSlot {
+    state: AtomicU32,
+    start: AtomicU64,
+    len: AtomicU32,
+    /// Link in the purge list (ordered) or in a purger's private batch.
+    next: AtomicU32,
+}
+
+impl AreaSlot {
+    /// An unused slot.
+    pub fn new() -> Self {
+        AreaSlot {
+            state: AtomicU32::new(SLOT_FREE),
+            start: AtomicU64::new(0),
+            len: AtomicU32::new(0),
+            next: AtomicU32::new(NIL),
+        }
+    }
+}
+
+/// Number of [`AreaSlot`]s an arena of `pages` pages needs.
+pub fn slots_needed(pages: u64) -> usize {
+    (pages / 2 + 1) as usize
+}
+
+/// What the lazy logic needs from its surroundings: locks, the TLB flush and
+/// the race policy. The kernel module implements it on its arena; the host
+/// tests implement it with `std` or `loom` primitives.
+pub trait Env {
+    /// Storage of the free tree's nodes.
+    type Pool: DerefMut<Target = [Node]>;
+    /// Held while the static purge lock is held.
+    type PurgeGuard<'a>
+    where
+        Self: 'a;
+    /// Takes the purge lock, waiting for it.
+    fn purge_lock(&self) -> Self::PurgeGuard<'_>;
+    /// Takes the purge lock if it is free.
+    fn purge_trylock(&self) -> Option<Self::PurgeGuard<'_>>;
+    /// Runs `f` on the free tree under `vmap_area_lock`.
+    fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Self::Pool>) -> R) -> R;
+    /// Flushes the kernel TLB for pages `[start, end)` on every CPU. Called
+    /// with no spinlock held.
+    fn flush(&self, start: u64, end: u64);
+    /// The race window of a free: between its two steps (`race_delay_us`).
+    fn race_window(&self);
+    /// The armed check found `nr > lazy` (already counted in `race_detected`).
+    fn race(&self, nr: i64, lazy: i64);
+}
+
+/// Counters of the lazy logic. All cumulative except the two extremes.
+#[derive(Default)]
+pub struct Stats {
+    /// Areas allocated.
+    pub allocs: AtomicU64,
+    /// Areas lazily freed.
+    pub frees: AtomicU64,
+    /// Allocations that failed even after a synchronous purge.
+    pub alloc_failures: AtomicU64,
+    /// Purges that took at least one area, per mode.
+    pub purges: [AtomicU64; 4],
+    /// Areas given back by purges.
+    pub purged_areas: AtomicU64,
+    /// Pages (with guard pages) given back by purges.
+    pub purged_pages: AtomicU64,
+    /// TLB flushes done by purges.
+    pub flushes: AtomicU64,
+    /// Pages covered by those flushes (the union ranges, holes included).
+    pub flushed_span: AtomicU64,
+    /// Times the armed check found `nr > lazy counter`.
+    pub race_detected: AtomicU64,
+    /// Lowest value of the lazy counter since the last reset.
+    pub lazy_min: AtomicI64,
+    /// Highest value of the lazy counter since the last reset.
+    pub lazy_max: AtomicI64,
+}
+
+impl Stats {
+    /// Adds these counters to `into` (all but the two extremes, which
+    /// describe one arena's counter and do not add up).
+    pub fn add_to(&self, into: &Stats) {
+        let add = |a: &AtomicU64, b: &AtomicU64| {
+            b.fetch_add(a.load(Relaxed), Relaxed);
+        };
+        add(&self.allocs, &into.allocs);
+        add(&self.frees, &into.frees);
+        add(&self.alloc_failures, &into.alloc_failures);
+        for (a, b) in self.purges.iter().zip(into.purges.iter()) {
+            add(a, b);
+        }
+        add(&self.purged_areas, &into.purged_areas);
+        add(&self.purged_pages, &into.purged_pages);
+        add(&self.flushes, &into.flushes);
+        add(&self.flushed_span, &into.flushed_span);
+        add(&self.race_detected, &into.race_detected);
+    }
+}
+
+/// The lazy-free state of one arena.
+///
+/// # Invariants
+///
+/// - `lazy_nr` equals the pages counted by frees minus the pages subtracted
+///   by purges; at quiescence (no free or purge running) it equals the pages
+///   of the areas in state `SLOT_LAZY`.
+/// - An area is in the free tree, or in exactly one slot as busy, lazy or
+///   purging, never two of these.
+pub struct Lazy<S> {
+    slots: S,
+    base: u64,
+    mode: AtomicU8,
+    lazy_nr: AtomicI64,
+    lazy_max_pages: AtomicU64,
+    /// Head of the lock-free purge list (ordered mode), an `llist`.
+    purge_list: AtomicU32,
+    /// The counters.
+    pub stats: Stats,
+}
+
+impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
+    /// Lazy state for an arena starting at page `base`, with `slots` from
+    /// [`slots_needed`].
+    pub fn new(slots: S, base: u64, mode: Mode, lazy_max_pages: u64) -> Self {
+        Lazy {
+            slots,
+            base,
+            mode: AtomicU8::new(mode as u8),
+            lazy_nr: AtomicI64::new(0),
+            lazy_max_pages: AtomicU64::new(lazy_max_pages),
+            purge_list: AtomicU32::new(NIL),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        Mode::from_u8(self.mode.load(Relaxed))
+    }
+
+    /// Switches mode after purging everything the old mode left lazy. The
+    /// caller guarantees that no allocation or free runs meanwhile.
+    pub fn set_mode<E: Env>(&self, env: &E, mode: Mode) {
+        self.purge(env, true);
+        self.mode.store(mode as u8, Relaxed);
+    }
+
+    /// The lazy counter (`vmap_lazy_nr`), in pages.
+    pub fn lazy_pages(&self) -> i64 {
+        self.lazy_nr.load(Relaxed)
+    }
+
+    /// The purge threshold.
+    pub fn lazy_max_pages(&self) -> u64 {
+        self.lazy_max_pages.load(Relaxed)
+    }
+
+    /// Sets the purge threshold.
+    pub fn set_lazy_max_pages(&self, pages: u64) {
+        self.lazy_max_pages.store(pages, Relaxed);
+    }
+
+    /// Starts a new observation of the counter's extremes.
+    pub fn reset_extremes(&self) {
+        let v = self.lazy_nr.load(Relaxed);
+        self.stats.lazy_min.store(v, Relaxed);
+        self.stats.lazy_max.store(v, Relaxed);
+    }
+
+    /// Number of areas that are allocated, lazy or being purged.
+    pub fn live_areas(&self) -> usize {
+        self.slots.iter().filter(|s| s.state.load(Relaxed) != SLOT_FREE).count()
+    }
+
+    fn slot(&self, start: u64) -> &AreaSlot {
+        &self.slots[((start - self.base) / 2) as usize]
+    }
+
+    fn track(&self, v: i64) {
+        self.stats.lazy_min.fetch_min(v, Relaxed);
+        self.stats.lazy_max.fetch_max(v, Relaxed);
+    }
+
+    /// Reserves `len` pages (guard included) aligned to `align` pages, and
+    /// returns the first page. Purges synchronously and retries once when
+    /// there is no space, as both 2.6.28 and 6.12 do.
+    pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
+        let start = env.with_tree(|t| t.alloc(len, align)).or_else(|| {
+            self.purge(env, true);
+            env.with_tree(|t| t.alloc(len, align))
+        });
+        let Some(start) = start else {
+            self.stats.alloc_failures.fetch_add(1, Relaxed);
+            return None;
+        };
+        let slot = self.slot(start);
+        debug_assert_eq!(slot.state.load(Relaxed), SLOT_FREE);
+        slot.start.store(start, Relaxed);
+        slot.len.store(len as u32, Relaxed);
+        slot.state.store(SLOT_BUSY, Release);
+        self.stats.allocs.fetch_add(1, Relaxed);
+        Some(start)
+    }
+
+    /// Lazily frees the area starting at `start`, whose pages the caller has
+    /// already unmapped without a flush. Triggers a non-blocking purge when
+    /// the counter passes `lazy_max_pages`.
+    pub fn free<E: Env>(&self, env: &E, start: u64) {
+        let slot = self.slot(start);
+        debug_assert_eq!(slot.state.load(Relaxed), SLOT_BUSY);
+        let pages = i64::from(slot.len.load(Relaxed));
+        let nr = match self.mode() {
+            Mode::Buggy | Mode::DropBugon => {
+                // va->flags |= VM_LAZY_FREE; ... atomic_add(pages, &vmap_lazy_nr);
+                slot.state.store(SLOT_LAZY, Release);
+                env.race_window();
+                self.lazy_nr.fetch_add(pages, AcqRel) + pages
+            }
+            Mode::PurgeLock => {
+                let _guard = env.purge_lock();
+                slot.state.store(SLOT_LAZY, Release);
+                env.race_window();
+                self.lazy_nr.fetch_add(pages, AcqRel) + pages
+            }
+            Mode::Ordered => {
+                let nr = self.lazy_nr.fetch_add(pages, AcqRel) + pages;
+                env.race_window();
+                slot.state.store(SLOT_LAZY, Relaxed);
+                self.push_purge_list(start);
+                nr
+            }
+        };
+        self.track(nr);
+        self.stats.frees.fetch_add(1, Relaxed);
+        if nr > self.lazy_max_pages() as i64 {
+            self.purge(env, false);
+        }
+    }
+
+    /// `llist_add()` of the area's slot onto the purge list.
+    fn push_purge_list(&self, start: u64) {
+        let idx = ((start - self.base) / 2) as u32;
+        let slot = self.slot(start);
+        let mut head = self.purge_list.load(Relaxed);
+        loop {
+            slot.next.store(head, Relaxed);
+            match self.purge_list.compare_exchange_weak(head, idx, Release, Relaxed) {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Purges every lazily freed area with one TLB flush over their union.
+    /// `sync` waits for the purge lock; otherwise a purge already running
+    /// makes this one return at once. Returns the number of areas purged.
+    pub fn purge<E: Env>(&self, env: &E, sync: bool) -> u64 {
+        let _guard = if sync {
+            env.purge_lock()
+        } else {
+            match env.purge_trylock() {
+                Some(g) => g,
+                None => return 0,
+            }
+        };
+        let mode = self.mode();
+        let batch = match mode {
+            Mode::Ordered => self.take_purge_list(),
+            _ => self.take_flagged(),
+        };
+        if batch.head == NIL {
+            return 0;
+        }
+        if mode.check_armed() {
+            // BUG_ON(nr > atomic_read(&vmap_lazy_nr));
+            let lazy = self.lazy_nr.load(Acquire);
+            if batch.nr > lazy {
+                self.stats.race_detected.fetch_add(1, Relaxed);
+                env.race(batch.nr, lazy);
+            }
+        }
+        if mode == Mode::Ordered {
+            // 6.12: flush, give the ranges back, then subtract what was taken.
+            self.flush_and_release(env, &batch);
+            self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
+        } else {
+            // 2.6.28: atomic_sub(nr, &vmap_lazy_nr) before the flush.
+            self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
+            self.flush_and_release(env, &batch);
+        }
+        let st = &self.stats;
+        st.purges[mode as usize].fetch_add(1, Relaxed);
+        st.purged_areas.fetch_add(batch.areas, Relaxed);
+        st.purged_pages.fetch_add(batch.nr as u64, Relaxed);
+        batch.areas
+    }
+
+    /// 2.6.28: walk every area and take the ones flagged lazy.
+    fn take_flagged(&self) -> Batch {
+        let mut batch = Batch::new();
+        for (idx, slot) in self.slots.iter().enumerate() {
+            if slot.state.compare_exchange(SLOT_LAZY, SLOT_PURGING, Acquire, Relaxed).is_ok() {
+                slot.next.store(batch.head, Relaxed);
+                batch.head = idx as u32;
+                batch.add(slot);
+            }
+        }
+        batch
+    }
+
+    /// 6.12: detach the whole purge list (`llist_del_all()`).
+    fn take_purge_list(&self) -> Batch {
+        let mut batch = Batch::new();
+        let mut idx = self.purge_list.swap(NIL, Acquire);
+        batch.head = idx;
+        while idx != NIL {
+            let slot = &self.slots[idx as usize];
+            let ok = slot.state.compare_exchange(SLOT_LAZY, SLOT_PURGING, Relaxed, Relaxed);
+            debug_assert!(ok.is_ok());
+            batch.add(slot);
+            idx = slot.next.load(Relaxed);
+        }
+        batch
+    }
+
+    /// One flush over the batch's union, then its ranges back to the tree.
+    fn flush_and_release<E: Env>(&self, env: &E, batch: &Batch) {
+        env.flush(batch.start, batch.end);
+        self.stats.flushes.fetch_add(1, Relaxed);
+        self.stats.flushed_span.fetch_add(batch.end - batch.start, Relaxed);
+        env.with_tree(|tree| {
+            let mut idx = batch.head;
+            while idx != NIL {
+                let slot = &self.slots[idx as usize];
+                idx = slot.next.load(Relaxed);
+                let (start, len) = (slot.start.load(Relaxed), slot.len.load(Relaxed));
+                slot.next.store(NIL, Relaxed);
+                slot.state.store(SLOT_FREE, Relaxed);
+                tree.free(start, u64::from(len));
+            }
+        });
+    }
+}
+
+/// A purger's batch: a chain of slots in state `SLOT_PURGING`.
+struct Batch {
+    head: u32,
+    areas: u64,
+    /// Pages, guard pages included, as the counter counts them.
+    nr: i64,
+    start: u64,
+    end: u64,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Batch { head: NIL, areas: 0, nr: 0, start: u64::MAX, end: 0 }
+    }
+
+    /// Accounts for `slot`, which the caller has linked into the chain.
+    fn add(&mut self, slot: &AreaSlot) {
+        let (start, len) = (slot.start.load(Relaxed), u64::from(slot.len.load(Relaxed)));
+        self.areas += 1;
+        self.nr += len as i64;
+        self.start = self.start.min(start);
+        self.end = self.end.max(start + len);
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's pure logic: no kernel calls, so the same source builds into
+//! the kernel module and into the host test crate (`host/`), where it runs
+//! under property tests and the `loom` model checker.
+//!
+//! - [`freetree`]: the vmap-area allocator (free ranges in an augmented tree).
+//! - [`lazy`]: lazy free and purge, with the 2010 bug and its three fixes.
+//! - [`parse`]: strict parsing of sysfs knob writes.
+//! - [`workload`]: the stress workloads, shaped like `lib/test_vmalloc.c`.
+#![allow(unreachable_pub, dead_code)]
+
+pub mod freetree;
+pub mod lazy;
+pub mod parse;
+pub mod sync;
+pub mod workload;

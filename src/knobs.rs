@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The tunables shared by sysfs (writer), the arena and the stress threads
+//! (readers). Plain atomics: each knob is one word, validated before it is
+//! stored, and the ones that must not move under a running stress are only
+//! written with the control lock held and stress stopped (see `sysfs`).
+
+use crate::lazy_core::lazy::Mode;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+
+/// What the armed check does when it finds `nr > lazy counter`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnRace {
+    /// Count it in `race_detected`, log it rate-limited, go on.
+    Count = 0,
+    /// A WARN with the numbers, then go on.
+    Warn = 1,
+    /// A real kernel BUG, as in the seeds' logs.
+    Bug = 2,
+}
+
+impl OnRace {
+    pub(crate) const NAMES: [&'static str; 3] = ["count", "warn", "bug"];
+    pub(crate) const ALL: [OnRace; 3] = [OnRace::Count, OnRace::Warn, OnRace::Bug];
+}
+
+/// Which allocator the stress threads hammer.
+pub(crate) const TARGETS: [&str; 2] = ["lazy_vmap", "vmalloc"];
+/// `target` value of this module's allocator.
+pub(crate) const TARGET_LAZY: u32 = 0;
+
+/// Largest `duration_ms`: one hour.
+pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
+/// Largest `race_delay_us` (10 ms).
+pub(crate) const MAX_RACE_DELAY_US: u64 = 10_000;
+/// Largest `nr_pages`.
+pub(crate) const MAX_NR_PAGES: u64 = 1024;
+/// Smallest and largest `arena_mb`.
+pub(crate) const ARENA_MB: (u64, u64) = (4, 1024);
+
+/// The knobs. Defaults as documented in the README.
+pub(crate) struct Knobs {
+    pub(crate) threads: AtomicU32,
+    pub(crate) duration_ms: AtomicU64,
+    pub(crate) workload: AtomicU32,
+    pub(crate) target: AtomicU32,
+    pub(crate) nr_pages: AtomicU64,
+    pub(crate) arena_mb: AtomicU64,
+    pub(crate) mode: AtomicU8,
+    pub(crate) on_race: AtomicU8,
+    pub(crate) race_delay_us: AtomicU64,
+}
+
+impl Knobs {
+    pub(crate) fn new(threads: u32) -> Self {
+        Knobs {
+            threads: AtomicU32::new(threads),
+            duration_ms: AtomicU64::new(0),
+            workload: AtomicU32::new(0),
+            target: AtomicU32::new(TARGET_LAZY),
+            nr_pages: AtomicU64::new(1),
+            arena_mb: AtomicU64::new(128),
+            mode: AtomicU8::new(Mode::Ordered as u8),
+            on_race: AtomicU8::new(OnRace::Count as u8),
+            race_delay_us: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        Mode::ALL[self.mode.load(Relaxed) as usize]
+    }
+
+    pub(crate) fn on_race(&self) -> OnRace {
+        OnRace::ALL[self.on_race.load(Relaxed) as usize]
+    }
+}

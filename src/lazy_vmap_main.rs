@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! lazy_vmap: the kernel's lazy vmap-area freeing and purging, reimplemented
+//! in Rust on real kernel page tables and real TLB flushes, with the 2010
+//! `BUG_ON(nr > vmap_lazy_nr)` race and its three fixes.
+//!
+//! Layout, bottom up:
+//! - [`pgtable`]: the arena's kernel virtual range and its PTEs in init_mm;
+//! - [`tlb`]: kernel TLB flushes on every CPU;
+//! - [`lazy_core`]: the pure logic, also built and tested on the host:
+//!   the area allocator, lazy free and purge with its modes, knob parsing,
+//!   the workload table;
+//! - [`arena`]: allocator + lazy state on the real page tables;
+//! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc;
+//! - [`sysfs`]: `/sys/kernel/lazy_vmap/`.
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+mod arena;
+mod knobs;
+#[path = "core/mod.rs"]
+mod lazy_core;
+mod pgtable;
+mod shim;
+mod stress;
+mod sysfs;
+mod tlb;
+
+module! {
+    type: LazyVmap,
+    name: "lazy_vmap",
+    author: "lazy_vmap developers",
+    description: "Lazy vmap area freeing and purging, the 2010 race and its fixes",
+    license: "GPL",
+}
+
+/// Stops the stress threads when dropped.
+struct StressHandle(Arc<stress::Stress>);
+
+impl Drop for StressHandle {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Everything the module owns. Fields drop in order: the sysfs directory
+/// first (no new commands), then the threads; the arena goes with the last
+/// reference to the `Stress`, purging and returning every page and PTE.
+struct LazyVmap {
+    _sysfs: sysfs::Registration,
+    _stress: StressHandle,
+}
+
+impl kernel::Module for LazyVmap {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: reads the online CPU count.
+        let cpus = unsafe { shim::lv_online_cpus() };
+        let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
+        let stress = stress::Stress::new(knobs)?;
+        let sysfs = sysfs::Registration::register(&stress)?;
+        pr_info!("loaded: {} CPUs, /sys/kernel/lazy_vmap\n", cpus);
+        Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
+    }
+}

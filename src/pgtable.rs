@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The arena's range of kernel virtual space and its page-table entries.
+//!
+//! 6.12 exports neither `init_mm` nor `get_vm_area()`, so a module cannot
+//! walk or populate kernel page tables with the core helpers. What it can
+//! do: `vmap()` one dummy page N times. That reserves N pages of vmalloc
+//! space (plus vmalloc's own guard page) and makes the kernel allocate every
+//! page-table level down to the PTEs. `lookup_address()` then walks init_mm's
+//! page tables to each 4K PTE, which we keep: from then on the range is ours.
+//! We clear every PTE and flush, so free space is unmapped, and re-point the
+//! PTEs to real pages as areas are mapped. At drop every PTE is pointed back
+//! at the dummy page, as `vmap()` left it, and `vunmap()` returns the range.
+//!
+//! # Invariants
+//!
+//! `ptes[i]` is the 4K PTE of `base + i * PAGE_SIZE` in init_mm; it stays
+//! valid until `vunmap()` in `drop` (the kernel never frees the page tables
+//! of the vmalloc space). A present PTE maps a page this arena allocated.
+
+use crate::shim::*;
+use crate::tlb;
+use kernel::bindings;
+use kernel::page::{Page, PAGE_SHIFT, PAGE_SIZE};
+use kernel::prelude::*;
+
+/// A mapped page of the arena, as the caller got it from [`PageTable::map_new`].
+pub(crate) struct PageTable {
+    base: usize,
+    ptes: KVVec<usize>,
+    dummy: Page,
+}
+
+// SAFETY: the PTE pointers are plain addresses into init_mm's page tables,
+// valid from any CPU; concurrent callers touch disjoint PTEs (the area
+// allocator hands each page to one owner).
+unsafe impl Send for PageTable {}
+// SAFETY: as above.
+unsafe impl Sync for PageTable {}
+
+impl PageTable {
+    /// Reserves `pages` pages of kernel virtual space, every PTE cleared.
+    pub(crate) fn new(pages: usize) -> Result<Self> {
+        let dummy = Page::alloc_page(GFP_KERNEL)?;
+        let mut list: KVVec<*mut bindings::page> = KVVec::with_capacity(pages, GFP_KERNEL)?;
+        for _ in 0..pages {
+            list.push(dummy.as_ptr(), GFP_KERNEL)?;
+        }
+        // SAFETY: `list` holds `pages` valid page pointers; vmap() takes no
+        // reference to the array beyond the call.
+        let va = unsafe { lv_vmap(list.as_mut_ptr(), pages as u32) } as usize;
+        if va == 0 {
+            return Err(ENOMEM);
+        }
+        drop(list);
+        let mut pt = PageTable { base: va, ptes: KVVec::new(), dummy };
+        if let Err(e) = pt.ptes.reserve(pages, GFP_KERNEL) {
+            pt.release();
+            return Err(e.into());
+        }
+        for i in 0..pages {
+            // SAFETY: the address lies in the range vmap() just mapped.
+            let pte = unsafe { lv_lookup_pte((va + i * PAGE_SIZE) as _) } as usize;
+            if pte == 0 {
+                pr_err!("lazy_vmap: no 4K PTE behind the vmap range\n");
+                pt.release();
+                return Err(EINVAL);
+            }
+            // Cannot fail: reserved above.
+            let _ = pt.ptes.push(pte, GFP_KERNEL);
+        }
+        for &pte in pt.ptes.iter() {
+            // SAFETY: a valid PTE of our range (type invariant); it maps the
+            // dummy page, which we own and which is not freed by clearing.
+            unsafe { lv_clear_pte(pte as *mut _) };
+        }
+        tlb::flush_all();
+        Ok(pt)
+    }
+
+    /// First page number (address >> PAGE_SHIFT) of the range.
+    pub(crate) fn base_pfn(&self) -> u64 {
+        (self.base >> PAGE_SHIFT) as u64
+    }
+
+    /// Number of pages in the range.
+    pub(crate) fn pages(&self) -> usize {
+        self.ptes.len()
+    }
+
+    /// Kernel virtual address of page number `pn`.
+    pub(crate) fn addr(pn: u64) -> usize {
+        (pn as usize) << PAGE_SHIFT
+    }
+
+    fn pte(&self, pn: u64) -> *mut bindings::pte_t {
+        self.ptes[(pn - self.base_pfn()) as usize] as *mut _
+    }
+
+    /// Allocates a page and maps it at page number `pn` with PAGE_KERNEL. No
+    /// flush is needed: the PTE was not present, and x86 never caches a
+    /// non-present translation.
+    pub(crate) fn map_new(&self, pn: u64) -> Result<*mut bindings::page> {
+        // SAFETY: plain page allocation.
+        let page = unsafe { lv_alloc_page() };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `pte(pn)` is a valid PTE of our range, not present, owned
+        // by the caller's area; `page` is ours.
+        unsafe { lv_set_pte(self.pte(pn), page) };
+        Ok(page)
+    }
+
+    /// Clears the PTE of page number `pn` *without* a TLB flush and frees the
+    /// page it mapped. The caller must keep the address out of use until a
+    /// flush (the lazy purge) has run.
+    pub(crate) fn unmap_free(&self, pn: u64) -> bool {
+        // SAFETY: a valid PTE of our range, owned by the caller's area.
+        let page = unsafe { lv_clear_pte(self.pte(pn)) };
+        if page.is_null() {
+            return false;
+        }
+        // SAFETY: the page was allocated by `map_new` and is no longer
+        // mapped; only a stale TLB entry of an address no one touches before
+        // the purge may still point at it.
+        unsafe { bindings::__free_pages(page, 0) };
+        true
+    }
+
+    /// Points every PTE back at the dummy page and returns the range.
+    fn release(&mut self) {
+        for &pte in self.ptes.iter() {
+            // SAFETY: valid PTEs of our range. A present one would be a leak
+            // of a mapped page, which the arena rules out before dropping us.
+            unsafe {
+                let old = lv_clear_pte(pte as *mut _);
+                if !old.is_null() {
+                    bindings::__free_pages(old, 0);
+                }
+                lv_set_pte(pte as *mut _, self.dummy.as_ptr());
+            }
+        }
+        // SAFETY: `base` came from vmap(); vunmap() clears what we set back
+        // and flushes the TLB. The dummy page is freed after, with `dummy`.
+        unsafe { vunmap(self.base as *const _) };
+    }
+}
+
+impl Drop for PageTable {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Thin C helpers for lazy_vmap: only what Rust cannot reach in 6.12 because
+ * it is a static inline or a macro (PTE accessors, PAGE_KERNEL, vmalloc's
+ * allocation-profiling macros, set_current_state, BUG/WARN), plus the two
+ * things that must be C objects: the static purge mutex (lockdep wants a
+ * static key) and the static sysfs attribute table. Every decision is made
+ * in Rust.
+ */
+#include <linux/kobject.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
+#include <linux/sysfs.h>
+#include <linux/vmalloc.h>
+#include <asm/tlbflush.h>
+
+#include "shim.h"
+
+/* --- arena reservation and PTEs (src/pgtable.rs) --- */
+
+void *lv_vmap(struct page **pages, unsigned int count)
+{
+	return vmap(pages, count, VM_MAP, PAGE_KERNEL);
+}
+
+/* The 4K PTE of a kernel address, or NULL if it is not mapped by one. */
+pte_t *lv_lookup_pte(unsigned long addr)
+{
+	unsigned int level;
+	pte_t *pte = lookup_address(addr, &level);
+
+	return pte && level == PG_LEVEL_4K ? pte : NULL;
+}
+
+void lv_set_pte(pte_t *ptep, struct page *page)
+{
+	set_pte(ptep, mk_pte(page, PAGE_KERNEL));
+}
+
+/* Clear a PTE with no TLB flush; return the page it mapped, if any. */
+struct page *lv_clear_pte(pte_t *ptep)
+{
+	pte_t old = native_ptep_get_and_clear(ptep);
+
+	return pte_present(old) ? pte_page(old) : NULL;
+}
+
+struct page *lv_alloc_page(void)
+{
+	return alloc_page(GFP_KERNEL);
+}
+
+/* --- TLB (src/tlb.rs) --- */
+
+bool lv_pti_enabled(void)
+{
+	return boot_cpu_has(X86_FEATURE_PTI);
+}
+
+void lv_invlpg(unsigned long addr)
+{
+	asm volatile("invlpg (%0)" ::"r" (addr) : "memory");
+}
+
+/* --- the kernel's own allocator, as a stress target (src/stress.rs) --- */
+
+void *lv_vmalloc(unsigned long size, unsigned long align)
+{
+	return __vmalloc_node(size, align, GFP_KERNEL, NUMA_NO_NODE,
+			      __builtin_return_address(0));
+}
+
+void lv_vfree(void *addr)
+{
+	vfree(addr);
+}
+
+/* --- the static purge lock of __purge_vmap_area_lazy() (src/arena.rs) --- */
+
+static DEFINE_MUTEX(lv_purge_mutex);
+
+void lv_purge_lock(void)
+{
+	mutex_lock(&lv_purge_mutex);
+}
+
+bool lv_purge_trylock(void)
+{
+	return mutex_trylock(&lv_purge_mutex);
+}
+
+void lv_purge_unlock(void)
+{
+	mutex_unlock(&lv_purge_mutex);
+}
+
+/* --- the seed's BUG_ON, and its WARN variant (src/arena.rs) --- */
+
+void lv_race_bug(long nr, long lazy)
+{
+	pr_emerg("lazy_vmap: nr %ld > vmap_lazy_nr %ld in __purge_vmap_area_lazy\n",
+		 nr, lazy);
+	BUG();
+}
+
+void lv_race_warn(long nr, long lazy)
+{
+	WARN(1, "lazy_vmap: nr %ld > vmap_lazy_nr %ld\n", nr, lazy);
+}
+
+/* --- kthreads (src/stress.rs) --- */
+
+void lv_cond_resched(void)
+{
+	cond_resched();
+}
+
+/*
+ * Create a kthread bound to @cpu and start it; the caller owns a reference
+ * and stops it with kthread_stop_put().
+ */
+struct task_struct *lv_kthread_start(int (*fn)(void *), void *data, int cpu,
+				     int id)
+{
+	struct task_struct *t;
+
+	t = kthread_create_on_node(fn, data, cpu_to_node(cpu), "lazy_vmap/%d", id);
+	if (IS_ERR(t))
+		return t;
+	kthread_bind(t, cpu);
+	get_task_struct(t);
+	wake_up_process(t);
+	return t;
+}
+
+/* Sleep until kthread_stop() (a stress thread whose duration ran out). */
+void lv_wait_for_stop(void)
+{
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (kthread_should_stop())
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+}
+
+unsigned int lv_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+/* --- sysfs (src/sysfs.rs): a static attribute table, dispatched to Rust --- */
+
+#define LV_MAX_ATTRS 24
+
+static struct kobj_attribute lv_attrs[LV_MAX_ATTRS];
+static struct attribute *lv_attr_ptrs[LV_MAX_ATTRS + 1];
+static const struct attribute_group lv_group = { .attrs = lv_attr_ptrs };
+
+static ssize_t lv_show(struct kobject *kobj, struct kobj_attribute *attr,
+		       char *buf)
+{
+	return lv_sysfs_show(attr - lv_attrs, buf);
+}
+
+static ssize_t lv_store(struct kobject *kobj, struct kobj_attribute *attr,
+			const char *buf, size_t len)
+{
+	return lv_sysfs_store(attr - lv_attrs, buf, len);
+}
+
+/* Create /sys/kernel/@dir with @n attributes; NULL on failure. */
+struct kobject *lv_sysfs_create(const char *dir, const char *const *names,
+				const umode_t *modes, unsigned int n)
+{
+	struct kobject *kobj;
+	unsigned int i;
+
+	if (n > LV_MAX_ATTRS)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		lv_attrs[i].attr.name = names[i];
+		lv_attrs[i].attr.mode = modes[i];
+		lv_attrs[i].show = lv_show;
+		lv_attrs[i].store = (modes[i] & 0200) ? lv_store : NULL;
+		lv_attr_ptrs[i] = &lv_attrs[i].attr;
+	}
+	lv_attr_ptrs[n] = NULL;
+	kobj = kobject_create_and_add(dir, kernel_kobj);
+	if (!kobj)
+		return NULL;
+	if (sysfs_create_group(kobj, &lv_group)) {
+		kobject_put(kobj);
+		return NULL;
+	}
+	return kobj;
+}
+
+void lv_sysfs_remove(struct kobject *kobj)
+{
+	sysfs_remove_group(kobj, &lv_group);
+	kobject_put(kobj);
+}
+
+/* --- page references for the stale-TLB self-test (src/arena.rs) --- */
+
+void lv_get_page(struct page *page)
+{
+	get_page(page);
+}
+
+void lv_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+/* The direct-map address of a page (writes that bypass the area's TLB entries). */
+void *lv_page_address(struct page *page)
+{
+	return page_address(page);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prototypes of the C helpers of shim.c; the Rust side is src/shim.rs. */
+#ifndef LAZY_VMAP_SHIM_H
+#define LAZY_VMAP_SHIM_H
+
+#include <linux/mm.h>
+
+struct kobject;
+struct task_struct;
+
+void *lv_vmap(struct page **pages, unsigned int count);
+pte_t *lv_lookup_pte(unsigned long addr);
+void lv_set_pte(pte_t *ptep, struct page *page);
+struct page *lv_clear_pte(pte_t *ptep);
+struct page *lv_alloc_page(void);
+bool lv_pti_enabled(void);
+void lv_invlpg(unsigned long addr);
+void *lv_vmalloc(unsigned long size, unsigned long align);
+void lv_vfree(void *addr);
+void lv_purge_lock(void);
+bool lv_purge_trylock(void);
+void lv_purge_unlock(void);
+void lv_race_bug(long nr, long lazy);
+void lv_race_warn(long nr, long lazy);
+void lv_cond_resched(void);
+struct task_struct *lv_kthread_start(int (*fn)(void *), void *data, int cpu,
+				     int id);
+void lv_wait_for_stop(void);
+unsigned int lv_online_cpus(void);
+struct kobject *lv_sysfs_create(const char *dir, const char *const *names,
+				const umode_t *modes, unsigned int n);
+void lv_sysfs_remove(struct kobject *kobj);
+void lv_get_page(struct page *page);
+void lv_put_page(struct page *page);
+void *lv_page_address(struct page *page);
+
+/* Implemented in Rust (src/sysfs.rs). */
+ssize_t lv_sysfs_show(unsigned int idx, char *buf);
+ssize_t lv_sysfs_store(unsigned int idx, const char *buf, size_t len);
+
+#endif

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the C helpers in `shim.c` (static inlines and macros of
+//! 6.12 that Rust cannot call). Only the safe layers (`pgtable`, `tlb`,
+//! `arena`, `stress`, `sysfs`) use them.
+
+// `struct page` and `task_struct` contain fields bindgen renders as empty
+// structs; we only pass pointers to them, as the kernel crate does.
+#![allow(improper_ctypes)]
+
+use kernel::bindings::{kobject, page, pte_t, task_struct};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+
+extern "C" {
+    // Exported by mm/vmalloc.c but missing from 6.12's `bindings`.
+    pub(crate) fn vunmap(addr: *const c_void);
+    pub(crate) fn lv_vmap(pages: *mut *mut page, count: c_uint) -> *mut c_void;
+    pub(crate) fn lv_lookup_pte(addr: c_ulong) -> *mut pte_t;
+    pub(crate) fn lv_set_pte(ptep: *mut pte_t, page: *mut page);
+    pub(crate) fn lv_clear_pte(ptep: *mut pte_t) -> *mut page;
+    pub(crate) fn lv_alloc_page() -> *mut page;
+    pub(crate) fn lv_get_page(page: *mut page);
+    pub(crate) fn lv_put_page(page: *mut page);
+    pub(crate) fn lv_page_address(page: *mut page) -> *mut c_void;
+    pub(crate) fn lv_pti_enabled() -> bool;
+    pub(crate) fn lv_invlpg(addr: c_ulong);
+    pub(crate) fn lv_vmalloc(size: c_ulong, align: c_ulong) -> *mut c_void;
+    pub(crate) fn lv_vfree(addr: *const c_void);
+    pub(crate) fn lv_purge_lock();
+    pub(crate) fn lv_purge_trylock() -> bool;
+    pub(crate) fn lv_purge_unlock();
+    pub(crate) fn lv_race_bug(nr: c_long, lazy: c_long);
+    pub(crate) fn lv_race_warn(nr: c_long, lazy: c_long);
+    pub(crate) fn lv_cond_resched();
+    pub(crate) fn lv_kthread_start(
+        f: unsafe extern "C" fn(*mut c_void) -> c_int,
+        data: *mut c_void,
+        cpu: c_int,
+        id: c_int,
+    ) -> *mut task_struct;
+    pub(crate) fn lv_wait_for_stop();
+    pub(crate) fn lv_online_cpus() -> c_uint;
+    pub(crate) fn lv_sysfs_create(
+        dir: *const c_char,
+        names: *const *const c_char,
+        modes: *const u16,
+        n: c_uint,
+    ) -> *mut kobject;
+    pub(crate) fn lv_sysfs_remove(kobj: *mut kobject);
+}

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The stress kthreads and their control.
+//!
+//! `start` spawns `threads` kthreads, bound round-robin to the online CPUs.
+//! Each runs one row of the workload table (`lazy_core::workload`) against
+//! the selected target, this module's arena or the kernel's
+//! `vmalloc()`/`vfree()`: allocate, fill every page, check it, free, with a
+//! preemption point per iteration, until `kthread_should_stop()` or until
+//! `duration_ms` has passed. A thread whose time is up marks itself done and
+//! sleeps until it is stopped, so `kthread_stop()` never races with its exit.
+//!
+//! [`Stress`] owns the threads and the arena behind one mutex; knobs that
+//! must not change under a running stress are set through it and refused
+//! with `EBUSY` while any thread is still working.
+
+use crate::arena::{Arena, ArenaStats};
+use crate::knobs::{Knobs, TARGET_LAZY};
+use crate::lazy_core::lazy::{Mode, Stats};
+use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
+use crate::pgtable::PageTable;
+use crate::shim::*;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::new_mutex;
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+
+fn now_ns() -> i64 {
+    // SAFETY: reads the monotonic clock.
+    unsafe { bindings::ktime_get() }
+}
+
+/// Counters of the stress loops, cumulative since load.
+#[derive(Default)]
+pub(crate) struct StressStats {
+    /// Alloc + fill + check + free of one area.
+    pub(crate) ops: AtomicU64,
+    /// Successful allocations and frees of the stress loops, both targets.
+    pub(crate) allocs: AtomicU64,
+    pub(crate) frees: AtomicU64,
+    /// Allocations that failed (-ENOMEM after the purge and retry).
+    pub(crate) alloc_failures: AtomicU64,
+    /// Pages whose contents were not what was written.
+    pub(crate) mismatches: AtomicU64,
+    /// `ops` when the last run started, and its start and end times.
+    pub(crate) run_ops0: AtomicU64,
+    pub(crate) run_start_ns: AtomicI64,
+    pub(crate) run_end_ns: AtomicI64,
+}
+
+/// An area as a stress thread holds it, on either target.
+#[derive(Clone, Copy)]
+struct Area {
+    addr: usize,
+    pages: u64,
+}
+
+/// Where a thread allocates.
+enum Target {
+    Lazy(Arc<Arena>),
+    Vmalloc,
+}
+
+impl Target {
+    fn alloc(&self, r: Req) -> Result<Area> {
+        let addr = match self {
+            Target::Lazy(a) => PageTable::addr(a.alloc(r.pages, r.align)?),
+            Target::Vmalloc => {
+                let size = r.pages as usize * PAGE_SIZE;
+                // SAFETY: plain vmalloc of `size` bytes.
+                let p = unsafe { lv_vmalloc(size as _, (r.align as usize * PAGE_SIZE) as _) };
+                if p.is_null() {
+                    return Err(ENOMEM);
+                }
+                p as usize
+            }
+        };
+        Ok(Area { addr, pages: r.pages })
+    }
+
+    fn free(&self, a: Area) {
+        match self {
+            Target::Lazy(arena) => arena.free((a.addr / PAGE_SIZE) as u64, a.pages),
+            // SAFETY: `a` came from `lv_vmalloc` and is freed once.
+            Target::Vmalloc => unsafe { lv_vfree(a.addr as *const c_void) },
+        }
+    }
+
+    /// Largest alignment (pages) worth asking for.
+    fn max_align(&self) -> u64 {
+        match self {
+            Target::Lazy(a) => (a.pages() / 8).next_power_of_two() / 2,
+            Target::Vmalloc => 1024,
+        }
+    }
+}
+
+/// The word written at the start and the end of page `i` of `a`.
+fn tag(a: &Area, i: u64, seed: u64) -> u64 {
+    (a.addr as u64 + i).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed
+}
+
+fn fill(a: &Area, seed: u64) {
+    for i in 0..a.pages {
+        let p = a.addr + i as usize * PAGE_SIZE;
+        // SAFETY: page `i` of a live area of ours, mapped and writable.
+        unsafe {
+            core::ptr::write_volatile(p as *mut u64, tag(a, i, seed));
+            core::ptr::write_volatile((p + PAGE_SIZE - 8) as *mut u64, !tag(a, i, seed));
+        }
+    }
+}
+
+/// Number of pages of `a` that do not hold what `fill` wrote.
+fn check(a: &Area, seed: u64) -> u64 {
+    let mut bad = 0;
+    for i in 0..a.pages {
+        let p = a.addr + i as usize * PAGE_SIZE;
+        // SAFETY: as in `fill`.
+        let (x, y) = unsafe {
+            (core::ptr::read_volatile(p as *const u64), core::ptr::read_volatile((p + PAGE_SIZE - 8) as *const u64))
+        };
+        bad += u64::from(x != tag(a, i, seed) || y != !tag(a, i, seed));
+    }
+    bad
+}
+
+/// One stress thread's parameters; owned by [`Control`], shared with the
+/// thread until `kthread_stop_put()` returns.
+struct Worker {
+    stress: Arc<Stress>,
+    target: Target,
+    workload: usize,
+    nr_pages: u64,
+    seed: u64,
+    deadline_ns: Option<i64>,
+    busy_budget: u64,
+    done: AtomicBool,
+}
+
+/// Counters a thread adds up locally and publishes now and then, so the
+/// hot loop does not bounce shared cache lines.
+#[derive(Default)]
+struct Local {
+    ops: u64,
+    allocs: u64,
+    frees: u64,
+    failures: u64,
+    mismatches: u64,
+}
+
+impl Worker {
+    fn publish(&self, l: &mut Local) {
+        let s = &self.stress.stats;
+        s.ops.fetch_add(l.ops, Relaxed);
+        s.allocs.fetch_add(l.allocs, Relaxed);
+        s.frees.fetch_add(l.frees, Relaxed);
+        s.alloc_failures.fetch_add(l.failures, Relaxed);
+        s.mismatches.fetch_add(l.mismatches, Relaxed);
+        *l = Local::default();
+    }
+
+    fn should_stop(&self) -> bool {
+        // SAFETY: called from the kthread itself.
+        let stop = unsafe { bindings::kthread_should_stop() };
+        stop || self.deadline_ns.is_some_and(|d| now_ns() >= d)
+    }
+
+    /// Allocates, fills, checks and frees one area.
+    fn one(&self, r: Req, l: &mut Local) {
+        if let Some(a) = self.alloc(r, l) {
+            fill(&a, self.seed);
+            l.mismatches += check(&a, self.seed);
+            self.free(a, l);
+            l.ops += 1;
+        }
+    }
+
+    fn alloc(&self, r: Req, l: &mut Local) -> Option<Area> {
+        let a = self.target.alloc(r).ok();
+        l.allocs += u64::from(a.is_some());
+        l.failures += u64::from(a.is_none());
+        a
+    }
+
+    fn free(&self, a: Area, l: &mut Local) {
+        self.target.free(a);
+        l.frees += 1;
+    }
+
+    /// Allocates the busy set of the workload; on failure keeps what it got.
+    fn setup_busy(&self, busy: Busy, l: &mut Local) -> KVVec<Area> {
+        let (n, holes) = match busy {
+            Busy::None => return KVVec::new(),
+            Busy::List(n) => (n, false),
+            Busy::Holes(n) => (n, true),
+        };
+        let mut kept = KVVec::new();
+        if kept.reserve(n as usize, GFP_KERNEL).is_err() {
+            return kept;
+        }
+        let one = Req { pages: 1, align: 1 };
+        for _ in 0..n {
+            if self.should_stop() {
+                break;
+            }
+            if let Some(a) = self.alloc(one, l) {
+                // Cannot fail: reserved above.
+                let _ = kept.push(a, GFP_KERNEL);
+            }
+            if holes {
+                // The hole: an area freed right after its neighbour is kept.
+                if let Some(junk) = self.alloc(one, l) {
+                    self.free(junk, l);
+                }
+            }
+            // SAFETY: a preemption point.
+            unsafe { lv_cond_resched() };
+        }
+        kept
+    }
+
+    fn run(&self) {
+        let w = &WORKLOADS[self.workload];
+        let mut l = Local::default();
+        let busy = self.setup_busy((w.busy)(self.busy_budget), &mut l);
+        let mut ctx = Ctx::new(self.seed, self.nr_pages, self.target.max_align());
+        while !self.should_stop() {
+            for r in (w.step)(&mut ctx).into_iter().flatten() {
+                self.one(r, &mut l);
+            }
+            ctx.iter += 1;
+            if ctx.iter % 64 == 0 {
+                self.publish(&mut l);
+            }
+            // SAFETY: a preemption point.
+            unsafe { lv_cond_resched() };
+        }
+        for a in busy.iter() {
+            self.free(*a, &mut l);
+        }
+        self.publish(&mut l);
+    }
+}
+
+unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
+    // SAFETY: `data` is the `Worker` that `Control` keeps alive until
+    // `kthread_stop_put()` on this thread has returned.
+    let w = unsafe { &*(data as *const Worker) };
+    w.run();
+    w.stress.stats.run_end_ns.fetch_max(now_ns(), Relaxed);
+    w.done.store(true, Relaxed);
+    // SAFETY: we are a kthread; sleeps until kthread_stop().
+    unsafe { lv_wait_for_stop() };
+    0
+}
+
+/// A started kthread and the worker it runs.
+struct Thread {
+    task: NonNull<bindings::task_struct>,
+    worker: KBox<Worker>,
+}
+
+// SAFETY: the task pointer is a counted reference, usable from any thread.
+unsafe impl Send for Thread {}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        // SAFETY: we hold a reference from `lv_kthread_start`; this waits
+        // for the thread to exit and drops the reference, after which the
+        // thread no longer uses `worker`.
+        unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
+    }
+}
+
+/// What the control lock protects.
+struct Control {
+    threads: KVec<Thread>,
+    arena: Option<Arc<Arena>>,
+    /// Counters of arenas replaced since load (so stats stay cumulative).
+    retired: Stats,
+    retired_arena: ArenaStats,
+}
+
+impl Control {
+    /// Stops every thread (waiting for each to exit) and drops its worker.
+    fn reap(&mut self) {
+        // KVec of 6.12 has no clear(): dropping the vector stops them all.
+        self.threads = KVec::new();
+    }
+}
+
+/// The stress machinery: knobs, counters, threads, arena.
+#[pin_data]
+pub(crate) struct Stress {
+    pub(crate) knobs: Arc<Knobs>,
+    pub(crate) stats: StressStats,
+    #[pin]
+    ctl: Mutex<Control>,
+}
+
+impl Stress {
+    /// Creates the machinery and its arena (`arena_mb`, `mode` knobs).
+    pub(crate) fn new(knobs: Arc<Knobs>) -> Result<Arc<Self>> {
+        let arena = Arena::new(knobs.arena_mb.load(Relaxed), knobs.mode(), knobs.clone())?;
+        let ctl = Control {
+            threads: KVec::new(),
+            arena: Some(arena),
+            retired: Stats::default(),
+            retired_arena: ArenaStats::default(),
+        };
+        Arc::pin_init(
+            pin_init!(Stress {
+                knobs,
+                stats: StressStats::default(),
+                ctl <- new_mutex!(ctl, "lazy_vmap_control"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn working(ctl: &Control) -> bool {
+        ctl.threads.iter().any(|t| !t.worker.done.load(Relaxed))
+    }
+
+    /// Whether any stress thread is still working.
+    pub(crate) fn running(&self) -> bool {
+        Self::working(&self.ctl.lock())
+    }
+
+    /// Starts the stress threads; `EBUSY` if they are running.
+    pub(crate) fn start(self: &Arc<Self>) -> Result {
+        let mut ctl = self.ctl.lock();
+        if Self::working(&ctl) {
+            return Err(EBUSY);
+        }
+        ctl.reap(); // threads whose time ran out
+        let k = &self.knobs;
+        let arena = ctl.arena.clone().ok_or(ENOMEM)?;
+        let n = k.threads.load(Relaxed) as usize;
+        ctl.threads.reserve(n, GFP_KERNEL)?;
+        // SAFETY: reads the online CPU count.
+        let cpus = unsafe { lv_online_cpus() }.max(1) as usize;
+        let duration = k.duration_ms.load(Relaxed) as i64;
+        let start = now_ns();
+        let s = &self.stats;
+        s.run_ops0.store(s.ops.load(Relaxed), Relaxed);
+        s.run_start_ns.store(start, Relaxed);
+        s.run_end_ns.store(start, Relaxed);
+        arena.lazy.reset_extremes();
+        let spawned = (|| -> Result {
+            for i in 0..n {
+                let worker = KBox::new(
+                    Worker {
+                        stress: self.clone(),
+                        target: if k.target.load(Relaxed) == TARGET_LAZY {
+                            Target::Lazy(arena.clone())
+                        } else {
+                            Target::Vmalloc
+                        },
+                        workload: k.workload.load(Relaxed) as usize,
+                        nr_pages: k.nr_pages.load(Relaxed),
+                        seed: (start as u64) ^ ((i as u64 + 1) << 32),
+                        deadline_ns: (duration > 0).then(|| start + duration * 1_000_000),
+                        busy_budget: arena.pages() / (4 * n as u64),
+                        done: AtomicBool::new(false),
+                    },
+                    GFP_KERNEL,
+                )?;
+                let data = &*worker as *const Worker as *mut c_void;
+                // SAFETY: `data` stays valid until the thread is stopped (the
+                // `Thread` owns both); the thread function matches the ABI.
+                let task = unsafe { lv_kthread_start(thread_fn, data, (i % cpus) as c_int, i as c_int) };
+                // Error pointers are the top 4095 addresses.
+                let task = NonNull::new(task).filter(|t| (t.as_ptr() as usize) < usize::MAX - 4095);
+                let task = task.ok_or(ENOMEM)?;
+                // Cannot fail: reserved above.
+                let _ = ctl.threads.push(Thread { task, worker }, GFP_KERNEL);
+            }
+            Ok(())
+        })();
+        if spawned.is_err() {
+            ctl.reap();
+        }
+        spawned
+    }
+
+    /// Stops the stress threads and waits for them to exit.
+    pub(crate) fn stop(&self) {
+        let mut ctl = self.ctl.lock();
+        if Self::working(&ctl) {
+            self.stats.run_end_ns.fetch_max(now_ns(), Relaxed);
+        }
+        ctl.reap();
+    }
+
+    /// Runs `f` with the control lock held and stress stopped (`EBUSY`
+    /// otherwise), with the arena.
+    fn stopped<R>(&self, f: impl FnOnce(&mut Control, &Arc<Arena>) -> Result<R>) -> Result<R> {
+        let mut ctl = self.ctl.lock();
+        if Self::working(&ctl) {
+            return Err(EBUSY);
+        }
+        ctl.reap();
+        let arena = ctl.arena.clone().ok_or(ENOMEM)?;
+        f(&mut ctl, &arena)
+    }
+
+    /// Sets a knob that must not change under a running stress.
+    pub(crate) fn set_stopped(&self, f: impl FnOnce(&Knobs)) -> Result {
+        self.stopped(|_, _| {
+            f(&self.knobs);
+            Ok(())
+        })
+    }
+
+    /// Replaces the arena with one of `mb` MiB; the old one stays if that fails.
+    pub(crate) fn set_arena_mb(&self, mb: u64) -> Result {
+        self.stopped(|ctl, old| {
+            let new = Arena::new(mb, self.knobs.mode(), self.knobs.clone())?;
+            old.purge();
+            old.lazy.stats.add_to(&ctl.retired);
+            old.stats.add_to(&ctl.retired_arena);
+            ctl.arena = Some(new);
+            self.knobs.arena_mb.store(mb, Relaxed);
+            Ok(())
+        })
+    }
+
+    /// Switches the lazy mode, after purging what the old mode left.
+    pub(crate) fn set_mode(&self, mode: Mode) -> Result {
+        self.stopped(|_, arena| {
+            arena.set_mode(mode);
+            self.knobs.mode.store(mode as u8, Relaxed);
+            Ok(())
+        })
+    }
+
+    /// Sets the purge threshold of the arena.
+    pub(crate) fn set_lazy_max_pages(&self, pages: u64) -> Result {
+        self.stopped(|_, arena| {
+            if pages > arena.pages() {
+                return Err(EINVAL);
+            }
+            arena.lazy.set_lazy_max_pages(pages);
+            Ok(())
+        })
+    }
+
+    /// The arena, for purges and stats; usable while stress runs.
+    pub(crate) fn arena(&self) -> Option<Arc<Arena>> {
+        self.ctl.lock().arena.clone()
+    }
+
+    /// Runs the stale-TLB self-test (stress must be stopped).
+    pub(crate) fn tlb_selftest(&self, skip_flush: bool) -> Result<(u32, u32, u32)> {
+        self.stopped(|_, arena| arena.tlb_selftest(skip_flush))
+    }
+
+    /// Calls `f` with the counters of every arena since load added up.
+    pub(crate) fn with_totals<R>(&self, f: impl FnOnce(&Stats, &ArenaStats, Option<&Arena>) -> R) -> R {
+        let ctl = self.ctl.lock();
+        let (lazy, arena) = (Stats::default(), ArenaStats::default());
+        ctl.retired.add_to(&lazy);
+        ctl.retired_arena.add_to(&arena);
+        if let Some(a) = &ctl.arena {
+            a.lazy.stats.add_to(&lazy);
+            a.stats.add_to(&arena);
+        }
+        f(&lazy, &arena, ctl.arena.as_deref())
+    }
+}

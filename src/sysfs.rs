@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/lazy_vmap/`: the knobs, as a table of `{name, mode, show,
+//! store}`.
+//!
+//! 6.12 has no sysfs abstraction in the kernel crate; the attribute structs
+//! live in `shim.c` (lockdep wants them static) and every read and write is
+//! dispatched here by index. A write is parsed strictly (`lazy_core::parse`)
+//! before anything changes, so a malformed one fails with `EINVAL` and leaves
+//! the knob as it was; a knob that must not change under a running stress
+//! fails with `EBUSY`. Writes are root-only through the file modes.
+
+use crate::knobs::*;
+use crate::lazy_core::lazy::Mode;
+use crate::lazy_core::parse;
+use crate::lazy_core::workload::{self, WORKLOADS};
+use crate::shim::{lv_online_cpus, lv_sysfs_create, lv_sysfs_remove};
+use crate::stress::Stress;
+use core::fmt::{self, Write};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::ffi::{c_char, c_uint};
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
+
+/// A `show` output buffer (one page).
+struct Buf<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for Buf<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).filter(|&e| e <= self.buf.len()).ok_or(fmt::Error)?;
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+type Show = fn(&Stress, &mut Buf<'_>) -> fmt::Result;
+type Store = fn(&Arc<Stress>, &[u8]) -> Result;
+
+struct Knob {
+    name: &'static CStr,
+    mode: u16,
+    show: Show,
+    store: Option<Store>,
+}
+
+const RW: u16 = 0o644;
+const RO: u16 = 0o444;
+const WO: u16 = 0o200;
+
+fn num(v: u64) -> impl Fn(&Stress, &mut Buf<'_>) -> fmt::Result {
+    move |_, b| writeln!(b, "{v}")
+}
+
+/// A number in `min..=max`, or `EINVAL`.
+fn parse_u64(buf: &[u8], min: u64, max: u64) -> Result<u64> {
+    parse::parse_u64(buf, min, max).map_err(|_| EINVAL)
+}
+
+/// The index of one of `names`, or `EINVAL`.
+fn parse_name(buf: &[u8], names: &[&str]) -> Result<usize> {
+    parse::parse_name(buf, names).map_err(|_| EINVAL)
+}
+
+/// A knob that may only change while stress is stopped.
+fn set_stopped(s: &Stress, f: impl FnOnce(&Knobs)) -> Result {
+    s.set_stopped(f)
+}
+
+fn max_threads() -> u64 {
+    // SAFETY: reads the online CPU count.
+    4 * u64::from(unsafe { lv_online_cpus() })
+}
+
+static KNOBS: [Knob; 14] = [
+    Knob {
+        name: c_str!("stress"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", u8::from(s.running())),
+        store: Some(|s, buf| match parse_u64(buf, 0, 1)? {
+            1 => s.start(),
+            _ => Ok(s.stop()),
+        }),
+    },
+    Knob {
+        name: c_str!("threads"),
+        mode: RW,
+        show: |s, b| num(s.knobs.threads.load(Relaxed).into())(s, b),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 1, max_threads())? as u32;
+            set_stopped(s, |k| k.threads.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("duration_ms"),
+        mode: RW,
+        show: |s, b| num(s.knobs.duration_ms.load(Relaxed))(s, b),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_DURATION_MS)?;
+            set_stopped(s, |k| k.duration_ms.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("workload"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", WORKLOADS[s.knobs.workload.load(Relaxed) as usize].name),
+        store: Some(|s, buf| {
+            let v = parse_name(buf, &workload::names())? as u32;
+            set_stopped(s, |k| k.workload.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("target"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", TARGETS[s.knobs.target.load(Relaxed) as usize]),
+        store: Some(|s, buf| {
+            let v = parse_name(buf, &TARGETS)? as u32;
+            set_stopped(s, |k| k.target.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("nr_pages"),
+        mode: RW,
+        show: |s, b| num(s.knobs.nr_pages.load(Relaxed))(s, b),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 1, MAX_NR_PAGES)?;
+            set_stopped(s, |k| k.nr_pages.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("arena_mb"),
+        mode: RW,
+        show: |s, b| num(s.knobs.arena_mb.load(Relaxed))(s, b),
+        store: Some(|s, buf| s.set_arena_mb(parse_u64(buf, ARENA_MB.0, ARENA_MB.1)?)),
+    },
+    Knob {
+        name: c_str!("lazy_max_pages"),
+        mode: RW,
+        show: |s, b| num(s.arena().map_or(0, |a| a.lazy.lazy_max_pages()))(s, b),
+        store: Some(|s, buf| s.set_lazy_max_pages(parse_u64(buf, 1, u64::from(u32::MAX))?)),
+    },
+    Knob {
+        name: c_str!("mode"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.mode().name()),
+        store: Some(|s, buf| {
+            let names = Mode::ALL.map(|m| m.name());
+            s.set_mode(Mode::ALL[parse_name(buf, &names)?])
+        }),
+    },
+    Knob {
+        name: c_str!("on_race"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", OnRace::NAMES[s.knobs.on_race() as usize]),
+        store: Some(|s, buf| {
+            let v = parse_name(buf, &OnRace::NAMES)? as u8;
+            s.knobs.on_race.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("race_delay_us"),
+        mode: RW,
+        show: |s, b| num(s.knobs.race_delay_us.load(Relaxed))(s, b),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_RACE_DELAY_US)?;
+            s.knobs.race_delay_us.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("purge"),
+        mode: WO,
+        show: |_, _| Err(fmt::Error),
+        store: Some(|s, buf| {
+            parse_u64(buf, 1, 1)?;
+            s.arena().ok_or(ENOMEM)?.purge();
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("selftest"),
+        mode: RW,
+        show: show_selftest,
+        store: Some(store_selftest),
+    },
+    Knob { name: c_str!("stats"), mode: RO, show: show_stats, store: None },
+];
+
+/// Last self-test: kind (0 none, 1 tlb, 2 tlb-noflush), CPUs, fresh, stale.
+static SELFTEST: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+const SELFTESTS: [&str; 2] = ["tlb", "tlb-noflush"];
+
+fn store_selftest(s: &Arc<Stress>, buf: &[u8]) -> Result {
+    let kind = parse_name(buf, &SELFTESTS)?;
+    let (cpus, fresh, stale) = s.tlb_selftest(kind == 1)?;
+    for (slot, v) in SELFTEST.iter().zip([kind as u32 + 1, cpus, fresh, stale]) {
+        slot.store(v, Relaxed);
+    }
+    Ok(())
+}
+
+fn show_selftest(_: &Stress, b: &mut Buf<'_>) -> fmt::Result {
+    let [kind, cpus, fresh, stale] = SELFTEST.each_ref().map(|v| v.load(Relaxed));
+    match kind {
+        0 => writeln!(b, "none"),
+        k => writeln!(b, "{} cpus={cpus} fresh={fresh} stale={stale}", SELFTESTS[k as usize - 1]),
+    }
+}
+
+fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
+    let k = &s.knobs;
+    let st = &s.stats;
+    let ld = |a: &core::sync::atomic::AtomicU64| a.load(Relaxed);
+    let running = s.running();
+    writeln!(b, "running {}", u8::from(running))?;
+    writeln!(b, "mode {}", k.mode().name())?;
+    writeln!(b, "target {}", TARGETS[k.target.load(Relaxed) as usize])?;
+    writeln!(b, "workload {}", WORKLOADS[k.workload.load(Relaxed) as usize].name)?;
+    writeln!(b, "threads {}", k.threads.load(Relaxed))?;
+    // SAFETY: reads the monotonic clock.
+    let now = unsafe { bindings::ktime_get() };
+    let end = if running { now } else { st.run_end_ns.load(Relaxed) };
+    let elapsed_ms = ((end - st.run_start_ns.load(Relaxed)) / 1_000_000).max(0) as u64;
+    let run_ops = ld(&st.ops) - ld(&st.run_ops0);
+    writeln!(b, "ops {}", ld(&st.ops))?;
+    writeln!(b, "allocs {}", ld(&st.allocs))?;
+    writeln!(b, "frees {}", ld(&st.frees))?;
+    writeln!(b, "alloc_failures {}", ld(&st.alloc_failures))?;
+    writeln!(b, "mismatches {}", ld(&st.mismatches))?;
+    writeln!(b, "run_ops {run_ops}")?;
+    writeln!(b, "run_elapsed_ms {elapsed_ms}")?;
+    writeln!(b, "run_ops_per_sec {}", run_ops * 1000 / elapsed_ms.max(1))?;
+    s.with_totals(|lz, ar, arena| {
+        let purges: u64 = lz.purges.iter().map(ld).sum();
+        writeln!(b, "purges {purges}")?;
+        for m in Mode::ALL {
+            writeln!(b, "purges_{} {}", m.name(), ld(&lz.purges[m as usize]))?;
+        }
+        writeln!(b, "purged_areas {}", ld(&lz.purged_areas))?;
+        writeln!(b, "purged_pages {}", ld(&lz.purged_pages))?;
+        writeln!(b, "tlb_flushes {}", ld(&lz.flushes))?;
+        writeln!(b, "tlb_flushes_pages {}", ld(&ar.page_flushes))?;
+        writeln!(b, "tlb_flushes_full {}", ld(&ar.full_flushes))?;
+        writeln!(b, "flushed_span_pages {}", ld(&lz.flushed_span))?;
+        writeln!(b, "race_detected {}", ld(&lz.race_detected))?;
+        writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
+        if let Some(a) = arena {
+            writeln!(b, "lazy_pages {}", a.lazy.lazy_pages())?;
+            writeln!(b, "lazy_pages_min {}", a.lazy.stats.lazy_min.load(Relaxed))?;
+            writeln!(b, "lazy_pages_max {}", a.lazy.stats.lazy_max.load(Relaxed))?;
+            writeln!(b, "lazy_max_pages {}", a.lazy.lazy_max_pages())?;
+            writeln!(b, "mapped_pages {}", a.stats.mapped.load(Relaxed))?;
+            writeln!(b, "arena_pages {}", a.pages())?;
+            writeln!(b, "live_areas {}", a.lazy.live_areas())?;
+        }
+        Ok(())
+    })
+}
+
+/// The registration of `/sys/kernel/lazy_vmap`; dropping it removes the
+/// directory, waiting for callbacks in flight.
+///
+/// # Invariants
+///
+/// `kobj` is the directory's kobject; [`STRESS`] holds a reference count of
+/// the `Stress` taken by `register` and released by `drop`.
+pub(crate) struct Registration {
+    kobj: NonNull<bindings::kobject>,
+}
+
+// SAFETY: the kobject pointer may be used from any thread.
+unsafe impl Send for Registration {}
+// SAFETY: `Registration` has no `&self` methods.
+unsafe impl Sync for Registration {}
+
+/// The `Stress` the callbacks act on (an `Arc::into_raw` pointer).
+static STRESS: AtomicPtr<Stress> = AtomicPtr::new(core::ptr::null_mut());
+
+impl Registration {
+    /// Creates `/sys/kernel/lazy_vmap` acting on `stress`.
+    pub(crate) fn register(stress: &Arc<Stress>) -> Result<Self> {
+        let names = KNOBS.each_ref().map(|k| k.name.as_char_ptr());
+        let modes = KNOBS.each_ref().map(|k| k.mode);
+        STRESS.store(Arc::into_raw(stress.clone()).cast_mut(), Release);
+        // SAFETY: the arrays hold KNOBS.len() static names and modes.
+        let kobj = unsafe {
+            lv_sysfs_create(c_str!("lazy_vmap").as_char_ptr(), names.as_ptr(), modes.as_ptr(), KNOBS.len() as c_uint)
+        };
+        match NonNull::new(kobj) {
+            Some(kobj) => Ok(Registration { kobj }),
+            None => {
+                drop_stress();
+                Err(ENOMEM)
+            }
+        }
+    }
+}
+
+fn drop_stress() {
+    let p = STRESS.swap(core::ptr::null_mut(), AcqRel);
+    // SAFETY: `p` came from `Arc::into_raw` in `register`.
+    drop(unsafe { Arc::from_raw(p) });
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: `kobj` is our directory (type invariant); removal waits
+        // for running show/store callbacks, so none sees STRESS after this.
+        unsafe { lv_sysfs_remove(self.kobj.as_ptr()) };
+        drop_stress();
+    }
+}
+
+/// The `Stress` while the directory exists.
+fn stress<'a>() -> ArcBorrow<'a, Stress> {
+    // SAFETY: callbacks run only while the directory exists, and STRESS
+    // holds a reference from `register` until after it is removed.
+    unsafe { ArcBorrow::from_raw(STRESS.load(Acquire)) }
+}
+
+#[no_mangle]
+extern "C" fn lv_sysfs_show(idx: c_uint, buf: *mut c_char) -> isize {
+    // SAFETY: sysfs hands `show` a buffer of PAGE_SIZE bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, kernel::page::PAGE_SIZE) };
+    let mut b = Buf { buf, len: 0 };
+    let s = stress();
+    match KNOBS.get(idx as usize).map(|k| (k.show)(&s, &mut b)) {
+        Some(Ok(())) => b.len as isize,
+        _ => EIO.to_errno() as isize,
+    }
+}
+
+#[no_mangle]
+extern "C" fn lv_sysfs_store(idx: c_uint, buf: *const c_char, len: usize) -> isize {
+    // SAFETY: sysfs hands `store` `len` bytes (plus a NUL we ignore).
+    let input = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
+    let s: Arc<Stress> = stress().into();
+    let r = match KNOBS.get(idx as usize).and_then(|k| k.store) {
+        Some(store) => store(&s, input),
+        None => Err(EINVAL),
+    };
+    match r {
+        Ok(()) => len as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel TLB flushes on every CPU, built from what 6.12 exports.
+//!
+//! `flush_tlb_kernel_range()` is not exported to modules, so we rebuild it:
+//! `on_each_cpu_cond_mask()` runs a callback on every online CPU (an IPI to
+//! each other CPU, waiting for all), and the callback invalidates the range
+//! with `invlpg` page by page, or flushes everything with `__flush_tlb_all()`
+//! above a ceiling of [`SINGLE_PAGE_CEILING`] pages, the same trade-off as the
+//! kernel's `tlb_single_page_flush_ceiling` (33).
+//!
+//! Why that is enough, per x86 feature:
+//! - Global pages (PGE): kernel mappings are global, so a CR3 write does not
+//!   drop them; `invlpg` does invalidate global entries for its address, and
+//!   `__flush_tlb_all()` toggles CR4.PGE (or INVPCID all-context), which drops
+//!   every entry, global or not.
+//! - PCID without PTI: the kernel uses PCID only together with global kernel
+//!   mappings, and `invlpg` of a global entry invalidates it in every PCID.
+//! - PTI: kernel mappings are *not* global and each address space has a user
+//!   PCID twin; `invlpg` only reaches the current PCID, and the kernel's own
+//!   `flush_tlb_one_kernel()` sets a per-CPU `invalidate_other` flag we cannot
+//!   reach. So with PTI we always use `__flush_tlb_all()`, which invalidates
+//!   all PCIDs.
+//! - Lazy-TLB and idle CPUs are in the online mask and get the IPI too, so no
+//!   CPU keeps a stale kernel translation.
+
+use crate::shim::{lv_invlpg, lv_pti_enabled};
+use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::page::PAGE_SHIFT;
+
+/// Above this many pages a full flush is cheaper than `invlpg` per page.
+pub(crate) const SINGLE_PAGE_CEILING: u64 = 33;
+
+/// What a flush did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `invlpg` of each page of the range, on every CPU.
+    Pages,
+    /// `__flush_tlb_all()` on every CPU.
+    Full,
+}
+
+/// Flushes pages `[start, end)` (page numbers) from every CPU's TLB.
+/// Must not be called with a spinlock held or interrupts off.
+pub(crate) fn flush_pages(start: u64, end: u64) -> Kind {
+    // SAFETY: reads a boot-time CPU feature bit.
+    let pti = unsafe { lv_pti_enabled() };
+    let kind = if pti || end - start > SINGLE_PAGE_CEILING { Kind::Full } else { Kind::Pages };
+    on_every_cpu(&|| match kind {
+        // SAFETY: flushing this CPU's TLB is always safe.
+        Kind::Full => unsafe { bindings::__flush_tlb_all() },
+        Kind::Pages => {
+            for pn in start..end {
+                // SAFETY: invlpg of any address is safe.
+                unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
+            }
+        }
+    });
+    kind
+}
+
+/// Flushes the whole TLB of every CPU.
+pub(crate) fn flush_all() {
+    // SAFETY: flushing this CPU's TLB is always safe.
+    on_every_cpu(&|| unsafe { bindings::__flush_tlb_all() });
+}
+
+/// Runs `f` on every online CPU and waits for all of them.
+pub(crate) fn on_every_cpu<F: Fn() + Sync>(f: &F) {
+    unsafe extern "C" fn call<F: Fn() + Sync>(info: *mut c_void) {
+        // SAFETY: `info` is the `&F` passed below, alive until all CPUs return.
+        unsafe { (*(info as *const F))() }
+    }
+    // SAFETY: `call::<F>` only calls `f`, which outlives the call because
+    // `wait` is true; `F: Sync` makes running it on several CPUs at once
+    // sound; `__cpu_online_mask` is the kernel's mask of online CPUs.
+    unsafe {
+        bindings::on_each_cpu_cond_mask(
+            None,
+            Some(call::<F>),
+            f as *const F as *mut c_void,
+            true,
+            &raw const bindings::__cpu_online_mask,
+        )
+    };
+}
