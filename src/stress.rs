@@ -93,7 +93,9 @@ impl Target {
     /// Largest alignment (pages) worth asking for.
     fn max_align(&self) -> u64 {
         match self {
-            Target::Lazy(a) => (a.pages() / 8).next_power_of_two() / 2,
+            // 1/64 of the arena: 64 aligned slots, so that concurrent
+            // threads rarely take them all (see the README).
+            Target::Lazy(a) => 1 << (63 - (a.pages() / 64).max(1).leading_zeros()),
             Target::Vmalloc => 1024,
         }
     }

@@ -1,3 +1,4 @@
 //! Host build of the module's pure logic (src/core), for tests.
-#[path = "../../src/core/freetree.rs"]
-pub mod freetree;
+#[path = "../../src/core/mod.rs"]
+pub mod lazy_core;
+pub use lazy_core::*;

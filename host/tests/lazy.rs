@@ -1,0 +1,843 @@
+//! Tests of `src/core/lazy.rs` (single-threaded and `std` multi-threaded), `parse.rs` and
+//! `workload.rs`. The `loom` model of the race is in `tests/loom.rs`.
+#![cfg(not(loom))]
+
+use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
+use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
+use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::{Mutex, MutexGuard};
+
+// --- A std environment ------------------------------------------------------------------------
+
+/// Locks, tree and flush recorder made of `std` primitives.
+struct StdEnv {
+    purge: Mutex<()>,
+    tree: Mutex<FreeTree<Vec<Node>>>,
+    /// Every flush, in call order, when `record` is set.
+    flushes: Mutex<Vec<(u64, u64)>>,
+    record: bool,
+    nr_flushes: AtomicU64,
+    /// Busy-wait iterations in the race window.
+    spins: AtomicU32,
+    /// Whether the race window also yields the CPU.
+    yields: AtomicBool,
+    /// Calls of `Env::race`.
+    races: AtomicU64,
+}
+
+impl Env for StdEnv {
+    type Pool = Vec<Node>;
+    type PurgeGuard<'a>
+        = MutexGuard<'a, ()>
+    where
+        Self: 'a;
+
+    fn purge_lock(&self) -> MutexGuard<'_, ()> {
+        self.purge.lock().unwrap()
+    }
+
+    fn purge_trylock(&self) -> Option<MutexGuard<'_, ()>> {
+        self.purge.try_lock().ok()
+    }
+
+    fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Vec<Node>>) -> R) -> R {
+        f(&mut self.tree.lock().unwrap())
+    }
+
+    fn flush(&self, start: u64, end: u64) {
+        assert!(start < end, "empty flush [{start:#x}, {end:#x})");
+        self.nr_flushes.fetch_add(1, Relaxed);
+        if self.record {
+            self.flushes.lock().unwrap().push((start, end));
+        }
+    }
+
+    fn race_window(&self) {
+        for _ in 0..self.spins.load(Relaxed) {
+            std::hint::spin_loop();
+        }
+        if self.yields.load(Relaxed) {
+            std::thread::yield_now();
+        }
+    }
+
+    fn race(&self, nr: i64, lazy: i64) {
+        assert!(nr > lazy);
+        self.races.fetch_add(1, Relaxed);
+    }
+}
+
+/// One arena: `[base, base + pages)`.
+struct Arena {
+    env: StdEnv,
+    lazy: Lazy<Vec<AreaSlot>>,
+    base: u64,
+    pages: u64,
+}
+
+impl Arena {
+    fn new(base: u64, pages: u64, mode: Mode, lazy_max_pages: u64) -> Self {
+        Self::with_record(base, pages, mode, lazy_max_pages, true)
+    }
+
+    fn with_record(base: u64, pages: u64, mode: Mode, lazy_max: u64, record: bool) -> Self {
+        let pool = vec![Node::default(); nodes_needed(pages)];
+        let env = StdEnv {
+            purge: Mutex::new(()),
+            tree: Mutex::new(FreeTree::new(pool, base, base + pages).unwrap()),
+            flushes: Mutex::new(Vec::new()),
+            record,
+            nr_flushes: AtomicU64::new(0),
+            spins: AtomicU32::new(0),
+            yields: AtomicBool::new(false),
+            races: AtomicU64::new(0),
+        };
+        let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
+        Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max), base, pages }
+    }
+
+    fn alloc(&self, len: u64, align: u64) -> Option<u64> {
+        self.lazy.alloc(&self.env, len, align)
+    }
+
+    fn free(&self, start: u64) {
+        self.lazy.free(&self.env, start)
+    }
+
+    fn purge(&self, sync: bool) -> u64 {
+        self.lazy.purge(&self.env, sync)
+    }
+
+    /// Purges that took at least one area, all modes together.
+    fn purges(&self) -> u64 {
+        self.lazy.stats.purges.iter().map(|p| p.load(Relaxed)).sum()
+    }
+
+    fn flushes(&self) -> Vec<(u64, u64)> {
+        self.env.flushes.lock().unwrap().clone()
+    }
+
+    fn free_ranges(&self) -> Vec<(u64, u64)> {
+        let mut v = Vec::new();
+        self.env.with_tree(|t| t.for_each_range(|s, e| v.push((s, e))));
+        v
+    }
+
+    /// Checks the state of a quiescent arena with nothing allocated and nothing lazy.
+    #[track_caller]
+    fn assert_empty(&self) {
+        assert_eq!(self.lazy.lazy_pages(), 0);
+        assert_eq!(self.lazy.live_areas(), 0);
+        self.env.with_tree(|t| {
+            t.check().unwrap();
+            assert_eq!(t.nr_ranges(), 1);
+            assert_eq!(t.free_pages(), self.pages);
+        });
+        assert_eq!(self.free_ranges(), [(self.base, self.base + self.pages)]);
+        let st = &self.lazy.stats;
+        assert_eq!(st.allocs.load(Relaxed), st.frees.load(Relaxed));
+        assert_eq!(st.frees.load(Relaxed), st.purged_areas.load(Relaxed));
+        assert_eq!(st.flushes.load(Relaxed), self.purges());
+        assert_eq!(self.env.nr_flushes.load(Relaxed), self.purges());
+    }
+}
+
+/// xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.0 + b.1 && b.0 < a.0 + a.1
+}
+
+/// A threshold no counter reaches. (`u64::MAX` would not do: the comparison is signed, so it
+/// reads as -1 and every free would purge.)
+const NEVER: u64 = 1 << 40;
+
+// --- Single-threaded --------------------------------------------------------------------------
+
+/// Random allocs and frees against a model of what is live and what is lazy: the counter is the
+/// sum of the lazy areas' lengths, a lazy range is never handed out again before a purge, every
+/// purge that takes areas flushes once over exactly their union and takes all of them.
+fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
+    let (base, pages) = (0x1000, 512);
+    let a = Arena::new(base, pages, mode, lazy_max);
+    let mut rng = Rng::new(seed);
+    let mut live: Vec<(u64, u64)> = Vec::new();
+    let mut lazy: Vec<(u64, u64)> = Vec::new();
+    let mut auto_purges = 0;
+
+    // Accounts for the purges an operation may have started (0 or 1 when single-threaded).
+    let settle = |a: &Arena, lazy: &mut Vec<(u64, u64)>, before: u64| -> u64 {
+        let after = a.purges();
+        assert!(after <= before + 1, "one operation did {} purges", after - before);
+        if after == before + 1 {
+            assert!(!lazy.is_empty(), "a purge that took nothing was counted");
+            let f = a.flushes();
+            assert_eq!(f.len() as u64, after, "one flush per purge");
+            let (s, e) = *f.last().unwrap();
+            let lo = lazy.iter().map(|l| l.0).min().unwrap();
+            let hi = lazy.iter().map(|l| l.0 + l.1).max().unwrap();
+            assert_eq!((s, e), (lo, hi), "flush is the hull of the purged ranges");
+            lazy.clear();
+        }
+        after - before
+    };
+
+    for _ in 0..20_000 {
+        let before = a.purges();
+        if live.is_empty() || rng.below(100) < 55 {
+            let max_len = if rng.below(8) == 0 { 40 } else { 6 };
+            let len = 2 + rng.below(max_len);
+            let align = 1 << rng.below(4);
+            let got = a.alloc(len, align);
+            auto_purges += settle(&a, &mut lazy, before);
+            if let Some(s) = got {
+                assert_eq!(s % align, 0);
+                assert!(s >= base && s + len <= base + pages);
+                for &l in live.iter().chain(lazy.iter()) {
+                    assert!(!overlaps((s, len), l), "{:?} handed out over {:?}", (s, len), l);
+                }
+                live.push((s, len));
+            }
+        } else {
+            let (s, len) = live.swap_remove(rng.below(live.len() as u64) as usize);
+            lazy.push((s, len));
+            a.free(s);
+            auto_purges += settle(&a, &mut lazy, before);
+        }
+        let want: u64 = lazy.iter().map(|l| l.1).sum();
+        assert_eq!(a.lazy.lazy_pages(), want as i64);
+        assert_eq!(a.lazy.live_areas(), live.len() + lazy.len());
+        assert_eq!(a.lazy.stats.race_detected.load(Relaxed), 0);
+        assert!(a.lazy.stats.lazy_min.load(Relaxed) >= 0);
+    }
+    assert!(auto_purges > 0, "{mode:?}: no purge in the whole run");
+
+    for (s, _) in live.drain(..) {
+        a.free(s);
+    }
+    a.purge(true);
+    a.assert_empty();
+    assert_eq!(a.env.races.load(Relaxed), 0);
+}
+
+#[test]
+fn single_random_no_threshold() {
+    for mode in Mode::ALL {
+        for seed in 1..=3 {
+            random_single(mode, NEVER, seed);
+        }
+    }
+}
+
+#[test]
+fn single_random_small_threshold() {
+    for mode in Mode::ALL {
+        for (seed, max) in [(7, 0), (8, 16), (9, 64)] {
+            random_single(mode, max, seed);
+        }
+    }
+}
+
+/// Fills an arena with `n` areas of `len` pages; returns their starts.
+fn fill(a: &Arena, len: u64) -> Vec<u64> {
+    let n = a.pages / len;
+    let v: Vec<u64> = (0..n).map(|_| a.alloc(len, 1).unwrap()).collect();
+    assert_eq!(a.env.with_tree(|t| t.free_pages()), a.pages % len);
+    v
+}
+
+#[test]
+fn freed_range_not_reused_before_purge() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0x40, 64, mode, NEVER);
+        let starts = fill(&a, 4);
+        assert_eq!(starts.len(), 16);
+        a.free(starts[5]);
+        assert_eq!(a.lazy.lazy_pages(), 4);
+        // The range is lazy: not in the tree, nothing flushed, the slot still live.
+        assert_eq!(a.env.with_tree(|t| t.free_pages()), 0);
+        assert_eq!(a.purges(), 0);
+        assert!(a.flushes().is_empty());
+        assert_eq!(a.lazy.live_areas(), 16);
+        // The next allocation of that size finds no space, purges synchronously and retries.
+        assert_eq!(a.alloc(4, 1), Some(starts[5]));
+        assert_eq!(a.purges(), 1);
+        assert_eq!(a.lazy.stats.purges[mode as usize].load(Relaxed), 1);
+        assert_eq!(a.flushes(), [(starts[5], starts[5] + 4)]);
+        assert_eq!(a.lazy.stats.alloc_failures.load(Relaxed), 0);
+        assert_eq!(a.lazy.stats.purged_areas.load(Relaxed), 1);
+        assert_eq!(a.lazy.stats.purged_pages.load(Relaxed), 4);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        for s in starts {
+            a.free(s);
+        }
+        a.purge(true);
+        a.assert_empty();
+    }
+}
+
+#[test]
+fn purge_flushes_once_over_the_union() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0x100, 64, mode, NEVER);
+        let starts = fill(&a, 4);
+        // Non-adjacent areas, freed out of order: one flush over [first, last + len).
+        let freed = [starts[9], starts[2], starts[13], starts[6]];
+        for s in freed {
+            a.free(s);
+        }
+        assert_eq!(a.lazy.lazy_pages(), 16);
+        assert_eq!(a.purge(false), 4);
+        assert_eq!(a.flushes(), [(starts[2], starts[13] + 4)]);
+        let st = &a.lazy.stats;
+        assert_eq!(st.flushes.load(Relaxed), 1);
+        assert_eq!(st.flushed_span.load(Relaxed), starts[13] + 4 - starts[2]);
+        assert_eq!(st.purged_areas.load(Relaxed), 4);
+        assert_eq!(st.purged_pages.load(Relaxed), 16);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        assert_eq!(a.lazy.live_areas(), 12);
+        let mut want: Vec<(u64, u64)> = freed.iter().map(|&s| (s, s + 4)).collect();
+        want.sort();
+        assert_eq!(a.free_ranges(), want);
+        // Nothing lazy: a purge takes nothing, flushes nothing and is not counted.
+        assert_eq!(a.purge(true), 0);
+        assert_eq!(a.purge(false), 0);
+        assert_eq!(a.flushes().len(), 1);
+        assert_eq!(a.purges(), 1);
+        for (i, s) in starts.into_iter().enumerate() {
+            if !freed.contains(&s) {
+                a.free(s);
+                assert_eq!(a.lazy.lazy_pages(), 4 * (1 + i as i64 - freed_before(i)));
+            }
+        }
+        assert_eq!(a.purge(true), 12);
+        assert_eq!(a.flushes().len(), 2);
+        assert_eq!(a.flushes()[1], (0x100, 0x100 + 64));
+        a.assert_empty();
+    }
+
+    /// Number of areas among 0..=i that were freed in the first batch (2, 6, 9, 13).
+    fn freed_before(i: usize) -> i64 {
+        [2, 6, 9, 13].iter().filter(|&&j| j <= i).count() as i64
+    }
+}
+
+#[test]
+fn threshold_triggers_purge() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0, 128, mode, 8);
+        assert_eq!(a.lazy.lazy_max_pages(), 8);
+        let starts = fill(&a, 4);
+        a.free(starts[0]);
+        a.free(starts[1]); // 8 pages: not above the threshold.
+        assert_eq!(a.purges(), 0);
+        assert_eq!(a.lazy.lazy_pages(), 8);
+        a.free(starts[2]); // 12 > 8: this free purges.
+        assert_eq!(a.purges(), 1);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        assert_eq!(a.flushes(), [(starts[0], starts[2] + 4)]);
+        assert_eq!(a.lazy.stats.lazy_max.load(Relaxed), 12);
+        assert_eq!(a.lazy.stats.lazy_min.load(Relaxed), 0);
+        // Lower the threshold to 0: every free purges.
+        a.lazy.set_lazy_max_pages(0);
+        for (i, &s) in starts[3..].iter().enumerate() {
+            a.free(s);
+            assert_eq!(a.purges(), 2 + i as u64);
+            assert_eq!(a.lazy.lazy_pages(), 0);
+            assert_eq!(*a.flushes().last().unwrap(), (s, s + 4));
+        }
+        a.assert_empty();
+        // A trylock purge does nothing while another purge holds the lock.
+        let s = a.alloc(4, 1).unwrap();
+        {
+            let _held = a.env.purge_lock();
+            if mode == Mode::PurgeLock {
+                // The free itself takes the purge lock: it would deadlock here.
+            } else {
+                a.lazy.set_lazy_max_pages(NEVER);
+                a.free(s);
+                a.lazy.set_lazy_max_pages(0);
+                assert_eq!(a.purge(false), 0);
+                assert_eq!(a.lazy.lazy_pages(), 4);
+            }
+        }
+        if mode == Mode::PurgeLock {
+            a.free(s);
+        } else {
+            assert_eq!(a.purge(false), 1);
+        }
+        a.assert_empty();
+    }
+}
+
+#[test]
+fn alloc_failure_when_full() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0x10, 32, mode, NEVER);
+        let starts = fill(&a, 8);
+        assert_eq!(a.alloc(2, 1), None);
+        assert_eq!(a.lazy.stats.alloc_failures.load(Relaxed), 1);
+        assert_eq!(a.purges(), 0, "an empty synchronous purge is not counted");
+        assert!(a.flushes().is_empty());
+        // Space that is lazy does not help a request larger than it...
+        a.free(starts[1]);
+        assert_eq!(a.alloc(9, 1), None);
+        assert_eq!(a.lazy.stats.alloc_failures.load(Relaxed), 2);
+        // ...but the failed attempt did purge it.
+        assert_eq!(a.purges(), 1);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        // An impossible alignment fails too.
+        assert_eq!(a.alloc(2, 64), None);
+        assert_eq!(a.lazy.stats.alloc_failures.load(Relaxed), 3);
+        // The fit rule wants len + align - 1 pages: an aligned hole of exactly 8 is not enough.
+        assert_eq!(a.alloc(8, 8), None);
+        assert_eq!(a.lazy.stats.alloc_failures.load(Relaxed), 4);
+        assert_eq!(a.alloc(8, 1), Some(starts[1]));
+        assert_eq!(a.lazy.stats.allocs.load(Relaxed), 5);
+        for s in starts {
+            a.free(s);
+        }
+        a.purge(true);
+        a.assert_empty();
+    }
+}
+
+#[test]
+fn set_mode_purges_what_the_old_mode_left() {
+    for from in Mode::ALL {
+        for to in Mode::ALL {
+            let a = Arena::new(0x200, 64, from, NEVER);
+            let starts = fill(&a, 2);
+            for &s in starts.iter().step_by(3) {
+                a.free(s);
+            }
+            assert!(a.lazy.lazy_pages() > 0);
+            a.lazy.set_mode(&a.env, to);
+            assert_eq!(a.lazy.mode(), to);
+            assert_eq!(a.lazy.lazy_pages(), 0);
+            assert_eq!(a.lazy.stats.purges[from as usize].load(Relaxed), 1);
+            assert_eq!(a.purges(), 1);
+            // The new mode frees and purges the rest.
+            for (i, &s) in starts.iter().enumerate() {
+                if i % 3 != 0 {
+                    a.free(s);
+                }
+            }
+            assert_eq!(a.purge(true) as usize, starts.len() - starts.len().div_ceil(3));
+            assert_eq!(a.lazy.stats.purges[to as usize].load(Relaxed), 1 + (from == to) as u64);
+            a.assert_empty();
+        }
+    }
+}
+
+#[test]
+fn mode_names() {
+    let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
+    assert_eq!(names, ["buggy", "drop-bugon", "purge-lock", "ordered"]);
+    for m in Mode::ALL {
+        assert_eq!(Mode::from_name(m.name().as_bytes()), Some(m));
+        assert_eq!(m.check_armed(), m != Mode::DropBugon);
+    }
+    assert_eq!(Mode::from_name(b"Buggy"), None);
+    assert_eq!(Mode::from_name(b"buggy\n"), None);
+    assert_eq!(Mode::from_name(b""), None);
+}
+
+#[test]
+fn extremes_reset() {
+    let a = Arena::new(0, 16, Mode::Ordered, NEVER);
+    let s = a.alloc(6, 1).unwrap();
+    a.free(s);
+    assert_eq!(a.lazy.stats.lazy_max.load(Relaxed), 6);
+    a.lazy.reset_extremes();
+    assert_eq!(a.lazy.stats.lazy_min.load(Relaxed), 6);
+    assert_eq!(a.lazy.stats.lazy_max.load(Relaxed), 6);
+    a.purge(true);
+    assert_eq!(a.lazy.stats.lazy_min.load(Relaxed), 0);
+    assert_eq!(a.lazy.stats.lazy_max.load(Relaxed), 6);
+    a.assert_empty();
+}
+
+// --- Multi-threaded ---------------------------------------------------------------------------
+
+const THREADS: u64 = 4;
+
+/// Result of one stress round.
+struct Round {
+    races: u64,
+    lazy_min: i64,
+}
+
+/// `THREADS` threads do `ops` random allocs and frees each while a purger thread purges
+/// (trylock) in a loop; then a final synchronous purge must leave the arena empty. With
+/// `window`, every free spins and yields between its two steps.
+fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
+    let a = Arena::with_record(0x10_0000, 2048, mode, 32, false);
+    if window {
+        a.env.spins.store(1000, Relaxed);
+        a.env.yields.store(true, Relaxed);
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let purger = sc.spawn(|| {
+            let mut n = 0u64;
+            while !stop.load(Relaxed) {
+                n += a.purge(n % 16 == 15);
+                std::thread::yield_now();
+            }
+            n
+        });
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let a = &a;
+                sc.spawn(move || {
+                    let mut rng = Rng::new(seed * 1000 + t);
+                    let mut live: Vec<(u64, u64)> = Vec::new();
+                    for _ in 0..ops {
+                        if live.is_empty() || (live.len() < 16 && rng.below(2) == 0) {
+                            let len = 2 + rng.below(8);
+                            let align = 1 << rng.below(3);
+                            let s = a.alloc(len, align).expect("arena too small for the stress");
+                            assert_eq!(s % align, 0);
+                            live.push((s, len));
+                        } else {
+                            let (s, _) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                            a.free(s);
+                        }
+                    }
+                    for (s, _) in live {
+                        a.free(s);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        stop.store(true, Relaxed);
+        purger.join().unwrap();
+    });
+    a.purge(true);
+    a.assert_empty();
+    let st = &a.lazy.stats;
+    assert_eq!(st.allocs.load(Relaxed), st.frees.load(Relaxed));
+    assert_eq!(st.alloc_failures.load(Relaxed), 0);
+    let races = st.race_detected.load(Relaxed);
+    assert_eq!(races, a.env.races.load(Relaxed));
+    Round { races, lazy_min: st.lazy_min.load(Relaxed) }
+}
+
+#[test]
+fn stress_fixed_modes_never_race() {
+    for mode in [Mode::PurgeLock, Mode::Ordered] {
+        for (seed, window) in [(1, false), (2, true), (3, false), (4, true)] {
+            let r = stress(mode, if window { 3000 } else { 20_000 }, window, seed);
+            assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
+            assert!(r.lazy_min >= 0, "{mode:?}: the counter went negative: {}", r.lazy_min);
+        }
+    }
+}
+
+#[test]
+fn stress_buggy_races() {
+    // Without a window the race is rare; just check everything is given back.
+    stress(Mode::Buggy, 20_000, false, 10);
+    let mut rounds = 0;
+    let mut races = 0;
+    while races == 0 {
+        rounds += 1;
+        assert!(rounds <= 50, "Buggy: no race in {} rounds", rounds - 1);
+        races += stress(Mode::Buggy, 2000, true, 10 + rounds).races;
+    }
+    eprintln!("buggy: {races} races detected in {rounds} round(s)");
+}
+
+#[test]
+fn stress_drop_bugon_goes_negative() {
+    let r = stress(Mode::DropBugon, 20_000, false, 20);
+    assert_eq!(r.races, 0);
+    let mut rounds = 0;
+    let mut min = 0;
+    while min >= 0 {
+        rounds += 1;
+        assert!(rounds <= 50, "DropBugon: counter never negative in {} rounds", rounds - 1);
+        let r = stress(Mode::DropBugon, 2000, true, 20 + rounds);
+        assert_eq!(r.races, 0, "DropBugon: the check is disarmed");
+        min = min.min(r.lazy_min);
+    }
+    eprintln!("drop-bugon: counter reached {min} in {rounds} round(s)");
+}
+
+// --- parse.rs ---------------------------------------------------------------------------------
+
+#[test]
+fn parse_u64_accepts() {
+    assert_eq!(parse_u64(b"0", 0, 10), Ok(0));
+    assert_eq!(parse_u64(b"0\n", 0, 10), Ok(0));
+    assert_eq!(parse_u64(b"42\n", 0, 100), Ok(42));
+    assert_eq!(parse_u64(b"42", 42, 42), Ok(42));
+    assert_eq!(parse_u64(b"007", 0, 10), Ok(7));
+    assert_eq!(parse_u64(b"1", 1, 1024), Ok(1));
+    assert_eq!(parse_u64(b"1024\n", 1, 1024), Ok(1024));
+    assert_eq!(parse_u64(b"18446744073709551615", 0, u64::MAX), Ok(u64::MAX));
+    assert_eq!(parse_u64(b"18446744073709551615\n", u64::MAX, u64::MAX), Ok(u64::MAX));
+    assert_eq!(parse_u64(b"00000000000000000001", 0, 9), Ok(1)); // 20 digits
+}
+
+#[test]
+fn parse_u64_rejects() {
+    let bad: &[&[u8]] = &[
+        b"",
+        b"\n",
+        b"\n\n",
+        b"-1",
+        b"+1",
+        b" 1",
+        b"1 ",
+        b"1\t",
+        b"1\n\n",
+        b"\n1",
+        b"1\r\n",
+        b"0x10",
+        b"1a",
+        b"a1",
+        b"1\0",
+        b"1\0\n",
+        b"\x001",
+        b"1.0",
+        b"1_000",
+        b"99999999999999999999",
+        b"99999999999999999999999",
+        b"18446744073709551616",
+        b"000000000000000000001", // 21 digits
+        "１".as_bytes(),
+    ];
+    for &b in bad {
+        assert_eq!(parse_u64(b, 0, u64::MAX), Err(Invalid), "{:?}", String::from_utf8_lossy(b));
+    }
+    // Out of range on either side.
+    assert_eq!(parse_u64(b"0", 1, 10), Err(Invalid));
+    assert_eq!(parse_u64(b"11\n", 1, 10), Err(Invalid));
+    assert_eq!(parse_u64(b"1025", 1, 1024), Err(Invalid));
+    assert_eq!(parse_u64(b"18446744073709551615", 0, u64::MAX - 1), Err(Invalid));
+    assert_eq!(parse_u64(b"5", 6, 4), Err(Invalid));
+}
+
+#[test]
+fn parse_name_exact() {
+    let names = ["buggy", "drop-bugon", "purge-lock", "ordered"];
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(parse_name(n.as_bytes(), &names), Ok(i));
+        assert_eq!(parse_name(format!("{n}\n").as_bytes(), &names), Ok(i));
+        for bad in [
+            format!("{n}\n\n"),
+            format!("{n} "),
+            format!("{n} \n"),
+            format!(" {n}"),
+            format!("\n{n}"),
+            format!("{n}\0"),
+            format!("{n}\0\n"),
+            format!("{n}x"),
+            n[..n.len() - 1].to_string(),
+            n.to_uppercase(),
+            n[..1].to_uppercase() + &n[1..],
+        ] {
+            assert_eq!(parse_name(bad.as_bytes(), &names), Err(Invalid), "{bad:?}");
+        }
+    }
+    let mut embedded = b"drop".to_vec();
+    embedded.push(0);
+    embedded.extend_from_slice(b"-bugon");
+    assert_eq!(parse_name(&embedded, &names), Err(Invalid));
+    for bad in [&b""[..], b"\n", b"drop", b"purge", b"-"] {
+        assert_eq!(parse_name(bad, &names), Err(Invalid));
+    }
+    assert_eq!(parse_name(b"a", &[]), Err(Invalid));
+    // The workload names: a name that is a prefix of another one still matches exactly.
+    let w = WORKLOAD_NAMES;
+    assert_eq!(parse_name(b"random_size\n", &w), Ok(1));
+    assert_eq!(parse_name(b"random_size_align\n", &w), Ok(5));
+    assert_eq!(parse_name(b"random_size_", &w), Err(Invalid));
+}
+
+// --- workload.rs ------------------------------------------------------------------------------
+
+const WORKLOAD_NAMES: [&str; 7] = [
+    "fix_size",
+    "random_size",
+    "long_busy_list",
+    "full_fit",
+    "fix_align",
+    "random_size_align",
+    "align_shift",
+];
+
+fn workload(name: &str) -> &'static lazy_vmap_core::workload::Workload {
+    WORKLOADS.iter().find(|w| w.name == name).unwrap()
+}
+
+fn reqs(name: &str, c: &mut Ctx) -> Vec<Req> {
+    let step = (workload(name).step)(c);
+    assert!(step[0].is_some(), "{name}: a step without a first request");
+    step.iter().flatten().copied().collect()
+}
+
+#[test]
+fn workload_table() {
+    assert_eq!(names(), WORKLOAD_NAMES);
+    let w: Vec<_> = WORKLOADS.iter().map(|w| w.name).collect();
+    assert_eq!(w, WORKLOAD_NAMES);
+}
+
+#[test]
+fn workload_requests_are_valid() {
+    // The module's max_align is (pages / 8).next_power_of_two() / 2, at least 1 (Ctx::new). Note
+    // that fix_align asks for 8 pages whatever max_align says, so start at 8 here.
+    for max_align in [8, 16, 64, 1024, 1 << 20] {
+        for nr_pages in [1, 2, 7, 1024] {
+            for seed in [0, 1, 42, u64::MAX] {
+                for w in WORKLOADS.iter() {
+                    let mut c = Ctx::new(seed, nr_pages, max_align);
+                    for iter in 0..2000 {
+                        c.iter = iter;
+                        for r in reqs(w.name, &mut c) {
+                            assert!(r.pages >= 1, "{}: {r:?}", w.name);
+                            assert!(r.align.is_power_of_two(), "{}: {r:?}", w.name);
+                            assert!(r.align <= max_align, "{}: {r:?} > {max_align}", w.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn workload_small_max_align() {
+    // Everything but fix_align respects any max_align, including the floor of 1.
+    for max_align in [0, 1, 2, 4] {
+        let mut c = Ctx::new(3, 1, max_align);
+        assert_eq!(c.max_align, max_align.max(1));
+        for w in WORKLOADS.iter().filter(|w| w.name != "fix_align") {
+            for iter in 0..500 {
+                c.iter = iter;
+                for r in reqs(w.name, &mut c) {
+                    assert!(r.pages >= 1 && r.align.is_power_of_two());
+                    assert!(r.align <= max_align.max(1), "{}: {r:?}", w.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn workload_fixed_steps() {
+    let mut c = Ctx::new(1, 37, 1024);
+    assert_eq!(reqs("fix_size", &mut c), [Req { pages: 37, align: 1 }]);
+    assert_eq!(
+        reqs("long_busy_list", &mut c),
+        [Req { pages: 100, align: 1 }, Req { pages: 1, align: 1 }]
+    );
+    assert_eq!(reqs("full_fit", &mut c), [Req { pages: 1, align: 1 }]);
+    assert_eq!(reqs("fix_align", &mut c), [Req { pages: 5, align: 8 }]);
+}
+
+#[test]
+fn workload_random_size_range() {
+    let mut c = Ctx::new(99, 1, 1024);
+    let mut seen = [false; 101];
+    for _ in 0..100_000 {
+        let r = reqs("random_size", &mut c);
+        assert_eq!(r.len(), 1);
+        assert!((1..=100).contains(&r[0].pages), "{:?}", r[0]);
+        assert_eq!(r[0].align, 1);
+        seen[r[0].pages as usize] = true;
+    }
+    assert!(seen[1..].iter().all(|&s| s), "not every size in 1..=100 drawn");
+}
+
+#[test]
+fn workload_random_size_align_range() {
+    let mut c = Ctx::new(5, 1, 1024);
+    let mut pages = [false; 11];
+    let mut aligns = std::collections::BTreeSet::new();
+    for _ in 0..100_000 {
+        let r = reqs("random_size_align", &mut c);
+        assert_eq!(r.len(), 1);
+        assert!((1..=10).contains(&r[0].pages), "{:?}", r[0]);
+        pages[r[0].pages as usize] = true;
+        aligns.insert(r[0].align);
+    }
+    assert!(pages[1..].iter().all(|&s| s));
+    assert_eq!(aligns.into_iter().collect::<Vec<_>>(), (0..=10).map(|s| 1 << s).collect::<Vec<u64>>());
+    // Capped at max_align.
+    let mut c = Ctx::new(5, 1, 4);
+    for _ in 0..10_000 {
+        assert!(reqs("random_size_align", &mut c)[0].align <= 4);
+    }
+}
+
+#[test]
+fn workload_align_shift_cycles() {
+    for max_align in [1u64, 2, 8, 1024, 1 << 40] {
+        let mut c = Ctx::new(1, 1, max_align);
+        let want: Vec<u64> = (0..=max_align.trailing_zeros()).map(|s| 1 << s).collect();
+        let mut got = Vec::new();
+        for iter in 0..(2 * want.len()) as u64 {
+            c.iter = iter;
+            let r = reqs("align_shift", &mut c);
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].pages, 1);
+            got.push(r[0].align);
+        }
+        let twice: Vec<u64> = want.iter().chain(want.iter()).copied().collect();
+        assert_eq!(got, twice, "max_align {max_align}");
+    }
+}
+
+#[test]
+fn workload_busy() {
+    let busy = |name: &str, b: u64| (workload(name).busy)(b);
+    for name in ["fix_size", "random_size", "fix_align", "random_size_align", "align_shift"] {
+        assert_eq!(busy(name, 0), Busy::None);
+        assert_eq!(busy(name, 1 << 20), Busy::None);
+    }
+    assert_eq!(busy("long_busy_list", 0), Busy::List(0));
+    assert_eq!(busy("long_busy_list", 100), Busy::List(100));
+    assert_eq!(busy("long_busy_list", 15000), Busy::List(15000));
+    assert_eq!(busy("long_busy_list", 1 << 20), Busy::List(15000));
+    assert_eq!(busy("full_fit", 0), Busy::Holes(0));
+    assert_eq!(busy("full_fit", 101), Busy::Holes(50));
+    assert_eq!(busy("full_fit", 30000), Busy::Holes(15000));
+    assert_eq!(busy("full_fit", 1 << 20), Busy::Holes(15000));
+}
+
+#[test]
+fn workload_rng() {
+    let mut c = Ctx::new(0, 1, 1);
+    assert_ne!(c.rng, 0);
+    let first: Vec<u64> = (0..1000).map(|_| c.random()).collect();
+    assert!(first.iter().all(|&x| x != 0));
+    let mut d = Ctx::new(0, 1, 1);
+    assert_eq!((0..1000).map(|_| d.random()).collect::<Vec<_>>(), first, "deterministic");
+}

@@ -1,0 +1,106 @@
+# Every knob: defaults, good input, malformed input refused unchanged,
+# EBUSY while stress runs, root-only writes, no raw addresses.
+check "insmod" insmod $LAZY_VMAP_KO
+for f in stress threads duration_ms workload target nr_pages arena_mb lazy_max_pages mode \
+	on_race race_delay_us purge selftest stats; do
+	check "knob $f exists" [ -e $K/$f ]
+done
+cpus=$(grep -c ^processor /proc/cpuinfo)
+check "default threads = online CPUs" [ "$(cat $K/threads)" = "$cpus" ]
+check "default mode ordered" [ "$(cat $K/mode)" = ordered ]
+check "default on_race count" [ "$(cat $K/on_race)" = count ]
+check "default target lazy_vmap" [ "$(cat $K/target)" = lazy_vmap ]
+check "default stress 0" [ "$(cat $K/stress)" = 0 ]
+
+# Numeric knobs: NAME MIN MAX GOOD
+while read knob min max good; do
+	check "$knob accepts $good" put $knob "$good\n"
+	check "$knob reads back $good" [ "$(cat $K/$knob)" = "$good" ]
+	check "$knob accepts min $min" put $knob "$min"
+	check "$knob accepts max $max" put $knob "$max"
+	put $knob "$good" >/dev/null
+	for bad in "\n" abc -1 +1 " 1" "1 " "1\n\n" 0x10 1a "1\0" "1\0002" \
+		99999999999999999999999 18446744073709551616 "$((max + 1))" "$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good$good"; do
+		check "$knob refuses '$bad'" refused $knob "$bad" "Invalid argument"
+	done
+	[ "$min" -gt 0 ] && check "$knob refuses min-1" refused $knob "$((min - 1))" "Invalid argument"
+done <<LIST
+threads 1 $((4 * cpus)) 3
+duration_ms 0 3600000 1500
+nr_pages 1 1024 4
+race_delay_us 0 10000 20
+LIST
+check "arena_mb accepts 64" put arena_mb 64
+check "arena_mb reads 64" [ "$(cat $K/arena_mb)" = 64 ]
+check "arena_pages follows arena_mb" [ "$(stat arena_pages)" = 16384 ]
+for bad in 3 1025 x "\n" -4 "64 "; do
+	check "arena_mb refuses '$bad'" refused arena_mb "$bad" "Invalid argument"
+done
+check "lazy_max_pages accepts 100" put lazy_max_pages 100
+check "lazy_max_pages reads 100" [ "$(cat $K/lazy_max_pages)" = 100 ]
+for bad in 0 16385 x "\n"; do
+	check "lazy_max_pages refuses '$bad'" refused lazy_max_pages "$bad" "Invalid argument"
+done
+
+# Name knobs: NAME VALUES...
+for spec in "mode buggy drop-bugon purge-lock ordered" "on_race warn bug count" \
+	"target vmalloc lazy_vmap" \
+	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift fix_size"; do
+	set -- $spec; knob=$1; shift
+	for v in "$@"; do
+		check "$knob accepts $v" put $knob "$v\n"
+		check "$knob reads back $v" [ "$(cat $K/$knob)" = "$v" ]
+	done
+	for bad in "\n" "$v " " $v" "$v\n\n" "$(echo $v | tr a-z A-Z)" "${v%?}" "${v}x" "$v\0" nope; do
+		check "$knob refuses '$bad'" refused $knob "$bad" "Invalid argument"
+	done
+done
+for bad in 0 2 x "\n" "1 "; do
+	check "purge refuses '$bad'" fails put purge "$bad"
+done
+check "purge accepts 1" put purge 1
+# A zero-byte write never reaches the module (sysfs returns 0 for it).
+before=$(cat $K/threads)
+printf '' > $K/threads
+check "zero-byte write leaves threads unchanged" [ "$(cat $K/threads)" = "$before" ]
+check "selftest refuses 'nope'" refused selftest nope "Invalid argument"
+check "stress refuses 2" refused stress 2 "Invalid argument"
+check "stats is read-only" fails put stats 1
+
+# EBUSY while stress runs.
+put threads 2; put duration_ms 0
+check "stress starts" put stress 1
+check "stress reads 1" [ "$(cat $K/stress)" = 1 ]
+check "second start refused EBUSY" refused stress 1 "busy"
+for kv in "threads 3" "duration_ms 5" "workload random_size" "target vmalloc" "nr_pages 2" \
+	"arena_mb 32" "lazy_max_pages 50" "mode buggy"; do
+	set -- $kv
+	check "$1 refused EBUSY while running" refused $1 $2 "busy"
+done
+check "selftest refused EBUSY while running" fails put selftest tlb
+check "purge allowed while running" put purge 1
+check "race_delay_us allowed while running" put race_delay_us 0
+sleep 1
+check "ops move while running" [ "$(stat ops)" -gt 0 ]
+check "stress stops" put stress 0
+check "stress reads 0 after stop" [ "$(cat $K/stress)" = 0 ]
+check "stop when stopped is fine" put stress 0
+
+# duration_ms: threads end by themselves.
+put duration_ms 500
+check "stress with duration starts" put stress 1
+sleep 3
+check "stress reads 0 after duration" [ "$(cat $K/stress)" = 0 ]
+check "restart after duration" run_stress 1
+
+# Root only.
+check "nobody can read stats" $AS_NOBODY "cat $K/stats >/dev/null"
+for f in stress threads mode purge arena_mb; do
+	before=$(cat $K/$f 2>/dev/null)
+	check "nobody cannot write $f" fails $AS_NOBODY "echo 1 > $K/$f" 2>/dev/null
+	check "$f unchanged after nobody's write" [ "$(cat $K/$f 2>/dev/null)" = "$before" ]
+done
+check "no kernel address in any knob" sh -c "! cat $K/* 2>/dev/null | grep -qiE 'ffff[0-9a-f]{8}'"
+check "quiesced" quiesced
+check "rmmod" rmmod lazy_vmap
+finish

@@ -1,0 +1,46 @@
+# Guest-side helpers, prepended to every guest test script (busybox sh).
+# Prints KTAP: "KTAP version 1", one "ok N - ..." / "not ok N - ..." per
+# check, and the plan "1..N" at the end.
+K=/sys/kernel/lazy_vmap
+KTAP_N=0
+KTAP_FAILED=0
+
+_ktap() { [ $KTAP_N -eq 0 ] && echo "KTAP version 1"; KTAP_N=$((KTAP_N + 1)); }
+ok() { _ktap; echo "ok $KTAP_N - $*"; }
+not_ok() { _ktap; KTAP_FAILED=$((KTAP_FAILED + 1)); echo "not ok $KTAP_N - $*"; }
+# check DESC CMD...: one test, passing iff CMD succeeds.
+check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+# cmp_ DESC A OP B: a numeric comparison, with the numbers in the message.
+cmp_() { if [ "$2" "$3" "$4" ] 2>/dev/null; then ok "$1 ($2 $3 $4)"; else not_ok "$1 ($2 $3 $4 is false)"; fi; }
+finish() { echo "1..$KTAP_N"; [ "$KTAP_FAILED" -eq 0 ]; }
+
+# stat KEY: a value of the stats file.
+stat() { sed -n "s/^$1 //p" $K/stats; }
+# put KNOB VALUE: write VALUE (backslash escapes such as \n and \0 expanded,
+# no newline added) in one write(); prints the error text of a failed write
+# ("Invalid argument", ...); succeeds iff written.
+put() { out=$( { echo -ne "$2" > $K/$1; } 2>&1 ); r=$?; [ -n "$out" ] && echo "$out"; return $r; }
+# fails CMD...: succeeds iff CMD fails.
+fails() { ! "$@"; }
+# refused KNOB VALUE ERRTEXT: the write fails with ERRTEXT and the knob keeps its value.
+refused() {
+	before=$(cat $K/$1)
+	msg=$(put "$1" "$2")
+	r=$?
+	after=$(cat $K/$1)
+	[ $r -ne 0 ] && echo "$msg" | grep -q "$3" && [ "$before" = "$after" ]
+}
+# run_stress SECONDS: start stress with duration SECONDS, wait until it ends.
+run_stress() {
+	put duration_ms $(($1 * 1000)) && put stress 1 || return 1
+	i=0
+	while [ "$(cat $K/stress)" = 1 ]; do
+		sleep 0.2; i=$((i + 1)); [ $i -gt $((($1 + 60) * 5)) ] && return 1
+	done
+	return 0
+}
+# quiesce: stop stress, purge, and check the counters are back to zero.
+quiesced() {
+	put stress 0 && put purge 1 && [ "$(stat lazy_pages)" = 0 ] && [ "$(stat mapped_pages)" = 0 ] &&
+		[ "$(stat live_areas)" = 0 ]
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run a busybox sh script as root in a fresh guest: sets up, builds the
+# kernel and the module if needed, prepends qemu/tests/lib.sh (KTAP and
+# sysfs helpers), and boots qemu/run-guest.sh. Extra arguments go to
+# run-guest.sh (--timeout, --append, --expect-oops, ...).
+#   scripts/guest.sh SCRIPT [run-guest options]
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+script=${1:?usage: scripts/guest.sh SCRIPT [run-guest options]}
+shift
+[ -f "$script" ] || die "no such script: $script"
+ko=$("$TOP/scripts/build-module.sh")
+KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")}
+name=$(basename "$script" .sh)
+mkdir -p "$TOP/out/guest"
+full="$TOP/out/guest/$name.sh"
+cat "$TOP/qemu/tests/lib.sh" "$script" >"$full"
+extra=()
+[ -f "$KDIR/lib/test_vmalloc.ko" ] && extra=(--extra "$KDIR/lib/test_vmalloc.ko")
+exec "$TOP/qemu/run-guest.sh" --kernel "$KDIR/arch/x86/boot/bzImage" --module "$ko" \
+	"${extra[@]}" --log "$TOP/out/guest/$name.log" "$@" "$full"
