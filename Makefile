@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# lazy_vmap: an out-of-tree Rust module. Kbuild (read by the kernel's build
+# when it descends here with M=) lists the objects; this Makefile is the
+# user's entry point. Every target installs what is missing and builds the
+# cached guest kernel first (see scripts/).
+#
+#   make            build lazy_vmap.ko (KDIR=... for another kernel tree)
+#   make run        boot a guest, demo every workload and mode, print tables
+#   make test       host tests, loom, module checks, guest KTAP tests
+#   make run-oops   reproduce the seeds' kernel BUG in a guest
+#   make guest SCRIPT=path   run a busybox sh script in a fresh guest
+#   make host-test  only the host tests
+#   make clean
+
+export KDIR LLVM_SUFFIX
+
+.PHONY: all module run test run-oops guest host-test loom clean
+
+all module:
+	@scripts/build-module.sh >/dev/null
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+run-oops:
+	@scripts/run-oops.sh
+
+guest:
+	@test -n "$(SCRIPT)" || { echo "usage: make guest SCRIPT=path"; exit 2; }
+	@scripts/guest.sh "$(SCRIPT)"
+
+host-test:
+	@scripts/setup.sh && cd host && cargo test --release
+
+loom:
+	@cd host && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+
+clean:
+	rm -rf out lazy_vmap.ko
+	find . -path ./host -prune -o \( -name '*.o' -o -name '*.cmd' -o -name '*.mod' -o -name '*.mod.c' \
+		-o -name '*.rmeta' -o -name '*.d' -o -name Module.symvers -o -name modules.order \) -print | xargs rm -f

@@ -1,0 +1,63 @@
+# make run: a short stress with moving stats, then every workload on both
+# targets, then every lazy mode with and without the race delay.
+insmod $LAZY_VMAP_KO || exit 1
+cpus=$(grep -c ^processor /proc/cpuinfo)
+d() { echo $(( $(stat $1) - $2 )); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+echo "== stress: 4 kthreads on $cpus CPUs, fix_size, mode ordered, 3 s =="
+put threads 4; put duration_ms 3000; put stress 1
+printf "%8s %10s %8s %8s %11s %12s\n" t_ms ops purges flushes lazy_pages mapped_pages
+while [ "$(cat $K/stress)" = 1 ]; do
+	# One read of the stats file per row.
+	awk '{ v[$1] = $2 } END { printf "%8s %10s %8s %8s %11s %12s\n", v["run_elapsed_ms"], v["ops"],
+		v["purges"], v["tlb_flushes"], v["lazy_pages"], v["mapped_pages"] }' $K/stats
+	sleep 0.3
+done
+echo
+echo "== /sys/kernel/lazy_vmap/stats after the run =="
+cat $K/stats | awk '{ printf "  %-20s %s\n", $1, $2 }'
+quiesced || echo "NOT QUIESCED"
+
+echo
+echo "== workloads x targets: 4 threads, 1 s each =="
+printf "%-18s %-10s %10s %8s %14s %9s %10s\n" workload target ops/s purges flushes/purge failures mismatches
+for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift; do
+	for t in lazy_vmap vmalloc; do
+		put workload $w; put target $t
+		p0=$(stat purges); f0=$(stat tlb_flushes); a0=$(stat alloc_failures); m0=$(stat mismatches)
+		run_stress 1
+		p=$(d purges $p0); f=$(d tlb_flushes $f0)
+		[ $t = vmalloc ] && { p=-; f=-; }
+		printf "%-18s %-10s %10s %8s %14s %9s %10s\n" $w $t $(stat run_ops_per_sec) $p \
+			"$(ratio "$f" "$p")" $(d alloc_failures $a0) $(d mismatches $m0)
+		quiesced || echo "NOT QUIESCED"
+	done
+done
+
+echo
+echo "== the 2010 race: fix_size, 4 threads, lazy_max_pages 64, 2 s per row =="
+put workload fix_size; put target lazy_vmap; put lazy_max_pages 64
+printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" mode delay_us race_detected races/Mfree counter_min ops/s purges vs_ordered
+for delay in 0 50; do
+	put race_delay_us $delay
+	for mode in ordered buggy drop-bugon purge-lock; do
+		put mode $mode
+		r0=$(stat race_detected); p0=$(stat purges); f0=$(stat frees)
+		run_stress 2
+		ops=$(stat run_ops_per_sec)
+		[ $mode = ordered ] && base=$ops
+		[ $mode = ordered ] && [ $delay = 0 ] && base0=$ops
+		r=$(d race_detected $r0)
+		printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" $mode $delay $r \
+			"$(ratio $((r * 1000000)) $(d frees $f0))" $(stat lazy_pages_min) $ops $(d purges $p0) \
+			"$(ratio $ops $base)"
+		quiesced || echo "NOT QUIESCED"
+	done
+done
+put mode ordered; put race_delay_us 0; put target vmalloc
+run_stress 2
+printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" "vmalloc" 0 - - - $(stat run_ops_per_sec) - \
+	"$(ratio $(stat run_ops_per_sec) $base0)"
+echo "(vmalloc: the kernel's own vmalloc/vfree under the same stress; no splat = clean console)"
+rmmod lazy_vmap
