@@ -167,15 +167,25 @@ impl Arena {
         self.pt.pages() as u64
     }
 
-    /// Allocates and maps an area of `pages` pages (plus a guard page)
-    /// aligned to `align` pages; returns its first page number.
-    pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<u64> {
-        let start = self.lazy.alloc(self, pages + 1, align).ok_or(ENOMEM)?;
+    /// Reserves `pages` pages (plus a guard page) aligned to `align` pages,
+    /// unmapped; returns the first page number.
+    pub(crate) fn reserve(&self, pages: u64, align: u64) -> Result<u64> {
+        self.lazy.alloc(self, pages + 1, align).ok_or(ENOMEM)
+    }
+
+    /// Gives a reservation back, lazily: it is reusable after a purge.
+    pub(crate) fn release(&self, start: u64) {
+        self.lazy.free(self, start);
+    }
+
+    /// Maps a fresh page at each of `pages` pages from `start`; on failure
+    /// unmaps what it mapped.
+    pub(crate) fn map(&self, start: u64, pages: u64) -> Result {
         for i in 0..pages {
             let page = match self.pt.map_new(start + i) {
                 Ok(page) => page,
                 Err(e) => {
-                    self.unmap_free(start, i);
+                    self.unmap(start, i);
                     return Err(e);
                 }
             };
@@ -186,21 +196,32 @@ impl Arena {
                 self.stats.map_mismatches.fetch_add(1, Relaxed);
             }
         }
+        Ok(())
+    }
+
+    /// Clears the PTEs of `pages` pages from `start` with no TLB flush and
+    /// frees their pages.
+    pub(crate) fn unmap(&self, start: u64, pages: u64) {
+        for i in 0..pages {
+            if self.pt.unmap_free(start + i) {
+                self.stats.mapped.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
+    /// Allocates and maps an area of `pages` pages (plus a guard page)
+    /// aligned to `align` pages; returns its first page number. A failure
+    /// part way goes back through the lazy free, like vmalloc's error path.
+    pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<u64> {
+        let start = self.reserve(pages, align)?;
+        self.map(start, pages).inspect_err(|_| self.release(start))?;
         Ok(start)
     }
 
     /// Frees the area at `start` of `pages` mapped pages, lazily.
     pub(crate) fn free(&self, start: u64, pages: u64) {
-        self.unmap_free(start, pages);
-    }
-
-    fn unmap_free(&self, start: u64, mapped: u64) {
-        for i in 0..mapped {
-            if self.pt.unmap_free(start + i) {
-                self.stats.mapped.fetch_sub(1, Relaxed);
-            }
-        }
-        self.lazy.free(self, start);
+        self.unmap(start, pages);
+        self.release(start);
     }
 
     /// Purges every lazy area now, waiting for a running purge.

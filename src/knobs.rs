@@ -24,10 +24,13 @@ impl OnRace {
     pub(crate) const ALL: [OnRace; 3] = [OnRace::Count, OnRace::Warn, OnRace::Bug];
 }
 
-/// Which allocator the stress threads hammer.
-pub(crate) const TARGETS: [&str; 2] = ["lazy_vmap", "vmalloc"];
-/// `target` value of this module's allocator.
+/// Which allocator the stress threads hammer: this module's, the kernel's
+/// vmalloc, or the floor (map and unmap real pages at a fixed address of the
+/// arena, no address-space management, only the local flush reuse needs).
+pub(crate) const TARGETS: [&str; 3] = ["lazy_vmap", "vmalloc", "floor"];
+/// `target` values.
 pub(crate) const TARGET_LAZY: u32 = 0;
+pub(crate) const TARGET_VMALLOC: u32 = 1;
 
 /// Largest `duration_ms`: one hour.
 pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
@@ -35,6 +38,10 @@ pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
 pub(crate) const MAX_RACE_DELAY_US: u64 = 10_000;
 /// Largest `nr_pages`.
 pub(crate) const MAX_NR_PAGES: u64 = 1024;
+/// Largest `busy_areas`.
+pub(crate) const MAX_BUSY_AREAS: u64 = 100_000;
+/// Busy areas per thread when `busy_areas` is 0, as in test_vmalloc.
+pub(crate) const DEFAULT_BUSY_AREAS: u64 = 15_000;
 /// Smallest and largest `arena_mb`.
 pub(crate) const ARENA_MB: (u64, u64) = (4, 1024);
 
@@ -49,6 +56,7 @@ pub(crate) struct Knobs {
     pub(crate) mode: AtomicU8,
     pub(crate) on_race: AtomicU8,
     pub(crate) race_delay_us: AtomicU64,
+    pub(crate) busy_areas: AtomicU64,
 }
 
 impl Knobs {
@@ -63,6 +71,7 @@ impl Knobs {
             mode: AtomicU8::new(Mode::Ordered as u8),
             on_race: AtomicU8::new(OnRace::Count as u8),
             race_delay_us: AtomicU64::new(0),
+            busy_areas: AtomicU64::new(0),
         }
     }
 

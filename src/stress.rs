@@ -15,11 +15,12 @@
 //! with `EBUSY` while any thread is still working.
 
 use crate::arena::{Arena, ArenaStats};
-use crate::knobs::{Knobs, TARGET_LAZY};
+use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, TARGET_LAZY, TARGET_VMALLOC};
 use crate::lazy_core::lazy::{Mode, Stats};
 use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
 use crate::pgtable::PageTable;
 use crate::shim::*;
+use crate::tlb;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use kernel::bindings;
@@ -42,6 +43,8 @@ pub(crate) struct StressStats {
     /// Successful allocations and frees of the stress loops, both targets.
     pub(crate) allocs: AtomicU64,
     pub(crate) frees: AtomicU64,
+    /// Pages freed by the stress loops (for IPIs per freed page).
+    pub(crate) freed_pages: AtomicU64,
     /// Allocations that failed (-ENOMEM after the purge and retry).
     pub(crate) alloc_failures: AtomicU64,
     /// Pages whose contents were not what was written.
@@ -61,14 +64,42 @@ struct Area {
 
 /// Where a thread allocates.
 enum Target {
+    /// This module's allocator.
     Lazy(Arc<Arena>),
+    /// The kernel's vmalloc()/vfree().
     Vmalloc,
+    /// The floor: pages mapped and unmapped at a fixed range of the arena
+    /// reserved for this thread (`region`, `pages` long), flushed from this
+    /// CPU's TLB only (the thread is bound to it); no alignment, no address
+    /// management, no cross-CPU flush.
+    Floor { arena: Arc<Arena>, region: u64, pages: u64 },
 }
 
 impl Target {
+    /// The target selected by the `target` knob, for a thread whose areas
+    /// are at most `max_pages` long.
+    fn new(kind: u32, arena: &Arc<Arena>, max_pages: u64) -> Result<Self> {
+        Ok(match kind {
+            TARGET_LAZY => Target::Lazy(arena.clone()),
+            TARGET_VMALLOC => Target::Vmalloc,
+            _ => Target::Floor {
+                arena: arena.clone(),
+                region: arena.reserve(max_pages, 1)?,
+                pages: max_pages,
+            },
+        })
+    }
+
     fn alloc(&self, r: Req) -> Result<Area> {
         let addr = match self {
             Target::Lazy(a) => PageTable::addr(a.alloc(r.pages, r.align)?),
+            Target::Floor { arena, region, pages } => {
+                if r.pages > *pages {
+                    return Err(ENOMEM);
+                }
+                arena.map(*region, r.pages)?;
+                PageTable::addr(*region)
+            }
             Target::Vmalloc => {
                 let size = r.pages as usize * PAGE_SIZE;
                 // SAFETY: plain vmalloc of `size` bytes.
@@ -83,8 +114,13 @@ impl Target {
     }
 
     fn free(&self, a: Area) {
+        let start = (a.addr / PAGE_SIZE) as u64;
         match self {
-            Target::Lazy(arena) => arena.free((a.addr / PAGE_SIZE) as u64, a.pages),
+            Target::Lazy(arena) => arena.free(start, a.pages),
+            Target::Floor { arena, .. } => {
+                arena.unmap(start, a.pages);
+                tlb::flush_pages_local(start, start + a.pages);
+            }
             // SAFETY: `a` came from `lv_vmalloc` and is freed once.
             Target::Vmalloc => unsafe { lv_vfree(a.addr as *const c_void) },
         }
@@ -97,6 +133,15 @@ impl Target {
             // threads rarely take them all (see the README).
             Target::Lazy(a) => 1 << (63 - (a.pages() / 64).max(1).leading_zeros()),
             Target::Vmalloc => 1024,
+            Target::Floor { .. } => 1,
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Target::Floor { arena, region, .. } = self {
+            arena.release(*region);
         }
     }
 }
@@ -151,6 +196,7 @@ struct Local {
     ops: u64,
     allocs: u64,
     frees: u64,
+    freed_pages: u64,
     failures: u64,
     mismatches: u64,
 }
@@ -161,6 +207,7 @@ impl Worker {
         s.ops.fetch_add(l.ops, Relaxed);
         s.allocs.fetch_add(l.allocs, Relaxed);
         s.frees.fetch_add(l.frees, Relaxed);
+        s.freed_pages.fetch_add(l.freed_pages, Relaxed);
         s.alloc_failures.fetch_add(l.failures, Relaxed);
         s.mismatches.fetch_add(l.mismatches, Relaxed);
         *l = Local::default();
@@ -192,14 +239,16 @@ impl Worker {
     fn free(&self, a: Area, l: &mut Local) {
         self.target.free(a);
         l.frees += 1;
+        l.freed_pages += a.pages;
     }
 
     /// Allocates the busy set of the workload; on failure keeps what it got.
     fn setup_busy(&self, busy: Busy, l: &mut Local) -> KVVec<Area> {
-        let (n, holes) = match busy {
-            Busy::None => return KVVec::new(),
-            Busy::List(n) => (n, false),
-            Busy::Holes(n) => (n, true),
+        let (n, holes) = match (busy, &self.target) {
+            // The floor has one fixed range: nothing can stay busy in it.
+            (_, Target::Floor { .. }) | (Busy::None, _) => return KVVec::new(),
+            (Busy::List(n), _) => (n, false),
+            (Busy::Holes(n), _) => (n, true),
         };
         let mut kept = KVVec::new();
         if kept.reserve(n as usize, GFP_KERNEL).is_err() {
@@ -354,21 +403,25 @@ impl Stress {
         s.run_start_ns.store(start, Relaxed);
         s.run_end_ns.store(start, Relaxed);
         arena.lazy.reset_extremes();
+        // Areas of a thread are at most 100 pages (random_size,
+        // long_busy_list) or nr_pages (fix_size), 10 for the aligned ones.
+        let max_pages = k.nr_pages.load(Relaxed).max(100);
+        let busy_budget = match k.busy_areas.load(Relaxed) {
+            // By default the busy sets take at most half the arena.
+            0 => DEFAULT_BUSY_AREAS.min(arena.pages() / (4 * n.max(1) as u64)),
+            b => b,
+        };
         let spawned = (|| -> Result {
             for i in 0..n {
                 let worker = KBox::new(
                     Worker {
                         stress: self.clone(),
-                        target: if k.target.load(Relaxed) == TARGET_LAZY {
-                            Target::Lazy(arena.clone())
-                        } else {
-                            Target::Vmalloc
-                        },
+                        target: Target::new(k.target.load(Relaxed), &arena, max_pages)?,
                         workload: k.workload.load(Relaxed) as usize,
                         nr_pages: k.nr_pages.load(Relaxed),
                         seed: (start as u64) ^ ((i as u64 + 1) << 32),
                         deadline_ns: (duration > 0).then(|| start + duration * 1_000_000),
-                        busy_budget: arena.pages() / (4 * n as u64),
+                        busy_budget,
                         done: AtomicBool::new(false),
                     },
                     GFP_KERNEL,

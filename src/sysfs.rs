@@ -54,10 +54,6 @@ const RW: u16 = 0o644;
 const RO: u16 = 0o444;
 const WO: u16 = 0o200;
 
-fn num(v: u64) -> impl Fn(&Stress, &mut Buf<'_>) -> fmt::Result {
-    move |_, b| writeln!(b, "{v}")
-}
-
 /// A number in `min..=max`, or `EINVAL`.
 fn parse_u64(buf: &[u8], min: u64, max: u64) -> Result<u64> {
     parse::parse_u64(buf, min, max).map_err(|_| EINVAL)
@@ -68,17 +64,12 @@ fn parse_name(buf: &[u8], names: &[&str]) -> Result<usize> {
     parse::parse_name(buf, names).map_err(|_| EINVAL)
 }
 
-/// A knob that may only change while stress is stopped.
-fn set_stopped(s: &Stress, f: impl FnOnce(&Knobs)) -> Result {
-    s.set_stopped(f)
-}
-
 fn max_threads() -> u64 {
     // SAFETY: reads the online CPU count.
     4 * u64::from(unsafe { lv_online_cpus() })
 }
 
-static KNOBS: [Knob; 14] = [
+static KNOBS: [Knob; 15] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -91,19 +82,19 @@ static KNOBS: [Knob; 14] = [
     Knob {
         name: c_str!("threads"),
         mode: RW,
-        show: |s, b| num(s.knobs.threads.load(Relaxed).into())(s, b),
+        show: |s, b| writeln!(b, "{}", s.knobs.threads.load(Relaxed)),
         store: Some(|s, buf| {
             let v = parse_u64(buf, 1, max_threads())? as u32;
-            set_stopped(s, |k| k.threads.store(v, Relaxed))
+            s.set_stopped(|k| k.threads.store(v, Relaxed))
         }),
     },
     Knob {
         name: c_str!("duration_ms"),
         mode: RW,
-        show: |s, b| num(s.knobs.duration_ms.load(Relaxed))(s, b),
+        show: |s, b| writeln!(b, "{}", s.knobs.duration_ms.load(Relaxed)),
         store: Some(|s, buf| {
             let v = parse_u64(buf, 0, MAX_DURATION_MS)?;
-            set_stopped(s, |k| k.duration_ms.store(v, Relaxed))
+            s.set_stopped(|k| k.duration_ms.store(v, Relaxed))
         }),
     },
     Knob {
@@ -112,7 +103,7 @@ static KNOBS: [Knob; 14] = [
         show: |s, b| writeln!(b, "{}", WORKLOADS[s.knobs.workload.load(Relaxed) as usize].name),
         store: Some(|s, buf| {
             let v = parse_name(buf, &workload::names())? as u32;
-            set_stopped(s, |k| k.workload.store(v, Relaxed))
+            s.set_stopped(|k| k.workload.store(v, Relaxed))
         }),
     },
     Knob {
@@ -121,28 +112,37 @@ static KNOBS: [Knob; 14] = [
         show: |s, b| writeln!(b, "{}", TARGETS[s.knobs.target.load(Relaxed) as usize]),
         store: Some(|s, buf| {
             let v = parse_name(buf, &TARGETS)? as u32;
-            set_stopped(s, |k| k.target.store(v, Relaxed))
+            s.set_stopped(|k| k.target.store(v, Relaxed))
         }),
     },
     Knob {
         name: c_str!("nr_pages"),
         mode: RW,
-        show: |s, b| num(s.knobs.nr_pages.load(Relaxed))(s, b),
+        show: |s, b| writeln!(b, "{}", s.knobs.nr_pages.load(Relaxed)),
         store: Some(|s, buf| {
             let v = parse_u64(buf, 1, MAX_NR_PAGES)?;
-            set_stopped(s, |k| k.nr_pages.store(v, Relaxed))
+            s.set_stopped(|k| k.nr_pages.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("busy_areas"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.busy_areas.load(Relaxed)),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_BUSY_AREAS)?;
+            s.set_stopped(|k| k.busy_areas.store(v, Relaxed))
         }),
     },
     Knob {
         name: c_str!("arena_mb"),
         mode: RW,
-        show: |s, b| num(s.knobs.arena_mb.load(Relaxed))(s, b),
+        show: |s, b| writeln!(b, "{}", s.knobs.arena_mb.load(Relaxed)),
         store: Some(|s, buf| s.set_arena_mb(parse_u64(buf, ARENA_MB.0, ARENA_MB.1)?)),
     },
     Knob {
         name: c_str!("lazy_max_pages"),
         mode: RW,
-        show: |s, b| num(s.arena().map_or(0, |a| a.lazy.lazy_max_pages()))(s, b),
+        show: |s, b| writeln!(b, "{}", s.arena().map_or(0, |a| a.lazy.lazy_max_pages())),
         store: Some(|s, buf| s.set_lazy_max_pages(parse_u64(buf, 1, u64::from(u32::MAX))?)),
     },
     Knob {
@@ -167,7 +167,7 @@ static KNOBS: [Knob; 14] = [
     Knob {
         name: c_str!("race_delay_us"),
         mode: RW,
-        show: |s, b| num(s.knobs.race_delay_us.load(Relaxed))(s, b),
+        show: |s, b| writeln!(b, "{}", s.knobs.race_delay_us.load(Relaxed)),
         store: Some(|s, buf| {
             let v = parse_u64(buf, 0, MAX_RACE_DELAY_US)?;
             s.knobs.race_delay_us.store(v, Relaxed);
@@ -232,6 +232,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "ops {}", ld(&st.ops))?;
     writeln!(b, "allocs {}", ld(&st.allocs))?;
     writeln!(b, "frees {}", ld(&st.frees))?;
+    writeln!(b, "freed_pages {}", ld(&st.freed_pages))?;
     writeln!(b, "alloc_failures {}", ld(&st.alloc_failures))?;
     writeln!(b, "mismatches {}", ld(&st.mismatches))?;
     writeln!(b, "run_ops {run_ops}")?;

@@ -60,6 +60,20 @@ pub(crate) fn flush_pages(start: u64, end: u64) -> Kind {
     kind
 }
 
+/// Flushes pages `[start, end)` from this CPU's TLB only. Enough for an
+/// address that no other CPU has touched (a CPU-bound thread's own area).
+pub(crate) fn flush_pages_local(start: u64, end: u64) {
+    if end - start > SINGLE_PAGE_CEILING {
+        // SAFETY: flushing this CPU's TLB is always safe.
+        unsafe { bindings::__flush_tlb_all() };
+    } else {
+        for pn in start..end {
+            // SAFETY: invlpg of any address is safe.
+            unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
+        }
+    }
+}
+
 /// Flushes the whole TLB of every CPU.
 pub(crate) fn flush_all() {
     // SAFETY: flushing this CPU's TLB is always safe.

@@ -517,7 +517,10 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
                         if live.is_empty() || (live.len() < 16 && rng.below(2) == 0) {
                             let len = 2 + rng.below(8);
                             let align = 1 << rng.below(3);
-                            let s = a.alloc(len, align).expect("arena too small for the stress");
+                            let Some(s) = a.alloc(len, align) else {
+                                let (free, ranges, largest) = a.env.with_tree(|t| (t.free_pages(), t.nr_ranges(), t.largest()));
+                                panic!("{mode:?}: alloc({len}, {align}) failed: free {free} in {ranges} ranges, largest {largest}, lazy {}, live {}", a.lazy.lazy_pages(), a.lazy.live_areas());
+                            };
                             assert_eq!(s % align, 0);
                             live.push((s, len));
                         } else {
@@ -531,11 +534,15 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
                 })
             })
             .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
+        // Stop the purger even if a worker panicked, then report the panic.
+        let results: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
         stop.store(true, Relaxed);
         purger.join().unwrap();
+        for r in results {
+            if let Err(e) = r {
+                std::panic::resume_unwind(e);
+            }
+        }
     });
     a.purge(true);
     a.assert_empty();

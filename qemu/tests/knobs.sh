@@ -1,7 +1,7 @@
 # Every knob: defaults, good input, malformed input refused unchanged,
 # EBUSY while stress runs, root-only writes, no raw addresses.
 check "insmod" insmod $LAZY_VMAP_KO
-for f in stress threads duration_ms workload target nr_pages arena_mb lazy_max_pages mode \
+for f in stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages mode \
 	on_race race_delay_us purge selftest stats; do
 	check "knob $f exists" [ -e $K/$f ]
 done
@@ -29,6 +29,7 @@ threads 1 $((4 * cpus)) 3
 duration_ms 0 3600000 1500
 nr_pages 1 1024 4
 race_delay_us 0 10000 20
+busy_areas 0 100000 500
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" [ "$(cat $K/arena_mb)" = 64 ]
@@ -44,7 +45,7 @@ done
 
 # Name knobs: NAME VALUES...
 for spec in "mode buggy drop-bugon purge-lock ordered" "on_race warn bug count" \
-	"target vmalloc lazy_vmap" \
+	"target vmalloc floor lazy_vmap" \
 	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift fix_size"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
@@ -73,7 +74,7 @@ check "stress starts" put stress 1
 check "stress reads 1" [ "$(cat $K/stress)" = 1 ]
 check "second start refused EBUSY" refused stress 1 "busy"
 for kv in "threads 3" "duration_ms 5" "workload random_size" "target vmalloc" "nr_pages 2" \
-	"arena_mb 32" "lazy_max_pages 50" "mode buggy"; do
+	"arena_mb 32" "lazy_max_pages 50" "mode buggy" "busy_areas 7"; do
 	set -- $kv
 	check "$1 refused EBUSY while running" refused $1 $2 "busy"
 done

@@ -1,11 +1,11 @@
-# Every workload on both targets under 4 stress kthreads: no data mismatch,
+# Every workload on every target (this module, vmalloc, the floor) under 4 stress kthreads: no data mismatch,
 # no failure, purges with one flush per batch, counters back to 0, and free
 # memory back where it was after rmmod.
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 4
 put lazy_max_pages 2048
-for t in lazy_vmap vmalloc; do
+for t in lazy_vmap vmalloc floor; do
 	put target $t
 	for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift; do
 		put workload $w

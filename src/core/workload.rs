@@ -66,7 +66,8 @@ impl Ctx {
 pub struct Workload {
     /// Name used by the `workload` knob.
     pub name: &'static str,
-    /// Areas kept busy while the loop runs, given the busy-area budget.
+    /// Areas kept busy while the loop runs, given the thread's budget of
+    /// busy areas.
     pub busy: fn(budget: u64) -> Busy,
     /// The requests of one iteration.
     pub step: fn(&mut Ctx) -> Step,
@@ -117,13 +118,14 @@ fn no_busy(_: u64) -> Busy {
     Busy::None
 }
 
-/// test_vmalloc keeps 15000 busy areas per thread; the budget may cap it.
+/// All of the thread's budget of busy areas (test_vmalloc keeps 15000).
 fn busy_list(budget: u64) -> Busy {
-    Busy::List(budget.min(15000))
+    Busy::List(budget)
 }
 
+/// Half the budget kept, half freed to make the holes.
 fn holes(budget: u64) -> Busy {
-    Busy::Holes((budget / 2).min(15000))
+    Busy::Holes(budget / 2)
 }
 
 /// The workload table.
