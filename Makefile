@@ -9,13 +9,14 @@
 #   make run        boot a guest, demo every workload and mode, print tables
 #   make test       host tests, loom, module checks, guest KTAP tests
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
+#   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
 #   make clean
 
 export KDIR LLVM_SUFFIX
 
-.PHONY: all module run test run-oops guest host-test loom clean
+.PHONY: all module run test run-oops guest host-test loom bench clean
 
 all module:
 	@scripts/build-module.sh >/dev/null
@@ -28,6 +29,9 @@ test:
 
 run-oops:
 	@scripts/run-oops.sh
+
+bench:
+	@QUICK=$(QUICK) scripts/bench.sh
 
 guest:
 	@test -n "$(SCRIPT)" || { echo "usage: make guest SCRIPT=path"; exit 2; }

@@ -52,6 +52,8 @@ pub(crate) struct StressStats {
     /// `ops` when the last run started, and its start and end times.
     pub(crate) run_ops0: AtomicU64,
     pub(crate) run_start_ns: AtomicI64,
+    /// Time the threads of the last run spent in their steady loops, summed.
+    pub(crate) run_loop_ns: AtomicI64,
     pub(crate) run_end_ns: AtomicI64,
 }
 
@@ -184,7 +186,8 @@ struct Worker {
     workload: usize,
     nr_pages: u64,
     seed: u64,
-    deadline_ns: Option<i64>,
+    /// `duration_ms` in ns, counted from the end of the busy-set setup.
+    duration_ns: Option<i64>,
     busy_budget: u64,
     done: AtomicBool,
 }
@@ -213,10 +216,10 @@ impl Worker {
         *l = Local::default();
     }
 
-    fn should_stop(&self) -> bool {
+    fn should_stop(&self, deadline: Option<i64>) -> bool {
         // SAFETY: called from the kthread itself.
         let stop = unsafe { bindings::kthread_should_stop() };
-        stop || self.deadline_ns.is_some_and(|d| now_ns() >= d)
+        stop || deadline.is_some_and(|d| now_ns() >= d)
     }
 
     /// Allocates, fills, checks and frees one area.
@@ -256,7 +259,7 @@ impl Worker {
         }
         let one = Req { pages: 1, align: 1 };
         for _ in 0..n {
-            if self.should_stop() {
+            if self.should_stop(None) {
                 break;
             }
             if let Some(a) = self.alloc(one, l) {
@@ -280,7 +283,10 @@ impl Worker {
         let mut l = Local::default();
         let busy = self.setup_busy((w.busy)(self.busy_budget), &mut l);
         let mut ctx = Ctx::new(self.seed, self.nr_pages, self.target.max_align());
-        while !self.should_stop() {
+        // The clock of the steady loop starts after the busy-set setup.
+        let t0 = now_ns();
+        let deadline = self.duration_ns.map(|d| t0 + d);
+        while !self.should_stop(deadline) {
             for r in (w.step)(&mut ctx).into_iter().flatten() {
                 self.one(r, &mut l);
             }
@@ -291,6 +297,7 @@ impl Worker {
             // SAFETY: a preemption point.
             unsafe { lv_cond_resched() };
         }
+        self.stress.stats.run_loop_ns.fetch_add(now_ns() - t0, Relaxed);
         for a in busy.iter() {
             self.free(*a, &mut l);
         }
@@ -401,6 +408,7 @@ impl Stress {
         let s = &self.stats;
         s.run_ops0.store(s.ops.load(Relaxed), Relaxed);
         s.run_start_ns.store(start, Relaxed);
+        s.run_loop_ns.store(0, Relaxed);
         s.run_end_ns.store(start, Relaxed);
         arena.lazy.reset_extremes();
         // Areas of a thread are at most 100 pages (random_size,
@@ -420,7 +428,7 @@ impl Stress {
                         workload: k.workload.load(Relaxed) as usize,
                         nr_pages: k.nr_pages.load(Relaxed),
                         seed: (start as u64) ^ ((i as u64 + 1) << 32),
-                        deadline_ns: (duration > 0).then(|| start + duration * 1_000_000),
+                        duration_ns: (duration > 0).then_some(duration * 1_000_000),
                         busy_budget,
                         done: AtomicBool::new(false),
                     },

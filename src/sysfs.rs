@@ -227,7 +227,8 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     // SAFETY: reads the monotonic clock.
     let now = unsafe { bindings::ktime_get() };
     let end = if running { now } else { st.run_end_ns.load(Relaxed) };
-    let elapsed_ms = ((end - st.run_start_ns.load(Relaxed)) / 1_000_000).max(0) as u64;
+    let elapsed_us = ((end - st.run_start_ns.load(Relaxed)) / 1000).max(0) as u64;
+    let elapsed_ms = elapsed_us / 1000;
     let run_ops = ld(&st.ops) - ld(&st.run_ops0);
     writeln!(b, "ops {}", ld(&st.ops))?;
     writeln!(b, "allocs {}", ld(&st.allocs))?;
@@ -237,6 +238,8 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "mismatches {}", ld(&st.mismatches))?;
     writeln!(b, "run_ops {run_ops}")?;
     writeln!(b, "run_elapsed_ms {elapsed_ms}")?;
+    writeln!(b, "run_elapsed_us {elapsed_us}")?;
+    writeln!(b, "run_loop_us {}", st.run_loop_ns.load(Relaxed) / 1000)?;
     writeln!(b, "run_ops_per_sec {}", run_ops * 1000 / elapsed_ms.max(1))?;
     s.with_totals(|lz, ar, arena| {
         let purges: u64 = lz.purges.iter().map(ld).sum();

@@ -1,0 +1,86 @@
+# make bench, guest side. Set by scripts/bench.sh before this: BENCH_MS
+# (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1).
+# Prints one line per run:
+#   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops>
+# ns_per_op: time per op per thread (the threads' steady-loop time, busy-set
+# setup excluded, over the ops), like test_vmalloc's per-thread average
+# (which includes its setup); ipis_per_mpage: CAL + TLB interrupts of
+# /proc/interrupts (all CPUs) per 10^6 freed pages.
+ipis() { awk '/^ *(CAL|TLB):/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
+label() { if [ $2 = 1 ]; then echo $1; else echo $1_$2; fi; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print 0 }'; }
+insmod $LAZY_VMAP_KO || exit 1
+# 512 MiB: lazy_max_pages defaults to the kernel's value for 4 CPUs (96 MiB).
+put arena_mb 512
+[ "$BUSY_AREAS" != 0 ] && put busy_areas $BUSY_AREAS
+echo "# lazy_max_pages $(cat $K/lazy_max_pages)"
+WORKLOADS="fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1"
+IMPLS="lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"
+
+# One run of the module's stress: workload nr_pages threads target mode label
+stress_run() {
+	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
+	i0=$(ipis); p0=$(stat freed_pages)
+	put duration_ms $BENCH_MS; put stress 1
+	# Few forks while it runs: process exits cost TLB IPIs of their own.
+	sleep $(div $BENCH_MS 1000).$(printf %03d $((BENCH_MS % 1000)))
+	while read -r on < $K/stress && [ "$on" = 1 ]; do sleep 0.05; done
+	i1=$(ipis); p1=$(stat freed_pages)
+	ops=$(stat run_ops); us=$(stat run_loop_us)
+	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops"
+	[ $ops -gt 0 ] || echo "# no ops: $*"
+	quiesced || echo "# not quiesced after $*"
+}
+
+# test_vmalloc with the same workload and threads: workload nr_pages threads
+tv_run() {
+	# Loops sized for about BENCH_MS of work at TCG speed.
+	case $1 in
+	fix_size) mask=1 loops=$((BENCH_MS * 20 / $2)) pages=$2 areas=1 ;;
+	full_fit) mask=2 loops=$((BENCH_MS * 20)) pages=1 areas=1 ;;
+	long_busy_list) mask=4 loops=$((BENCH_MS)) pages=101 areas=2 ;;
+	random_size) mask=8 loops=$((BENCH_MS)) pages=50 areas=1 ;;
+	esac
+	dmesg -c >/dev/null
+	i0=$(ipis)
+	insmod /test_vmalloc.ko nr_threads=$3 test_loop_count=$loops run_test_mask=$mask nr_pages=$2 2>/dev/null
+	i1=$(ipis)
+	# Median over the threads of the per-loop time, per area.
+	ns=$(dmesg | sed -n 's/.*Summary: .* loops: \([0-9]*\) avg: \([0-9]*\) usec.*/\1 \2/p' |
+		awk -v a=$areas '{ print $2 * 1000 / $1 / a }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else print 0 }')
+	freed=$(($3 * loops * pages))
+	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas))"
+}
+
+rep=0
+while [ $rep -lt $REPEATS ]; do
+	rep=$((rep + 1))
+	for wl in $WORKLOADS; do
+		w=${wl%:*}; np=${wl#*:}
+		for t in $THREADS; do
+			echo "# repeat $rep: $w nr_pages=$np threads=$t" >&2
+			for impl in $IMPLS; do
+				case $impl in
+				test_vmalloc) tv_run $w $np $t ;;
+				lazy_vmap:*) stress_run $w $np $t lazy_vmap ${impl#*:} $impl ;;
+				lazy_vmap) stress_run $w $np $t lazy_vmap ordered $impl ;;
+				*) stress_run $w $np $t $impl ordered $impl ;;
+				esac
+			done
+		done
+	done
+done
+
+# Scaling with the number of busy areas (long_busy_list, 1 thread).
+if [ "$BUSY_SCALING" = 1 ]; then
+	for n in 1000 15000 50000; do
+		put busy_areas $n
+		for impl in lazy_vmap vmalloc; do
+			echo "# busy_areas $n $impl" >&2
+			stress_run long_busy_list 1 1 $impl ordered "$impl:busy$n"
+		done
+	done
+	put busy_areas 0
+fi
+rmmod lazy_vmap

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make bench [QUICK=1]: one guest boot (TCG, 4 vCPUs) measuring every impl on
+# every workload and thread count, interleaved, each cell the median of
+# REPEATS runs. Writes out/bench/results.csv, prints the table, and plots
+# out/bench/bench.png. QUICK=1: 100 ms runs, 1 thread, 1 repeat, 1000 busy
+# areas (about two minutes under TCG; test_vmalloc's own setups dominate).
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+"$TOP/scripts/setup.sh"
+out=$TOP/out/bench
+mkdir -p "$out"
+if [ "${QUICK:-0}" = 1 ]; then
+	params="BENCH_MS=100 REPEATS=1 THREADS=1 BUSY_SCALING=0 BUSY_AREAS=1000"
+else
+	params="BENCH_MS=${BENCH_MS:-1000} REPEATS=${REPEATS:-3} THREADS='1 2 4' BUSY_SCALING=1 BUSY_AREAS=0"
+fi
+{ echo "$params"; cat "$TOP/qemu/bench.sh"; } >"$out/bench-guest.sh"
+say "bench: $params (progress below; full console in out/guest/bench-guest.log)"
+"$TOP/scripts/guest.sh" "$out/bench-guest.sh" --mem 2G --timeout 5000 | tee "$out/raw.txt" | grep -v '^RUN ' >&2
+
+# Median, min and max per cell; ratios to vmalloc on the same cell.
+awk '
+	$1 == "RUN" { k = $2 SUBSEP $3 SUBSEP $4; n[k]++; ns[k, n[k]] = $5; ipi[k, n[k]] = $6; ops[k, n[k]] = $7
+		if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
+	function med(a, k, m,    i, j, t, v) {
+		for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
+		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		lo = v[1]; hi = v[m]; return v[int((m + 1) / 2)]
+	}
+	END {
+		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops" > CSV
+		for (i = 1; i <= nk; i++) {
+			k = order[i]; split(k, f, SUBSEP); m = n[k]
+			x = med(ns, k, m); l = lo; h = hi
+			printf "%s,%s,%s,%d,%d,%d\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m) > CSV
+			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
+		}
+		printf "%-22s %3s %-22s %10s %8s %12s %10s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage", "vs_vmalloc"
+		for (i = 1; i <= nk; i++) {
+			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
+				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-")
+		}
+	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
+echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios)"
+
+# Plot: ns/op per cell, impls side by side, and the ratio to vmalloc.
+awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; c[++nc] = cell }
+		if (!($3 in si)) { si[$3] = 1; im[++ni] = $3 } v[cell, $3] = $4 }
+	END { printf "cell"; for (j = 1; j <= ni; j++) printf " %s", im[j]; print ""
+		for (i = 1; i <= nc; i++) { printf "%s", c[i]; for (j = 1; j <= ni; j++) printf " %s", (c[i], im[j]) in v ? v[c[i], im[j]] : "NaN"; print "" } }' \
+	"$out/results.csv" >"$out/plot.dat"
+impls=$(head -1 "$out/plot.dat" | wc -w)
+vm=$(head -1 "$out/plot.dat" | tr ' ' '\n' | grep -nx vmalloc | cut -d: -f1)
+gnuplot <<GP
+set terminal pngcairo size 1600,1000 noenhanced
+set output "$out/bench.png"
+set multiplot layout 2,1 title "lazy_vmap benchmark (QEMU TCG, 4 vCPUs; median ns per op per thread)"
+set style data histograms
+set style histogram clustered gap 2
+set style fill solid 0.8 border -1
+set key outside right top
+set xtics rotate by -30
+set grid ytics
+set ylabel "ns/op"
+set logscale y
+plot for [i=2:$impls] "$out/plot.dat" using i:xtic(1) title columnheader(i)
+unset logscale y
+set ylabel "ratio to vmalloc"
+plot for [i=2:$impls] "$out/plot.dat" using (column(i) / column($vm)):xtic(1) title columnheader(i)
+unset multiplot
+GP
+say "bench: wrote $out/results.csv, $out/table.txt, $out/bench.png"
