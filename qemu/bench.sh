@@ -23,7 +23,7 @@ stress_run() {
 	i0=$(ipis); p0=$(stat freed_pages)
 	put duration_ms $BENCH_MS; put stress 1
 	# Few forks while it runs: process exits cost TLB IPIs of their own.
-	sleep $(div $BENCH_MS 1000).$(printf %03d $((BENCH_MS % 1000)))
+	sleep $((BENCH_MS / 1000)).$(printf %03d $((BENCH_MS % 1000)))
 	while read -r on < $K/stress && [ "$on" = 1 ]; do sleep 0.05; done
 	i1=$(ipis); p1=$(stat freed_pages)
 	ops=$(stat run_ops); us=$(stat run_loop_us)
