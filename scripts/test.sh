@@ -72,5 +72,23 @@ else
 	fail "buggy + on_race=bug: expected kernel BUG (see $log)"
 fi
 
+say "test: make bench QUICK=1 (well-formed table, no timing assertions)"
+log=$TOP/out/test/bench.out
+if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
+	csv=$TOP/out/bench/results.csv
+	# Every workload x impl at 1 thread, with positive ns/op and ops.
+	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops") print "header" ; next }
+		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
+		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
+		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc", im, " ")
+		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j] }' "$csv")
+	if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
+	else fail "bench QUICK=1: missing or empty cells: $(echo $bad)"; fi
+	if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
+	else fail "bench QUICK=1: no plot"; fi
+else
+	fail "bench QUICK=1 ran (see $log)"
+fi
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
