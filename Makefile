@@ -13,8 +13,11 @@
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
 #   make clean
+#
+# DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
+# DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX
+export KDIR LLVM_SUFFIX DEBUG
 
 .PHONY: all module run test run-oops guest host-test loom bench clean
 

@@ -9,7 +9,7 @@
 #   --smp N              vCPUs (default 4)
 #   --mem SIZE           guest memory (default 1G)
 #   --timeout SEC        hard wall-clock limit for QEMU (default 300)
-#   --append STR         extra kernel command line
+#   --append STR         extra kernel command line (repeatable, joined)
 #   --log PATH           serial console log (default out/guest/<script basename>.log)
 #   --expect-oops REGEX  succeed only if the guest dies in a "kernel BUG at"/"Oops"
 #                        splat, REGEX matches the console log (grep -E), and no other
@@ -63,7 +63,7 @@ parse_args() {
             --smp) SMP=$2 ;;
             --mem) MEM=$2 ;;
             --timeout) TIMEOUT=$2 ;;
-            --append) APPEND=$2 ;;
+            --append) APPEND="${APPEND:+$APPEND }$2" ;;
             --log) LOG=$2 ;;
             --expect-oops) EXPECT_OOPS=$2 ;;
             --accel) ACCEL=$2 ;;

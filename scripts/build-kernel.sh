@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build (or reuse) the guest kernel: Debian's linux-source-6.12 with
-# tinyconfig + qemu/kernel.config, cached under $CACHE/kernel-<version>-<hash>.
+# tinyconfig + qemu/kernel.config (+ qemu/kernel-debug.config with DEBUG=1),
+# cached under $CACHE/kernel-<version>-<hash>.
 # Prints the build directory (KDIR) on stdout.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -8,7 +9,8 @@ set -euo pipefail
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || die "missing $tarball (package linux-source-6.12); run scripts/setup.sh"
 version=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-frag="$TOP/qemu/kernel.config${DEBUG:+ $TOP/qemu/kernel-debug.config}"
+frag="$TOP/qemu/kernel.config"
+[ "${DEBUG:-0}" = 1 ] && frag="$frag $TOP/qemu/kernel-debug.config"
 # Key: source package version + every fragment + this script's make flags.
 hash=$( { echo "$version"; cat $frag; echo "LLVM=$LLVM_SUFFIX"; } | sha256sum | cut -c1-12)
 KDIR="$CACHE/kernel-$version-$hash"

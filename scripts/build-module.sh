@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Build lazy_vmap.ko against $KDIR (default: the cached guest kernel, built
-# if missing). Prints the path of the .ko on stdout.
+# if missing; DEBUG=1 selects the debug kernel). The sources are copied
+# (timestamps kept) into out/build/<kernel>/ and built there with M=, so the
+# work tree stays clean and each kernel keeps its own objects. Prints the
+# path of the .ko on stdout.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$TOP/scripts/setup.sh"
 KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")}
+B="$TOP/out/build/$(basename "$KDIR")"
+mkdir -p "$B/src"
+# Sources over the previous build's tree: unchanged files keep their mtime,
+# so kbuild rebuilds only what changed.
+cp -rp "$TOP/src/." "$B/src/"
+cp -p "$TOP/Kbuild" "$B/"
 say "module: building lazy_vmap.ko against $KDIR"
-make -s -C "$KDIR" M="$TOP" LLVM="$LLVM_SUFFIX" RUSTC="$KRUSTC" RUSTDOC="$KRUSTDOC" \
+make -s -C "$KDIR" M="$B" LLVM="$LLVM_SUFFIX" RUSTC="$KRUSTC" RUSTDOC="$KRUSTDOC" \
 	BINDGEN="$BINDGEN" modules >&2
-echo "$TOP/lazy_vmap.ko"
+echo "$B/lazy_vmap.ko"

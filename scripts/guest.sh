@@ -2,7 +2,8 @@
 # Run a busybox sh script as root in a fresh guest: sets up, builds the
 # kernel and the module if needed, prepends qemu/tests/lib.sh (KTAP and
 # sysfs helpers), and boots qemu/run-guest.sh. Extra arguments go to
-# run-guest.sh (--timeout, --append, --expect-oops, ...).
+# run-guest.sh (--timeout, --append, --expect-oops, ...). DEBUG=1 uses the
+# debug kernel (KASAN, kmemleak, fault injection, ...).
 #   scripts/guest.sh SCRIPT [run-guest options]
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -16,6 +17,8 @@ mkdir -p "$TOP/out/guest"
 full="$TOP/out/guest/$name.sh"
 cat "$TOP/qemu/tests/lib.sh" "$script" >"$full"
 extra=()
-[ -f "$KDIR/lib/test_vmalloc.ko" ] && extra=(--extra "$KDIR/lib/test_vmalloc.ko")
+[ -f "$KDIR/lib/test_vmalloc.ko" ] && extra+=(--extra "$KDIR/lib/test_vmalloc.ko")
+# The debug kernel's page-allocator checks are off unless asked for at boot.
+[ "${DEBUG:-0}" = 1 ] && extra+=(--append "debug_pagealloc=on page_poison=on")
 exec "$TOP/qemu/run-guest.sh" --kernel "$KDIR/arch/x86/boot/bzImage" --module "$ko" \
 	"${extra[@]}" --log "$TOP/out/guest/$name.log" "$@" "$full"

@@ -35,7 +35,6 @@ else count_cargo "$log" "loom"; fail "loom tests build and run (see $log)"; fi
 
 say "test: module build"
 log=$TOP/out/test/module.log
-rm -f "$TOP/lazy_vmap.ko"
 if ko=$("$TOP/scripts/build-module.sh" 2>"$log") && [ -f "$ko" ]; then
 	pass "module builds against $KDIR"
 	if grep -qE "warning|error" "$log"; then fail "module builds without warnings (see $log)"

@@ -38,7 +38,8 @@ pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
 pub(crate) const MAX_RACE_DELAY_US: u64 = 10_000;
 /// Largest `nr_pages`.
 pub(crate) const MAX_NR_PAGES: u64 = 1024;
-/// Largest `busy_areas`.
+/// Largest `busy_areas`, and most busy areas of all threads together
+/// (400 MiB of pages).
 pub(crate) const MAX_BUSY_AREAS: u64 = 100_000;
 /// Busy areas per thread when `busy_areas` is 0, as in test_vmalloc.
 pub(crate) const DEFAULT_BUSY_AREAS: u64 = 15_000;

@@ -15,7 +15,7 @@
 //! with `EBUSY` while any thread is still working.
 
 use crate::arena::{Arena, ArenaStats};
-use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, TARGET_LAZY, TARGET_VMALLOC};
+use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGET_LAZY, TARGET_VMALLOC};
 use crate::lazy_core::lazy::{Mode, Stats};
 use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
 use crate::pgtable::PageTable;
@@ -414,10 +414,13 @@ impl Stress {
         // Areas of a thread are at most 100 pages (random_size,
         // long_busy_list) or nr_pages (fix_size), 10 for the aligned ones.
         let max_pages = k.nr_pages.load(Relaxed).max(100);
+        let n64 = n.max(1) as u64;
         let busy_budget = match k.busy_areas.load(Relaxed) {
             // By default the busy sets take at most half the arena.
-            0 => DEFAULT_BUSY_AREAS.min(arena.pages() / (4 * n.max(1) as u64)),
-            b => b,
+            0 => DEFAULT_BUSY_AREAS.min(arena.pages() / (4 * n64)),
+            // Each busy area holds a real page, on either target: all
+            // threads together hold at most MAX_BUSY_AREAS.
+            b => b.min(MAX_BUSY_AREAS / n64),
         };
         let spawned = (|| -> Result {
             for i in 0..n {

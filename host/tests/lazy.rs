@@ -801,7 +801,10 @@ fn workload_random_size_align_range() {
         aligns.insert(r[0].align);
     }
     assert!(pages[1..].iter().all(|&s| s));
-    assert_eq!(aligns.into_iter().collect::<Vec<_>>(), (0..=10).map(|s| 1 << s).collect::<Vec<u64>>());
+    assert_eq!(
+        aligns.into_iter().collect::<Vec<_>>(),
+        (0..=10).map(|s| 1 << s).collect::<Vec<u64>>()
+    );
     // Capped at max_align.
     let mut c = Ctx::new(5, 1, 4);
     for _ in 0..10_000 {

@@ -323,7 +323,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         };
         self.track(nr);
         self.stats.frees.fetch_add(1, Relaxed);
-        if nr > self.lazy_max_pages() as i64 {
+        if nr > i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX) {
             self.purge(env, false);
         }
     }

@@ -1,0 +1,130 @@
+# Interface fuzzing: 1000 generated inputs to every writable knob, one
+# process per knob, all at once, while another process starts and stops the
+# stress. A malformed input must fail with EINVAL, a valid one succeed or
+# fail with EBUSY (wrong time); a failed write leaves the knob unchanged and
+# a successful one reads back as written. Non-root writes are refused.
+N=${FUZZ_N:-1000}
+check "insmod" insmod $LAZY_VMAP_KO
+put threads 2; put duration_ms 300
+
+# gen SEED KNOB VALID...: N inputs, one per line, as echo -e escapes. Kinds
+# 0-6 are malformed by construction, kind 7 is a valid value.
+gen() {
+	awk -v seed=$1 -v n=$N -v valid="$3" 'function oct(c) { return sprintf("\\0%03o", c) }
+	function num(l,   s, i) { s = int(1 + rand() * 9); for (i = 1; i < l; i++) s = s int(rand() * 10); return s }
+	BEGIN { srand(seed); nv = split(valid, v, " ")
+		for (i = 0; i < n; i++) {
+			k = int(rand() * (nv ? 8 : 7)); s = ""
+			if (k == 0) { s = oct(1); l = 1 + int(rand() * 16)      # random bytes
+				for (j = 0; j < l; j++) s = s oct(int(rand() * 256)) }
+			else if (k == 1) s = num(21 + int(rand() * 20))        # huge numbers
+			else if (k == 2) s = (rand() < 0.5 ? "-" : "+") num(1 + int(rand() * 4))
+			else if (k == 3) { w[0] = " "; w[1] = "\\t"; w[2] = "\\n"; x = num(1)   # whitespace
+				s = rand() < 0.5 ? w[int(rand() * 3)] x : x " " }
+			else if (k == 4) { p[0] = "a"; p[1] = "x1f"; p[2] = "e5"; p[3] = ".5"; s = num(1 + int(rand() * 3)) p[int(rand() * 4)] }
+			else if (k == 5) s = rand() < 0.5 ? num(1) "\\0" : "\\0" num(1)   # embedded NUL
+			else if (k == 6) { s = num(1); for (j = 0; j < 4200; j++) s = s "7" }   # over-long
+			else s = v[1 + int(rand() * nv)] (rand() < 0.5 ? "\\n" : "")
+			print (k == 7 ? "V" : "B") " " s
+		} }' /dev/null
+}
+
+# fuzz KNOB READBACK VALID...: writes the inputs, prints a summary line.
+fuzz() {
+	knob=$1; rb=$2; shift 2
+	good=0 inval=0 busy=0 wrong=0
+	gen $RANDOM $knob "$*" > /tmp/in.$knob
+	while IFS= read -r line; do
+		kind=${line%% *}; s=${line#* }
+		read -r before < $K/$knob 2>/dev/null
+		if { echo -ne "$s" > $K/$knob; } 2>/tmp/err.$knob; then
+			if [ $kind = B ]; then wrong=$((wrong + 1)); echo "# $knob accepted '$s'"
+			else
+				good=$((good + 1))
+				v=$(echo -ne "$s" | head -n 1)
+				read -r after < $K/$knob 2>/dev/null
+				if [ $rb = 1 ] && [ "$after" != "$v" ]; then
+					wrong=$((wrong + 1)); echo "# $knob: wrote '$v', reads '$after'"
+				fi
+			fi
+		else
+			read -r err < /tmp/err.$knob
+			read -r after < $K/$knob 2>/dev/null
+			case "$kind/$err" in
+			B/*"Invalid argument"*) inval=$((inval + 1)) ;;
+			V/*busy*) busy=$((busy + 1)) ;;
+			*) wrong=$((wrong + 1)); echo "# $knob: '$s' ($kind) failed: $err" ;;
+			esac
+			if [ $rb = 1 ] && [ "$after" != "$before" ]; then
+				wrong=$((wrong + 1)); echo "# $knob changed by a failed write: '$before' -> '$after'"
+			fi
+		fi
+	done < /tmp/in.$knob
+	echo "RESULT $knob $((good + inval + busy + wrong)) $good $inval $busy $wrong"
+}
+
+# The stress toggler: start, stop and malformed writes until the fuzzers
+# are done, so that stress runs about half of the time.
+toggle() {
+	starts=0
+	while [ -e /tmp/fuzzing ]; do
+		echo 1 > $K/stress 2>/dev/null && starts=$((starts + 1))
+		sleep 0.$((RANDOM % 3 + 1))
+		echo 2 > $K/stress 2>/dev/null && echo "# stress accepted 2"
+		[ $((RANDOM % 2)) = 0 ] && echo 0 > $K/stress
+		sleep 0.1
+	done
+	echo 0 > $K/stress
+	echo "TOGGLE $starts"
+}
+
+# KNOB READBACK VALID...: on_race excludes warn and bug (they end the run by
+# design); lazy_max_pages is reset by arena_mb changes in parallel, so it is
+# not read back; purge and selftest have nothing to read back.
+ops0=$(stat ops)
+touch /tmp/fuzzing
+{
+	toggle &
+	t=$!
+	fuzz threads 1 1 2 3 4 &
+	fuzz duration_ms 1 0 100 300 &
+	fuzz workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift &
+	fuzz target 1 lazy_vmap vmalloc floor &
+	fuzz nr_pages 1 1 4 16 &
+	fuzz busy_areas 1 0 100 500 &
+	fuzz arena_mb 1 8 16 32 128 &
+	fuzz lazy_max_pages 0 64 512 2048 &
+	fuzz mode 1 buggy drop-bugon purge-lock ordered &
+	fuzz on_race 1 count &
+	fuzz race_delay_us 1 0 5 20 &
+	fuzz purge 0 1 &
+	fuzz selftest 0 &
+	for p in $(jobs -p); do [ $p = $t ] || wait $p; done
+	rm /tmp/fuzzing
+	wait $t
+} > /tmp/fuzz.out 2>&1
+grep '^#' /tmp/fuzz.out | head -40
+while read -r tag knob total good inval busy wrong; do
+	[ "$tag" = RESULT ] || continue
+	echo "# $knob: $total inputs: $good valid accepted, $inval EINVAL, $busy EBUSY, $wrong wrong"
+	cmp_ "$knob: $N inputs written" $total -eq $N
+	cmp_ "$knob: every write answered as it should" $wrong -eq 0
+done < /tmp/fuzz.out
+starts=$(sed -n 's/^TOGGLE //p' /tmp/fuzz.out)
+cmp_ "stress started and stopped during the fuzzing" "${starts:-0}" -gt 10
+cmp_ "stress did work during the fuzzing" "$(stat ops)" -gt "$ops0"
+cmp_ "valid values at the wrong time were refused EBUSY" \
+	"$(awk '$1 == "RESULT" { s += $6 } END { print s + 0 }' /tmp/fuzz.out)" -gt 0
+check "stress stopped" put stress 0
+put mode ordered
+check "quiesced after fuzzing" quiesced
+
+# Non-root: every knob refuses, nothing changes.
+for f in stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages \
+	mode on_race race_delay_us purge selftest; do
+	before=$(cat $K/$f 2>/dev/null)
+	check "nobody cannot write $f" fails $AS_NOBODY "echo 1 > $K/$f" 2>/dev/null
+	check "$f unchanged" [ "$(cat $K/$f 2>/dev/null)" = "$before" ]
+done
+check "rmmod" rmmod lazy_vmap
+finish
