@@ -10,6 +10,7 @@
 #   make test       host tests, loom, module checks, guest KTAP tests
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
+#   make soak [SOAK_OPS=N]  10^7 ops per fixed mode under the debug kernel
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
 #   make clean
@@ -17,9 +18,9 @@
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
 # DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX DEBUG
+export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S
 
-.PHONY: all module run test run-oops guest host-test loom bench clean
+.PHONY: all module run test run-oops guest host-test loom bench soak clean
 
 all module:
 	@scripts/build-module.sh >/dev/null
@@ -35,6 +36,9 @@ run-oops:
 
 bench:
 	@QUICK=$(QUICK) scripts/bench.sh
+
+soak:
+	@scripts/soak.sh
 
 guest:
 	@test -n "$(SCRIPT)" || { echo "usage: make guest SCRIPT=path"; exit 2; }

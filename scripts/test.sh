@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: host tests (cargo test, loom), module build checks, guest KTAP
-# tests, the expected-oops run. Ends with one line "N passed, N failed".
+# tests, the expected-oops run, make bench QUICK=1, and on the debug kernel
+# fault injection, fuzzing and a short soak. Ends with "N passed, N failed".
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
 PASSED=0
@@ -87,6 +88,35 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 	else fail "bench QUICK=1: no plot"; fi
 else
 	fail "bench QUICK=1 ran (see $log)"
+fi
+
+# The debug kernel (KASAN, kmemleak, DEBUG_VM, DEBUG_PAGEALLOC, fault
+# injection): fault injection, interface fuzzing, a short soak.
+say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
+if dk=$(env -u KDIR DEBUG=1 "$TOP/scripts/build-kernel.sh"); then
+	pass "debug kernel builds ($dk)"
+	for t in fault fuzz; do
+		say "test: guest $t (debug kernel)"
+		log=$TOP/out/test/guest-$t.out
+		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 1500 >"$log" 2>&1
+		rc=$?
+		p=$(grep -c '^ok [0-9]' "$log"); f=$(grep -c '^not ok [0-9]' "$log")
+		PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+		grep '^not ok [0-9]' "$log" | sed "s/^/# $t: /"
+		grep '^# ' "$log" | grep -v '^# [0-9]*% ' | sed "s/^# /# $t: /" | head -20
+		if [ $rc -eq 0 ]; then pass "guest $t (debug kernel): $p checks, clean console"
+		else fail "guest $t (debug kernel): $(grep 'run-guest: FAIL' "$log" | tail -1)"; fi
+	done
+	say "test: short soak (debug kernel)"
+	log=$TOP/out/test/soak.out
+	if env -u KDIR SOAK_OPS=30000 DELAY_OPS=3000 CYCLE_S=4 "$TOP/scripts/soak.sh" >"$log" 2>&1 &&
+		grep -q 'splats=0' "$log"; then
+		pass "short soak: $(grep '^soak: SOAK' "$log")"
+	else
+		fail "short soak (see $log): $(grep '^soak: SOAK' "$log")"
+	fi
+else
+	fail "debug kernel builds"
 fi
 
 echo "$PASSED passed, $FAILED failed"
