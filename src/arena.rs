@@ -36,6 +36,9 @@ pub(crate) fn default_lazy_max_pages(arena_pages: u64) -> u64 {
     (fls * (32 << 20) / 4096).min(arena_pages / 4).max(1)
 }
 
+/// Pages allocated, mapped, unmapped and freed per batch.
+const BATCH: usize = 32;
+
 /// Counters the arena keeps besides the lazy ones.
 #[derive(Default)]
 pub(crate) struct ArenaStats {
@@ -178,34 +181,64 @@ impl Arena {
         self.lazy.free(self, start);
     }
 
-    /// Maps a fresh page at each of `pages` pages from `start`; on failure
-    /// unmaps what it mapped.
+    /// Maps a fresh page at each of `pages` pages from `start`, allocating
+    /// them in batches with the bulk page allocator; on failure unmaps what
+    /// it mapped. With `check_map`, checks that `vmalloc_to_page()` of every
+    /// page returns the page just mapped (a page-table walk per page).
     pub(crate) fn map(&self, start: u64, pages: u64) -> Result {
-        for i in 0..pages {
-            let page = match self.pt.map_new(start + i) {
-                Ok(page) => page,
-                Err(e) => {
-                    self.unmap(start, i);
-                    return Err(e);
-                }
-            };
-            self.stats.mapped.fetch_add(1, Relaxed);
-            // SAFETY: the address is mapped (by us, just now).
-            let seen = unsafe { bindings::vmalloc_to_page(PageTable::addr(start + i) as *const _) };
-            if seen != page {
-                self.stats.map_mismatches.fetch_add(1, Relaxed);
+        let check = self.knobs.check_map.load(Relaxed);
+        let mut done = 0;
+        while done < pages {
+            let n = (pages - done).min(BATCH as u64) as usize;
+            let mut batch = [core::ptr::null_mut(); BATCH];
+            // SAFETY: `batch` has `n` null slots to fill.
+            let got = unsafe { lv_alloc_pages_bulk(n as _, batch.as_mut_ptr()) } as usize;
+            if got < n {
+                // SAFETY: the first `got` slots hold pages we own.
+                unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
+                self.unmap(start, done);
+                return Err(ENOMEM);
             }
+            for (i, &page) in batch[..n].iter().enumerate() {
+                let pn = start + done + i as u64;
+                // SAFETY: `pn` belongs to the caller's area, its PTE is not
+                // present, and `page` is ours.
+                unsafe { self.pt.map(pn, page) };
+                if check {
+                    // SAFETY: the address is mapped (by us, just now).
+                    let seen = unsafe { bindings::vmalloc_to_page(PageTable::addr(pn) as *const _) };
+                    if seen != page {
+                        self.stats.map_mismatches.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+            self.stats.mapped.fetch_add(n as i64, Relaxed);
+            done += n as u64;
         }
         Ok(())
     }
 
     /// Clears the PTEs of `pages` pages from `start` with no TLB flush and
-    /// frees their pages.
+    /// frees their pages in batches.
     pub(crate) fn unmap(&self, start: u64, pages: u64) {
-        for i in 0..pages {
-            if self.pt.unmap_free(start + i) {
-                self.stats.mapped.fetch_sub(1, Relaxed);
+        let mut done = 0;
+        while done < pages {
+            let n = (pages - done).min(BATCH as u64);
+            let mut batch = [core::ptr::null_mut(); BATCH];
+            let mut got = 0;
+            for pn in start + done..start + done + n {
+                let page = self.pt.unmap(pn);
+                if !page.is_null() {
+                    batch[got] = page;
+                    got += 1;
+                }
             }
+            // SAFETY: the pages were ours and are no longer mapped; only a
+            // stale TLB entry of an address no one touches before the purge
+            // may still point at them.
+            unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
+            self.stats.mapped.fetch_sub(got as i64, Relaxed);
+            done += n;
         }
     }
 

@@ -6,7 +6,7 @@
 //! written with the control lock held and stress stopped (see `sysfs`).
 
 use crate::lazy_core::lazy::Mode;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What the armed check does when it finds `nr > lazy counter`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub(crate) struct Knobs {
     pub(crate) on_race: AtomicU8,
     pub(crate) race_delay_us: AtomicU64,
     pub(crate) busy_areas: AtomicU64,
+    pub(crate) check_map: AtomicBool,
 }
 
 impl Knobs {
@@ -73,6 +74,7 @@ impl Knobs {
             on_race: AtomicU8::new(OnRace::Count as u8),
             race_delay_us: AtomicU64::new(0),
             busy_areas: AtomicU64::new(0),
+            check_map: AtomicBool::new(true),
         }
     }
 

@@ -24,7 +24,7 @@ use kernel::bindings;
 use kernel::page::{Page, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
-/// A mapped page of the arena, as the caller got it from [`PageTable::map_new`].
+/// The arena's range and the PTEs behind it.
 pub(crate) struct PageTable {
     base: usize,
     ptes: KVVec<usize>,
@@ -97,35 +97,27 @@ impl PageTable {
         self.ptes[(pn - self.base_pfn()) as usize] as *mut _
     }
 
-    /// Allocates a page and maps it at page number `pn` with PAGE_KERNEL. No
-    /// flush is needed: the PTE was not present, and x86 never caches a
-    /// non-present translation.
-    pub(crate) fn map_new(&self, pn: u64) -> Result<*mut bindings::page> {
-        // SAFETY: plain page allocation.
-        let page = unsafe { lv_alloc_page() };
-        if page.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: `pte(pn)` is a valid PTE of our range, not present, owned
-        // by the caller's area; `page` is ours.
+    /// Maps `page` at page number `pn` with PAGE_KERNEL. No flush is
+    /// needed: the PTE was not present, and x86 never caches a non-present
+    /// translation.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns page number `pn` (its area) and `page`, a page it
+    /// allocated; the PTE is not present.
+    pub(crate) unsafe fn map(&self, pn: u64, page: *mut bindings::page) {
+        // SAFETY: `pte(pn)` is a valid PTE of our range (type invariant);
+        // the rest is the caller's promise.
         unsafe { lv_set_pte(self.pte(pn), page) };
-        Ok(page)
     }
 
-    /// Clears the PTE of page number `pn` *without* a TLB flush and frees the
-    /// page it mapped. The caller must keep the address out of use until a
-    /// flush (the lazy purge) has run.
-    pub(crate) fn unmap_free(&self, pn: u64) -> bool {
+    /// Clears the PTE of page number `pn` *without* a TLB flush and returns
+    /// the page it mapped (null if none), which the caller frees. The address
+    /// must stay out of use until a flush (the lazy purge) has run: a stale
+    /// TLB entry may still point at the page.
+    pub(crate) fn unmap(&self, pn: u64) -> *mut bindings::page {
         // SAFETY: a valid PTE of our range, owned by the caller's area.
-        let page = unsafe { lv_clear_pte(self.pte(pn)) };
-        if page.is_null() {
-            return false;
-        }
-        // SAFETY: the page was allocated by `map_new` and is no longer
-        // mapped; only a stale TLB entry of an address no one touches before
-        // the purge may still point at it.
-        unsafe { bindings::__free_pages(page, 0) };
-        true
+        unsafe { lv_clear_pte(self.pte(pn)) }
     }
 
     /// Points every PTE back at the dummy page and returns the range.

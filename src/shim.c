@@ -48,9 +48,16 @@ struct page *lv_clear_pte(pte_t *ptep)
 	return pte_present(old) ? pte_page(old) : NULL;
 }
 
-struct page *lv_alloc_page(void)
+/* Fill the NULL slots of @pages[0..n) with fresh pages; returns how many
+ * slots are filled (the bulk allocator may give fewer than asked). */
+unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages)
 {
-	return alloc_page(GFP_KERNEL);
+	return alloc_pages_bulk_array(GFP_KERNEL, n, pages);
+}
+
+void lv_free_pages_bulk(struct page **pages, unsigned long n)
+{
+	release_pages(pages, n);
 }
 
 /* --- TLB (src/tlb.rs) --- */

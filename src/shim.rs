@@ -18,7 +18,8 @@ extern "C" {
     pub(crate) fn lv_lookup_pte(addr: c_ulong) -> *mut pte_t;
     pub(crate) fn lv_set_pte(ptep: *mut pte_t, page: *mut page);
     pub(crate) fn lv_clear_pte(ptep: *mut pte_t) -> *mut page;
-    pub(crate) fn lv_alloc_page() -> *mut page;
+    pub(crate) fn lv_alloc_pages_bulk(n: c_ulong, pages: *mut *mut page) -> c_ulong;
+    pub(crate) fn lv_free_pages_bulk(pages: *mut *mut page, n: c_ulong);
     pub(crate) fn lv_get_page(page: *mut page);
     pub(crate) fn lv_put_page(page: *mut page);
     pub(crate) fn lv_page_address(page: *mut page) -> *mut c_void;

@@ -69,7 +69,7 @@ fn max_threads() -> u64 {
     4 * u64::from(unsafe { lv_online_cpus() })
 }
 
-static KNOBS: [Knob; 15] = [
+static KNOBS: [Knob; 16] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -171,6 +171,15 @@ static KNOBS: [Knob; 15] = [
         store: Some(|s, buf| {
             let v = parse_u64(buf, 0, MAX_RACE_DELAY_US)?;
             s.knobs.race_delay_us.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("check_map"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", u8::from(s.knobs.check_map.load(Relaxed))),
+        store: Some(|s, buf| {
+            s.knobs.check_map.store(parse_u64(buf, 0, 1)? == 1, Relaxed);
             Ok(())
         }),
     },

@@ -1,7 +1,7 @@
 # Every knob: defaults, good input, malformed input refused unchanged,
 # EBUSY while stress runs, root-only writes, no raw addresses.
 check "insmod" insmod $LAZY_VMAP_KO
-for f in stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages mode \
+for f in stress threads duration_ms workload target nr_pages busy_areas check_map arena_mb lazy_max_pages mode \
 	on_race race_delay_us purge selftest stats; do
 	check "knob $f exists" [ -e $K/$f ]
 done
@@ -30,6 +30,7 @@ duration_ms 0 3600000 1500
 nr_pages 1 1024 4
 race_delay_us 0 10000 20
 busy_areas 0 100000 500
+check_map 0 1 1
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" [ "$(cat $K/arena_mb)" = 64 ]
