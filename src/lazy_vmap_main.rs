@@ -56,10 +56,17 @@ impl kernel::Module for LazyVmap {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: reads the online CPU count.
         let cpus = unsafe { shim::lv_online_cpus() };
-        let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
-        let stress = stress::Stress::new(knobs)?;
-        let sysfs = sysfs::Registration::register(&stress)?;
-        pr_info!("loaded: {} CPUs, /sys/kernel/lazy_vmap\n", cpus);
-        Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
+        let module = (|| {
+            let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
+            let stress = stress::Stress::new(knobs)?;
+            let sysfs = sysfs::Registration::register(&stress)?;
+            Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
+        })();
+        match &module {
+            Ok(_) => pr_info!("loaded: {} CPUs, /sys/kernel/lazy_vmap\n", cpus),
+            // Everything built so far was dropped on the way out.
+            Err(e) => pr_warn!("init failed ({:?}), nothing left behind\n", e),
+        }
+        module
     }
 }
