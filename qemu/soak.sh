@@ -52,5 +52,7 @@ echo scan > $F/kmemleak 2>/dev/null; sleep 1; echo scan > $F/kmemleak 2>/dev/nul
 leaks=$(grep -c "unreferenced object" $F/kmemleak 2>/dev/null)
 [ "${leaks:-0}" -gt 0 ] && head -40 $F/kmemleak
 sleep 1
-echo "SOAK total_ops=$total reloads=$reloads errors=$bad kmemleak=${leaks:-n/a} memfree_lost_kb=$((free0 - $(memfree)))"
-[ $bad = 0 ] && [ "${leaks:-0}" = 0 ] && [ $((free0 - $(memfree))) -lt 4096 ]
+# MemFree is reported, not judged: KASAN's quarantine keeps up to 1/32 of
+# RAM of freed objects. Leaks are judged by kmemleak and the counters.
+echo "SOAK total_ops=$total reloads=$reloads errors=$bad kmemleak=${leaks:-n/a} memfree_lower_kb=$((free0 - $(memfree)))"
+[ $bad = 0 ] && [ "${leaks:-0}" = 0 ]
