@@ -65,8 +65,7 @@ set grid ytics
 set ylabel "ns/op"
 set logscale y
 plot for [i=2:$impls] "$out/plot.dat" using i:xtic(1) title columnheader(i)
-unset logscale y
-set ylabel "ratio to vmalloc"
+set ylabel "ratio to vmalloc (log)"
 plot for [i=2:$impls] "$out/plot.dat" using (column(i) / column($vm)):xtic(1) title columnheader(i)
 unset multiplot
 GP
