@@ -67,6 +67,14 @@ bool lv_pti_enabled(void)
 	return boot_cpu_has(X86_FEATURE_PTI);
 }
 
+/* __flush_tlb_all() of this CPU from preemptible context (it insists). */
+void lv_flush_tlb_all_local(void)
+{
+	preempt_disable();
+	__flush_tlb_all();
+	preempt_enable();
+}
+
 void lv_invlpg(unsigned long addr)
 {
 	asm volatile("invlpg (%0)" ::"r" (addr) : "memory");

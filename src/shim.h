@@ -15,6 +15,7 @@ struct page *lv_clear_pte(pte_t *ptep);
 unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages);
 void lv_free_pages_bulk(struct page **pages, unsigned long n);
 bool lv_pti_enabled(void);
+void lv_flush_tlb_all_local(void);
 void lv_invlpg(unsigned long addr);
 void *lv_vmalloc(unsigned long size, unsigned long align);
 void lv_vfree(void *addr);

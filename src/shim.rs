@@ -24,6 +24,7 @@ extern "C" {
     pub(crate) fn lv_put_page(page: *mut page);
     pub(crate) fn lv_page_address(page: *mut page) -> *mut c_void;
     pub(crate) fn lv_pti_enabled() -> bool;
+    pub(crate) fn lv_flush_tlb_all_local();
     pub(crate) fn lv_invlpg(addr: c_ulong);
     pub(crate) fn lv_vmalloc(size: c_ulong, align: c_ulong) -> *mut c_void;
     pub(crate) fn lv_vfree(addr: *const c_void);

@@ -24,7 +24,7 @@
 //! - Lazy-TLB and idle CPUs are in the online mask and get the IPI too, so no
 //!   CPU keeps a stale kernel translation.
 
-use crate::shim::{lv_invlpg, lv_pti_enabled};
+use crate::shim::{lv_flush_tlb_all_local, lv_invlpg, lv_pti_enabled};
 use kernel::bindings;
 use kernel::ffi::c_void;
 use kernel::page::PAGE_SHIFT;
@@ -64,8 +64,9 @@ pub(crate) fn flush_pages(start: u64, end: u64) -> Kind {
 /// address that no other CPU has touched (a CPU-bound thread's own area).
 pub(crate) fn flush_pages_local(start: u64, end: u64) {
     if end - start > SINGLE_PAGE_CEILING {
-        // SAFETY: flushing this CPU's TLB is always safe.
-        unsafe { bindings::__flush_tlb_all() };
+        // SAFETY: flushing this CPU's TLB is always safe; the helper
+        // disables preemption around it, as __flush_tlb_all() requires.
+        unsafe { lv_flush_tlb_all_local() };
     } else {
         for pn in start..end {
             // SAFETY: invlpg of any address is safe.
