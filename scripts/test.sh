@@ -109,7 +109,7 @@ if dk=$(env -u KDIR DEBUG=1 "$TOP/scripts/build-kernel.sh"); then
 	done
 	say "test: short soak (debug kernel)"
 	log=$TOP/out/test/soak.out
-	if env -u KDIR SOAK_OPS=30000 DELAY_OPS=3000 CYCLE_S=4 "$TOP/scripts/soak.sh" >"$log" 2>&1 &&
+	if env -u KDIR SOAK_OPS=60000 DELAY_OPS=3000 CYCLE_S=2 "$TOP/scripts/soak.sh" >"$log" 2>&1 &&
 		grep -q 'splats=0' "$log"; then
 		pass "short soak: $(grep '^soak: SOAK' "$log")"
 	else
