@@ -305,6 +305,11 @@ impl Worker {
     }
 }
 
+/// The kthread body.
+///
+/// # Safety
+///
+/// `data` points to a `Worker` that outlives the thread (see [`Thread`]).
 unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
     // SAFETY: `data` is the `Worker` that `Control` keeps alive until
     // `kthread_stop_put()` on this thread has returned.

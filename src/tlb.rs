@@ -83,6 +83,9 @@ pub(crate) fn flush_all() {
 
 /// Runs `f` on every online CPU and waits for all of them.
 pub(crate) fn on_every_cpu<F: Fn() + Sync>(f: &F) {
+    /// # Safety
+    ///
+    /// `info` is a `&F` alive for the whole call.
     unsafe extern "C" fn call<F: Fn() + Sync>(info: *mut c_void) {
         // SAFETY: `info` is the `&F` passed below, alive until all CPUs return.
         unsafe { (*(info as *const F))() }
