@@ -1,5 +1,7 @@
 //! Tests of `src/core/freetree.rs`: targeted cases plus randomized comparison with a bitmap model.
 
+mod common;
+use common::Rng;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 
 type Tree = FreeTree<Vec<Node>>;
@@ -239,21 +241,6 @@ fn exact_pool_worst_case() {
 
 // --- Randomized comparison against a bitmap model ---------------------------------------------
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn align_up(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a
@@ -313,7 +300,7 @@ struct Live {
 }
 
 fn run_random(seed: u64, base: u64, pages: u64, ops: usize) {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::new(seed);
     let mut t = tree(base, base + pages);
     let mut m = Model {
         base,

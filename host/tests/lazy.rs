@@ -2,6 +2,8 @@
 //! `workload.rs`. The `loom` model of the race is in `tests/loom.rs`.
 #![cfg(not(loom))]
 
+mod common;
+use common::Rng;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
@@ -145,24 +147,6 @@ impl Arena {
 }
 
 /// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
     a.0 < b.0 + b.1 && b.0 < a.0 + a.1
