@@ -18,7 +18,7 @@
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
 # DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S
+export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S SKIP_DEBUG
 
 .PHONY: all module run test run-oops guest host-test loom bench soak clean
 
