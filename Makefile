@@ -7,7 +7,8 @@
 #
 #   make            build lazy_vmap.ko (KDIR=... for another kernel tree)
 #   make run        boot a guest, demo every workload and mode, print tables
-#   make test       host tests, loom, module checks, guest KTAP tests
+#   make test       host tests, loom, module checks, guest KTAP tests, bench
+#                   QUICK, debug-kernel fault/fuzz/soak (SKIP_DEBUG=1: not those)
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
 #   make soak [SOAK_OPS=N]  10^7 ops per fixed mode under the debug kernel
@@ -23,7 +24,7 @@ export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S SKIP_DEBUG
 .PHONY: all module run test run-oops guest host-test loom bench soak clean
 
 all module:
-	@scripts/build-module.sh >/dev/null
+	@echo "built $$(scripts/build-module.sh)"
 
 run:
 	@scripts/run.sh
