@@ -24,7 +24,7 @@ export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S SKIP_DEBUG
 .PHONY: all module run test run-oops guest host-test loom bench soak clean
 
 all module:
-	@echo "built $$(scripts/build-module.sh)"
+	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
 
 run:
 	@scripts/run.sh

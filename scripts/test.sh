@@ -101,7 +101,7 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	for t in fault fuzz; do
 		say "test: guest $t (debug kernel)"
 		log=$TOP/out/test/guest-$t.out
-		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 1500 >"$log" 2>&1
+		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 >"$log" 2>&1
 		rc=$?
 		p=$(grep -c '^ok [0-9]' "$log"); f=$(grep -c '^not ok [0-9]' "$log")
 		PASSED=$((PASSED + p)); FAILED=$((FAILED + f))

@@ -56,12 +56,31 @@ impl kernel::Module for LazyVmap {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: reads the online CPU count.
         let cpus = unsafe { shim::lv_online_cpus() };
+        // SAFETY: sets the fail-nth count of the current task, the insmod
+        // running this init, as a write to /proc/self/fail-nth would.
+        let armed = i64::from(unsafe { shim::lv_init_fault_arm() });
+        if armed < 0 {
+            pr_err!("inject_init_failure: needs CONFIG_FAULT_INJECTION and N <= INT_MAX\n");
+            return Err(EINVAL);
+        }
         let module = (|| {
             let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
             let stress = stress::Stress::new(knobs)?;
             let sysfs = sysfs::Registration::register(&stress)?;
             Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
         })();
+        if armed > 0 {
+            // SAFETY: as above; clears what is left of the count so that
+            // nothing after init fails.
+            let left = i64::from(unsafe { shim::lv_init_fault_disarm() });
+            match left {
+                0 => pr_info!("inject_init_failure={armed}: allocation {armed} of init failed\n"),
+                _ => pr_info!(
+                    "inject_init_failure={armed}: not reached, init made {} allocations\n",
+                    armed - left
+                ),
+            }
+        }
         match &module {
             Ok(_) => pr_info!("loaded: {} CPUs, /sys/kernel/lazy_vmap\n", cpus),
             // Everything built so far was dropped on the way out.

@@ -4,11 +4,13 @@
  * it is a static inline or a macro (PTE accessors, PAGE_KERNEL, vmalloc's
  * allocation-profiling macros, set_current_state, BUG/WARN), plus the two
  * things that must be C objects: the static purge mutex (lockdep wants a
- * static key) and the static sysfs attribute table. Every decision is made
+ * static key), the static sysfs attribute table and the one module
+ * parameter (6.12's `module!` has no parameters). Every decision is made
  * in Rust.
  */
 #include <linux/kobject.h>
 #include <linux/kthread.h>
+#include <linux/moduleparam.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
@@ -237,4 +239,49 @@ void lv_put_page(struct page *page)
 void *lv_page_address(struct page *page)
 {
 	return page_address(page);
+}
+
+/*
+ * --- fault injection into module init (src/lazy_vmap_main.rs) ---
+ *
+ * inject_init_failure=N makes the Nth fault-injectable allocation of our
+ * init fail: /proc/self/fail-nth, scoped to init instead of the whole
+ * insmod (whose loader makes thousands of allocations first). The failure
+ * is a real one, from the page or slab allocator, wherever it lands: our
+ * arena setup, the kernel's vmap(), kvmalloc(), sysfs creation. Which
+ * allocations count is set by the failslab / fail_page_alloc debugfs knobs
+ * (ignore-gfp-wait, min-order).
+ */
+static unsigned int inject_init_failure;
+module_param(inject_init_failure, uint, 0400);
+MODULE_PARM_DESC(inject_init_failure,
+		 "Test hook: fail the Nth fault-injectable allocation of init (needs CONFIG_FAULT_INJECTION; 0 = off)");
+
+/* Arm; returns the parameter (0: unset), or -EINVAL (too big, or no
+ * fault injection in this kernel). */
+int lv_init_fault_arm(void)
+{
+	if (!inject_init_failure)
+		return 0;
+	if (inject_init_failure > INT_MAX)
+		return -EINVAL;
+#ifdef CONFIG_FAULT_INJECTION
+	WRITE_ONCE(current->fail_nth, inject_init_failure);
+	return inject_init_failure;
+#else
+	return -EINVAL;
+#endif
+}
+
+/* Disarm; returns how many of the armed count were left (0: injected). */
+unsigned int lv_init_fault_disarm(void)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	unsigned int left = READ_ONCE(current->fail_nth);
+
+	WRITE_ONCE(current->fail_nth, 0);
+	return left;
+#else
+	return 0;
+#endif
 }

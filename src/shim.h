@@ -35,6 +35,8 @@ void lv_sysfs_remove(struct kobject *kobj);
 void lv_get_page(struct page *page);
 void lv_put_page(struct page *page);
 void *lv_page_address(struct page *page);
+int lv_init_fault_arm(void);
+unsigned int lv_init_fault_disarm(void);
 
 /* Implemented in Rust (src/sysfs.rs). */
 ssize_t lv_sysfs_show(unsigned int idx, char *buf);

@@ -49,4 +49,6 @@ extern "C" {
         n: c_uint,
     ) -> *mut kobject;
     pub(crate) fn lv_sysfs_remove(kobj: *mut kobject);
+    pub(crate) fn lv_init_fault_arm() -> c_int;
+    pub(crate) fn lv_init_fault_disarm() -> c_uint;
 }

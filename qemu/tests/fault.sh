@@ -1,8 +1,9 @@
 # Debug kernel only (DEBUG=1): page and slab allocation failing at 1% and
 # 10% in the stress threads (make-it-fail), every workload on both targets;
 # failures come back as -ENOMEM and are counted, nothing leaks (kmemleak,
-# counters, MemFree); failures injected into module load (fail-nth sweep),
-# stress start and kthread creation fail cleanly and a retry succeeds.
+# counters, MemFree); failures injected into module init (each of its
+# allocations in turn), stress start and kthread creation fail cleanly and
+# a retry succeeds.
 #
 # The vmalloc target gets page-allocation failures only: under failslab the
 # kernel's own alloc_vmap_area() WARNs (va_clip() cannot get its preloaded
@@ -52,31 +53,67 @@ cmp_ "failures were injected and counted" "$(stat alloc_failures)" -gt 0
 cmp_ "vmalloc_to_page() matched every mapped page" "$(stat map_mismatches)" -eq 0
 check "rmmod" rmmod lazy_vmap
 
-# Module load: fail the Nth allocation of the insmod task (fail-nth), for N
-# across exec, the module loader and our init; each load either works or
-# fails with nothing left behind.
+# Module load: inject_init_failure=N makes the Nth allocation of our init
+# fail (the module arms fail-nth for the span of its init; fail-nth over
+# the whole insmod lands mostly in exec and the loader, thousands of
+# allocations first), so every allocation of the arena setup (ours,
+# vmap()'s, the page tables', kvmalloc()'s) and of the sysfs creation fails
+# once in turn. Count them first (N too big to be reached), then fail each
+# of the first 24 and a spread of the rest. A failed load leaves nothing:
+# no module, no sysfs directory, no arena in /proc/vmallocinfo (the only
+# area of its size), and a plain retry loads. Some failures are tolerated
+# (kvmalloc() falls back to vmalloc(), vmap() to no preload): the load then
+# works, and the module must run.
 for f in fail_page_alloc failslab; do
 	echo N > $F/$f/ignore-gfp-wait; echo 0 > $F/$f/verbose; echo 0 > $F/$f/probability
 done
 dmesg -c >/dev/null
-clean=0; failed=0; n=1
-while [ $n -lt 20000 ]; do
-	if (echo $n > /proc/self/fail-nth; exec insmod $LAZY_VMAP_KO) 2>/dev/null; then
-		rmmod lazy_vmap && clean=$((clean + 1))
-	elif [ ! -d $K ]; then
-		failed=$((failed + 1))
+echo 0 > $F/fail_page_alloc/min-order
+check "insmod, inject_init_failure beyond init" insmod $LAZY_VMAP_KO inject_init_failure=1000000
+arena_size=$(( $(cat $K/arena_mb) * 1048576 + 4096 ))
+# (vunmap() frees lazily: an old arena may show as "unpurged" for a while.)
+arena_areas() { grep " $arena_size " /proc/vmallocinfo | grep -vc unpurged; }
+allocs=$(dmesg | sed -n 's/.*inject_init_failure=1000000: not reached, init made \([0-9]*\) allocations.*/\1/p' | tail -1)
+size_areas=$(arena_areas)
+rmmod lazy_vmap
+cmp_ "init's allocations counted" "${allocs:-0}" -gt 4
+cmp_ "the arena is the only vmalloc area of its size" "$size_areas" -eq 1
+init_failed=0 tolerated=0 bad_loads=0
+# fail_init N: load with allocation N of init failing.
+fail_init() {
+	dmesg -c >/dev/null
+	if insmod $LAZY_VMAP_KO inject_init_failure=$1 2>/dev/null; then
+		# (The count can differ by one from load to load, with the
+		# kernel's preload caches: N may not be reached.)
+		dmesg | grep -q "inject_init_failure=$1: allocation $1 of init failed" &&
+			tolerated=$((tolerated + 1))
+		run_stress 1 && quiesced && rmmod lazy_vmap ||
+			{ not_ok "load that tolerated allocation $1 failing runs"; bad_loads=$((bad_loads + 1)); }
+		return
 	fi
-	n=$((n + n / 8 + 1))
+	init_failed=$((init_failed + 1))
+	if [ -d $K ] || grep -q "^lazy_vmap " /proc/modules ||
+		! dmesg | grep -q "inject_init_failure=$1: allocation $1 of init failed" ||
+		! dmesg | grep -q "lazy_vmap: init failed"; then
+		not_ok "init failure at allocation $1 left something behind"
+		bad_loads=$((bad_loads + 1))
+	fi
+	insmod $LAZY_VMAP_KO && [ "$(arena_areas)" = 1 ] && rmmod lazy_vmap ||
+		{ not_ok "retry after init failure at allocation $1"; bad_loads=$((bad_loads + 1)); }
+}
+# The first 24, a spread, and the last 4 (sysfs files).
+n=1
+while [ $n -le $((${allocs:-0} - 4)) ]; do
+	fail_init $n
+	if [ $n -lt 24 ]; then n=$((n + 1)); else n=$((n + allocs / 12 + 1)); fi
 done
-ours=$(dmesg | grep -c "lazy_vmap: init failed")
-# Where the sweep lands depends on the loader's own allocations (thousands,
-# mostly tolerated); the count inside our init is reported, not asserted.
-# busybox insmod retries a failed finit_module() with init_module(), so a
-# load whose first init failed (fail-nth is spent by then) usually loads on
-# the retry: proof that the failed init left nothing behind.
-echo "# injected load failures: $failed loads failed cleanly ($ours inside our init), $clean loaded"
-cmp_ "every load under injection loaded or failed cleanly" $((failed + clean)) -gt 0
-check "load after injected failures" insmod $LAZY_VMAP_KO
+n=$((${allocs:-0} - 3))
+while [ $n -ge 1 ] && [ $n -le ${allocs:-0} ]; do fail_init $n; n=$((n + 1)); done
+echo "# init makes $allocs fault-injectable allocations; failing one: $init_failed loads failed cleanly, $tolerated tolerated it"
+cmp_ "init failures injected and unwound" "$init_failed" -gt 0
+cmp_ "every injected init failure unwound or tolerated" "$bad_loads" -eq 0
+cmp_ "no arena left in vmallocinfo" "$(arena_areas)" -eq 0
+check "load after injected init failures" insmod $LAZY_VMAP_KO
 
 # Stress start: fail the Nth allocation of the writer; a failed start leaves
 # stress stopped, a retry works.
