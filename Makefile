@@ -14,6 +14,8 @@
 #   make soak [SOAK_OPS=N]  10^7 ops per fixed mode under the debug kernel
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
+#   make loom       the loom model check, deeper than make test's
+#   make miri       the host tests under Miri (nightly, installed if missing)
 #   make clean
 #
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
@@ -21,7 +23,7 @@
 
 export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S SKIP_DEBUG
 
-.PHONY: all module run test run-oops guest host-test loom bench soak clean
+.PHONY: all module run test run-oops guest host-test loom miri bench soak clean
 
 all module:
 	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
@@ -49,7 +51,11 @@ host-test:
 	@scripts/setup.sh && cd host && cargo test --release
 
 loom:
-	@cd host && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+	@cd host && LOOM_MAX_PREEMPTIONS=$${LOOM_MAX_PREEMPTIONS:-4} RUSTFLAGS="--cfg loom" \
+		CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+
+miri:
+	@scripts/miri.sh
 
 clean:
 	rm -rf out lazy_vmap.ko

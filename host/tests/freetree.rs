@@ -1,7 +1,7 @@
 //! Tests of `src/core/freetree.rs`: targeted cases plus randomized comparison with a bitmap model.
 
 mod common;
-use common::Rng;
+use common::{reps, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 
 type Tree = FreeTree<Vec<Node>>;
@@ -200,6 +200,7 @@ fn exact_pool_worst_case() {
         (0x12345, 777),
         (0xf_fffc_9000_0001, 4097),
     ] {
+        let pages = reps(pages); // (smaller arenas under Miri)
         // Pattern 1: tile the arena with 2-page blocks, free every other one.
         let mut t = tree(base, base + pages);
         let mut blocks = Vec::new();
@@ -299,7 +300,7 @@ struct Live {
     len: u64,
 }
 
-fn run_random(seed: u64, base: u64, pages: u64, ops: usize) {
+fn run_random(seed: u64, base: u64, pages: u64, ops: u64) {
     let mut rng = Rng::new(seed);
     let mut t = tree(base, base + pages);
     let mut m = Model {
@@ -310,7 +311,7 @@ fn run_random(seed: u64, base: u64, pages: u64, ops: usize) {
     // Bias towards allocation or freeing in phases so the arena fills up and drains.
     let mut alloc_pct = 70;
 
-    for op in 0..ops {
+    for op in 0..reps(ops) {
         if op % 500 == 0 {
             alloc_pct = 30 + rng.below(50);
         }
@@ -358,7 +359,7 @@ fn run_random(seed: u64, base: u64, pages: u64, ops: usize) {
 #[test]
 fn random_vs_model() {
     let bases = [0x12345, 0, 1, 0x7f_ffff, 0xf_fffc_9000_0003];
-    for seed in 0..40u64 {
+    for seed in 0..reps(40) {
         let base = bases[seed as usize % bases.len()];
         let pages = [512, 1000, 2049, 4096][seed as usize % 4];
         run_random(seed, base, pages, 4000);
@@ -368,12 +369,13 @@ fn random_vs_model() {
 #[test]
 fn random_small_arena() {
     // Tiny arenas hit exhaustion, full fits and merges constantly.
-    for seed in 100..300u64 {
+    for seed in 100..100 + reps(200) {
         run_random(seed, 0x12345 + seed, 64 + seed % 64, 1500);
     }
 }
 
 #[test]
 fn random_arena_at_top_of_u64() {
-    run_random(7, u64::MAX - 3000, 3000, 5000);
+    let pages = if cfg!(miri) { 200 } else { 3000 };
+    run_random(7, u64::MAX - pages, pages, 5000);
 }

@@ -3,7 +3,7 @@
 #![cfg(not(loom))]
 
 mod common;
-use common::Rng;
+use common::{reps, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
@@ -186,7 +186,7 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
         after - before
     };
 
-    for _ in 0..20_000 {
+    for _ in 0..reps(20_000) {
         let before = a.purges();
         if live.is_empty() || rng.below(100) < 55 {
             let max_len = if rng.below(8) == 0 { 40 } else { 6 };
@@ -227,7 +227,7 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
 #[test]
 fn single_random_no_threshold() {
     for mode in Mode::ALL {
-        for seed in 1..=3 {
+        for seed in 1..=reps(3) {
             random_single(mode, NEVER, seed);
         }
     }
@@ -497,7 +497,7 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
                 sc.spawn(move || {
                     let mut rng = Rng::new(seed * 1000 + t);
                     let mut live: Vec<(u64, u64)> = Vec::new();
-                    for _ in 0..ops {
+                    for _ in 0..reps(ops) {
                         if live.is_empty() || (live.len() < 16 && rng.below(2) == 0) {
                             let len = 2 + rng.below(8);
                             let align = 1 << rng.below(3);

@@ -22,3 +22,13 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// `n` repetitions, or a hundredth of them (at least 1) under Miri, which
+/// interprets every step: the same paths, fewer rounds.
+pub fn reps(n: u64) -> u64 {
+    if cfg!(miri) {
+        (n / 100).max(1)
+    } else {
+        n
+    }
+}
