@@ -11,7 +11,8 @@
 #                   QUICK, debug-kernel fault/fuzz/soak (SKIP_DEBUG=1: not those)
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
-#   make soak [SOAK_OPS=N]  10^7 ops per fixed mode under the debug kernel
+#   make soak [SOAK_OPS=N] [SOAK_MIN=M]  10^7 ops (and M minutes) per fixed
+#                   mode under the debug kernel
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
 #   make loom       the loom model check, deeper than make test's
@@ -21,7 +22,7 @@
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
 # DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX DEBUG SOAK_OPS DELAY_OPS CYCLE_S SKIP_DEBUG
+export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG
 
 .PHONY: all module run test run-oops guest host-test loom miri bench soak clean
 

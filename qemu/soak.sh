@@ -1,5 +1,6 @@
 # make soak, guest side (debug kernel). Set before this by scripts/soak.sh:
-# SOAK_OPS (alloc/free pairs per fixed mode), DELAY_OPS (pairs per mode with
+# SOAK_OPS (alloc/free pairs per fixed mode), SOAK_MIN (minutes each fixed
+# mode runs at least), DELAY_OPS (pairs per mode with
 # the race delay on), CYCLE_S (seconds between rmmod/insmod during stress).
 # Each fixed mode runs under 4 kthreads on 4 vCPUs with purges on demand
 # every few seconds and rmmod/insmod cycles during stress; then the delay
@@ -14,20 +15,21 @@ total=0 reloads=0 bad=0
 load() {
 	insmod $LAZY_VMAP_KO && put threads 4 && put mode $1 && put race_delay_us $2 && put duration_ms 0
 }
-# soak MODE DELAY OPS: run until OPS pairs were done in MODE.
+# soak MODE DELAY OPS [SECONDS]: run until OPS pairs were done in MODE, and
+# for at least SECONDS.
 soak() {
-	mode=$1 delay=$2 want=$3 done_=0 t=0
+	mode=$1 delay=$2 want=$3 min_s=${4:-0} done_=0 t=0
 	load $mode $delay || { bad=$((bad + 1)); return; }
 	# Small-area workloads: the count is of alloc/free pairs, and 10^7 of
 	# them must fit in an hour of TCG under KASAN.
 	workloads="fix_size full_fit fix_align align_shift"
 	put stress 1
-	while [ $done_ -lt $want ]; do
+	while :; do
 		sleep 2; t=$((t + 2))
 		put purge 1 || bad=$((bad + 1))
 		now=$(stat ops)
 		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) races=$(stat race_detected)" >&2
-		if [ $((done_ + now)) -ge $want ]; then
+		if [ $((done_ + now)) -ge $want ] && [ $t -ge $min_s ]; then
 			done_=$((done_ + now)); break
 		fi
 		if [ $((t % CYCLE_S)) = 0 ]; then
@@ -48,7 +50,7 @@ soak() {
 	total=$((total + done_))
 	rmmod lazy_vmap || bad=$((bad + 1))
 }
-for m in drop-bugon purge-lock ordered; do soak $m 0 $SOAK_OPS; done
+for m in drop-bugon purge-lock ordered; do soak $m 0 $SOAK_OPS $((SOAK_MIN * 60)); done
 for m in drop-bugon purge-lock ordered; do soak $m 20 $DELAY_OPS; done
 echo scan > $F/kmemleak 2>/dev/null; sleep 1; echo scan > $F/kmemleak 2>/dev/null
 leaks=$(grep -c "unreferenced object" $F/kmemleak 2>/dev/null)
