@@ -2,11 +2,10 @@
 /*
  * Thin C helpers for lazy_vmap: only what Rust cannot reach in 6.12 because
  * it is a static inline or a macro (PTE accessors, PAGE_KERNEL, vmalloc's
- * allocation-profiling macros, set_current_state, BUG/WARN), plus the two
- * things that must be C objects: the static purge mutex (lockdep wants a
- * static key), the static sysfs attribute table and the one module
- * parameter (6.12's `module!` has no parameters). Every decision is made
- * in Rust.
+ * allocation-profiling macros, set_current_state, BUG/WARN), plus what
+ * must be C objects: the static purge mutex (lockdep wants a static key),
+ * the static sysfs attribute table and the one module parameter (6.12's
+ * `module!` takes none). Every decision is made in Rust.
  */
 #include <linux/kobject.h>
 #include <linux/kthread.h>

@@ -77,6 +77,8 @@ init_allocs() {
 }
 # The first load after boot also allocates the kernel page tables of the
 # arena's range (kept after vunmap()), so count on a second load.
+check "insmod inject_init_failure=2^32-1 refused (> INT_MAX)" \
+	fails insmod $LAZY_VMAP_KO inject_init_failure=4294967295
 check "insmod, inject_init_failure beyond init" init_allocs
 rmmod lazy_vmap
 allocs=$(init_allocs)

@@ -1,5 +1,10 @@
 # Every knob: defaults, good input, malformed input refused unchanged,
 # EBUSY while stress runs, root-only writes, no raw addresses.
+# The init fault-injection hook needs CONFIG_FAULT_INJECTION (the debug
+# kernel): here the load fails with EINVAL and leaves nothing.
+check "insmod inject_init_failure=1 refused without fault injection" \
+	fails insmod $LAZY_VMAP_KO inject_init_failure=1
+check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
 check "insmod" insmod $LAZY_VMAP_KO
 for f in stress threads duration_ms workload target nr_pages busy_areas check_map arena_mb lazy_max_pages mode \
 	on_race race_delay_us purge selftest stats; do
