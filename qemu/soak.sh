@@ -18,7 +18,8 @@ load() {
 # soak MODE DELAY OPS [SECONDS]: run until OPS pairs were done in MODE, and
 # for at least SECONDS.
 soak() {
-	mode=$1 delay=$2 want=$3 min_s=${4:-0} done_=0 t=0
+	# t: seconds slept, paces the reloads; t0: the start, for SECONDS.
+	mode=$1 delay=$2 want=$3 min_s=${4:-0} done_=0 t=0 t0=$(date +%s)
 	load $mode $delay || { bad=$((bad + 1)); return; }
 	# Small-area workloads: the count is of alloc/free pairs, and 10^7 of
 	# them must fit in an hour of TCG under KASAN.
@@ -29,7 +30,7 @@ soak() {
 		put purge 1 || bad=$((bad + 1))
 		now=$(stat ops)
 		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) races=$(stat race_detected)" >&2
-		if [ $((done_ + now)) -ge $want ] && [ $t -ge $min_s ]; then
+		if [ $((done_ + now)) -ge $want ] && [ $(($(date +%s) - t0)) -ge $min_s ]; then
 			done_=$((done_ + now)); break
 		fi
 		if [ $((t % CYCLE_S)) = 0 ]; then
