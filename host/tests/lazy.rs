@@ -709,6 +709,9 @@ fn workload_table() {
 }
 
 #[test]
+// Single-threaded arithmetic over 10^5 draws: nothing for Miri to find that
+// the native run does not, and hours in the interpreter.
+#[cfg_attr(miri, ignore)]
 fn workload_requests_are_valid() {
     // The module's max_align is (pages / 8).next_power_of_two() / 2, at least 1 (Ctx::new). Note
     // that fix_align asks for 8 pages whatever max_align says, so start at 8 here.
@@ -762,6 +765,9 @@ fn workload_fixed_steps() {
 }
 
 #[test]
+// Single-threaded arithmetic over 10^5 draws: nothing for Miri to find that
+// the native run does not, and hours in the interpreter.
+#[cfg_attr(miri, ignore)]
 fn workload_random_size_range() {
     let mut c = Ctx::new(99, 1, 1024);
     let mut seen = [false; 101];
@@ -776,6 +782,9 @@ fn workload_random_size_range() {
 }
 
 #[test]
+// Single-threaded arithmetic over 10^5 draws: nothing for Miri to find that
+// the native run does not, and hours in the interpreter.
+#[cfg_attr(miri, ignore)]
 fn workload_random_size_align_range() {
     let mut c = Ctx::new(5, 1, 1024);
     let mut pages = [false; 11];
