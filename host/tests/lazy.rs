@@ -765,9 +765,7 @@ fn workload_fixed_steps() {
 }
 
 #[test]
-// Single-threaded arithmetic over 10^5 draws: nothing for Miri to find that
-// the native run does not, and hours in the interpreter.
-#[cfg_attr(miri, ignore)]
+#[cfg_attr(miri, ignore)] // (see workload_requests_are_valid)
 fn workload_random_size_range() {
     let mut c = Ctx::new(99, 1, 1024);
     let mut seen = [false; 101];
@@ -782,9 +780,7 @@ fn workload_random_size_range() {
 }
 
 #[test]
-// Single-threaded arithmetic over 10^5 draws: nothing for Miri to find that
-// the native run does not, and hours in the interpreter.
-#[cfg_attr(miri, ignore)]
+#[cfg_attr(miri, ignore)] // (see workload_requests_are_valid)
 fn workload_random_size_align_range() {
     let mut c = Ctx::new(5, 1, 1024);
     let mut pages = [false; 11];
