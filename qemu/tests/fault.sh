@@ -75,10 +75,10 @@ init_allocs() {
 	insmod $LAZY_VMAP_KO inject_init_failure=1000000 || return 1
 	dmesg | sed -n 's/.*inject_init_failure=1000000: not reached, init made \([0-9]*\) allocations.*/\1/p'
 }
-# The first load after boot also allocates the kernel page tables of the
-# arena's range (kept after vunmap()), so count on a second load.
 check "insmod inject_init_failure=2^32-1 refused (> INT_MAX)" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=4294967295
+# The first load after boot also allocates the kernel page tables of the
+# arena's range (kept after vunmap()), so count on a second load.
 check "insmod, inject_init_failure beyond init" init_allocs
 rmmod lazy_vmap
 allocs=$(init_allocs)
