@@ -18,26 +18,67 @@
 #   --scan-log PATH      do not boot: judge an existing console log (for testing)
 #
 # Guest protocol: /init prints "@@LV_BEGIN@@", runs `sh /test.sh` (stdout+stderr on
-# the console), prints "@@LV_EXIT <rc>@@", then `sync; reboot -f` (with -no-reboot
-# QEMU exits).  Guest env: LAZY_VMAP_KO (/lazy_vmap.ko or empty), AS_NOBODY, PATH.
+# the console), prints "@@LV_TAINT <n>@@" (n: /proc/sys/kernel/tainted after the
+# script) and "@@LV_EXIT <rc>@@", then `sync; reboot -f` (with -no-reboot QEMU
+# exits).  Guest env: LAZY_VMAP_KO (/lazy_vmap.ko or empty), AS_NOBODY, PATH.
+#
+# The judge fails a boot on any kernel report in the console log (SPLAT_PATTERNS
+# below: BUG/WARN/oops, lockdep, KASAN/UBSAN, kmemleak, page poison and SLUB
+# corruption, hung tasks, soft/hard lockups, RCU stalls), and on a taint at the
+# end other than O (out-of-tree module, 4096) and E (unsigned module, 8192),
+# which loading our module sets. With --expect-oops the taint is not judged (the
+# oops taints D, and the guest never gets to print it).
 #
 # stdout: the script's output (console lines between the markers, minus kernel
 # console lines, which carry a syslog prefix "<6>[    1.234567] ...").
-# stderr: notes, a splat excerpt, one verdict line.
-# Exit: 0 pass, 1 script failed, 2 kernel splat, 3 timeout / no end marker,
-#       4 expected oops missing, 64 usage or setup error.
+# stderr: notes, a splat excerpt, one verdict line ("run-guest: PASS: ..." or
+# "run-guest: FAIL: ...").
+# Exit: 0 pass, 1 script failed, 2 kernel splat or bad taint, 3 timeout / no end
+#       marker / no taint marker, 4 expected oops missing, 64 usage or setup error.
 set -euo pipefail
 
 readonly BEGIN_MARK='@@LV_BEGIN@@'
 readonly EXIT_RE='@@LV_EXIT ([0-9]+)@@'
+readonly TAINT_RE='@@LV_TAINT ([0-9]+)@@'
+# Taint bits an unsigned out-of-tree module sets on load: O (12) and E (13).
+readonly TAINT_OK=$(( (1 << 12) | (1 << 13) ))
 # Run a command as uid/gid 65534 inside the guest: busybox su run by root asks for
 # no password; -s is needed because nobody's login shell is nologin.  Verified in
 # the guest: $AS_NOBODY 'id -u' prints 65534, writes to root-only files fail.
 # (Debian's busybox has no setuidgid/chpst, and its setpriv has no --reuid.)
 readonly AS_NOBODY_CMD='su -s /bin/sh nobody -c'
-# Kernel splats, matched with grep -E anywhere in the console log (so a test script
-# must not print these words itself).
-readonly SPLAT_RE='BUG:|kernel BUG at|Oops:|WARNING:|general protection fault|possible recursive locking|possible circular locking|inconsistent lock state|INFO: possible irq lock inversion|sleeping function called from invalid context|scheduling while atomic|Kernel panic|RCU stall|rcu.*(self-)?detected stall|stack-protector|UBSAN:|KASAN:|kmemleak:.*new suspected memory leaks'
+# Kernel reports that fail a boot, matched with grep -E anywhere in the console
+# log (so a test script must not print these words itself). Console lines carry
+# a syslog prefix ("<4>[   12.345678] "), and a kernel line can land in the
+# middle of a script's line, so nothing is anchored at the start of a line.
+SPLAT_PATTERNS=(
+    # BUG()/WARN(), faults, "BUG: <what>" (bad page state, soft lockup,
+    # workqueue lockup, sleeping function called, KASAN's "BUG: KASAN: ...").
+    'BUG:' 'kernel BUG at' 'Oops:' 'WARNING:' 'general protection fault' 'Kernel panic'
+    # Lockdep and atomic-context checks.
+    'possible recursive locking' 'possible circular locking' 'inconsistent lock state'
+    'INFO: possible irq lock inversion' 'sleeping function called from invalid context'
+    'scheduling while atomic'
+    # Page poisoning (page_poison=on): a write into a free page (mm/page_poison.c).
+    'pagealloc: (memory corruption|single bit error)'
+    # SLUB's checks (slub_debug=...): slab_bug() prints "BUG <cache> (<taint>): <what>",
+    # <what> being "Poison overwritten", "Right Redzone overwritten", "Freepointer
+    # corrupt", "Object already free", "Padding overwritten", ...
+    'BUG [^ ]+ \((Not tainted|Tainted: [^)]*)\): '
+    # Hung task detector (DETECT_HUNG_TASK): "INFO: task NAME:PID blocked for more
+    # than N seconds." (NAME may hold spaces).
+    'INFO: task .*:[0-9]+ blocked for more than [0-9]+ seconds'
+    # Lockup detectors: "watchdog: BUG: soft lockup - CPU#N stuck for Ns! [..]"
+    # (also matched by "BUG:") and "Watchdog detected hard LOCKUP on cpu N".
+    'soft lockup - CPU#[0-9]+ stuck for' 'detected hard LOCKUP'
+    # RCU: "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "... self-detected
+    # stall on CPU", "... detected expedited stalls ...", "rcu_tasks detected stalls".
+    'RCU stall' 'rcu.*detected (expedited )?stall' 'INFO: [a-z_]+ (self-)?detected (expedited )?stall'
+    # Other detectors of the debug kernel.
+    'stack-protector' 'UBSAN:' 'KASAN:' 'kmemleak:.*new suspected memory leaks'
+)
+SPLAT_RE=$(IFS='|'; echo "${SPLAT_PATTERNS[*]}")
+readonly SPLAT_RE
 # Lines that belong to the expected oops itself (header lines of a BUG()/fault).
 readonly OOPS_RE='kernel BUG at|Oops:|BUG: unable to handle|BUG: kernel NULL pointer dereference|general protection fault'
 
@@ -139,7 +180,9 @@ export AS_NOBODY='$AS_NOBODY_CMD'
 cd /
 echo '$BEGIN_MARK'
 sh /test.sh
-echo "@@LV_EXIT \$?@@"
+rc=\$?
+echo "@@LV_TAINT \$(cat /proc/sys/kernel/tainted)@@"
+echo "@@LV_EXIT \$rc@@"
 sync
 reboot -f
 EOF
@@ -154,6 +197,7 @@ show_script_output() {
         { sub(/\r+$/, "") }
         !on { if (index($0, begin)) on = 1; next }
         /@@LV_EXIT [0-9]+@@/ { sub(/@@LV_EXIT [0-9]+@@.*/, ""); if ($0 != "") print; exit }
+        /@@LV_TAINT [0-9]*@@/ { sub(/@@LV_TAINT [0-9]*@@/, ""); if ($0 == "") next }
         /^<[0-9]+>\[ *[0-9]+\.[0-9]+\] / { next }
         { print; fflush() }'
 }
@@ -209,8 +253,24 @@ splat_excerpt() {  # $1 = log, $2 = line number of the first splat line
     echo "----" >&2
 }
 
+# taint_flags N: the letters and names of the taint bits set in N, as the kernel
+# prints them (kernel/panic.c, Documentation/admin-guide/tainted-kernels.rst).
+taint_flags() {
+    local n=$1 bit out='' names=(
+        'P proprietary module' 'F forced module load' 'S CPU out of spec' 'R forced rmmod'
+        'M machine check' 'B bad page' 'U user request' 'D kernel died (oops/BUG)'
+        'A ACPI table overridden' 'W kernel warning' 'C staging driver'
+        'I firmware workaround' 'O out-of-tree module' 'E unsigned module'
+        'L soft lockup' 'K live patch' 'X auxiliary' 'T randstruct' 'N test module')
+    for ((bit = 0; bit < 63; bit++)); do
+        (( (10#$n >> bit) & 1 )) || continue
+        out+="${out:+, }${names[bit]:-bit $bit}"
+    done
+    echo "$out"
+}
+
 judge() {  # $1 = log, $2 = 1 if QEMU was killed by the timeout
-    local log=$1 timed_out=$2 first oops other rc
+    local log=$1 timed_out=$2 first oops other rc taint bad
     first=$(grep -naE "$SPLAT_RE" "$log" | head -n1 | cut -d: -f1 || true)
     if [ -n "$EXPECT_OOPS" ]; then
         oops=$(grep -naE "$OOPS_RE" "$log" | head -n1 | cut -d: -f1 || true)
@@ -240,10 +300,24 @@ judge() {  # $1 = log, $2 = 1 if QEMU was killed by the timeout
     if [ -z "$rc" ]; then
         note "FAIL: guest ended without the end marker (log $log)"; return 3
     fi
+    # The taint after the script: /init prints it just before the end marker.
+    taint=$(grep -aoE "$TAINT_RE" "$log" | tail -n1 | tr -dc '0-9' || true)
+    if [ -z "$taint" ]; then
+        note "FAIL: no taint marker (@@LV_TAINT <n>@@) before the end marker (script exit $rc, log $log)"; return 3
+    fi
+    if ! [[ "$taint" =~ ^[0-9]{1,18}$ ]]; then
+        note "FAIL: taint marker unreadable: $taint (log $log)"; return 2
+    fi
+    bad=$(( 10#$taint & ~TAINT_OK ))
+    if [ "$bad" -ne 0 ]; then
+        note "FAIL: kernel tainted $taint: $(taint_flags "$bad") (beyond O/E of our module; script exit $rc, log $log)"
+        return 2
+    fi
     if [ "$rc" -ne 0 ]; then
         note "FAIL: script failed with exit code $rc (log $log)"; return 1
     fi
-    note "PASS: script exit 0, no kernel splat (log $log)"; return 0
+    local flags; flags=$(taint_flags "$taint")
+    note "PASS: script exit 0, no kernel splat, taint $taint${flags:+ ($flags)} (log $log)"; return 0
 }
 
 # ---- Main ------------------------------------------------------------------------

@@ -18,7 +18,10 @@ full="$TOP/out/guest/$name.sh"
 cat "$TOP/qemu/tests/lib.sh" "$script" >"$full"
 extra=()
 [ -f "$KDIR/lib/test_vmalloc.ko" ] && extra+=(--extra "$KDIR/lib/test_vmalloc.ko")
-# The debug kernel's page-allocator checks are off unless asked for at boot.
-[ "${DEBUG:-0}" = 1 ] && extra+=(--append "debug_pagealloc=on page_poison=on")
+# The debug kernel's page-allocator and slab checks are off unless asked for
+# at boot: page poisoning, and SLUB's sanity checks (F), red zones (Z),
+# poisoning (P) and owner tracking (U) on every cache, whose reports
+# ("BUG <cache> (...): Poison overwritten", ...) run-guest.sh fails a boot on.
+[ "${DEBUG:-0}" = 1 ] && extra+=(--append "debug_pagealloc=on page_poison=on slub_debug=FZPU")
 exec "$TOP/qemu/run-guest.sh" --kernel "$KDIR/arch/x86/boot/bzImage" --module "$ko" \
 	"${extra[@]}" --log "$TOP/out/guest/$name.log" "$@" "$full"
