@@ -3,9 +3,9 @@
 #![cfg(not(loom))]
 
 mod common;
-use common::{reps, Rng};
+use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
@@ -27,6 +27,8 @@ struct StdEnv {
     yields: AtomicBool,
     /// Calls of `Env::race`.
     races: AtomicU64,
+    /// Flush-before-give-back checker (off under Miri: it walks the tree twice per operation).
+    order: Option<FlushOrder>,
 }
 
 impl Env for StdEnv {
@@ -45,7 +47,11 @@ impl Env for StdEnv {
     }
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Vec<Node>>) -> R) -> R {
-        f(&mut self.tree.lock().unwrap())
+        let mut tree = self.tree.lock().unwrap();
+        match &self.order {
+            Some(o) => o.around(&mut tree, f),
+            None => f(&mut tree),
+        }
     }
 
     fn flush(&self, start: u64, end: u64) {
@@ -53,6 +59,9 @@ impl Env for StdEnv {
         self.nr_flushes.fetch_add(1, Relaxed);
         if self.record {
             self.flushes.lock().unwrap().push((start, end));
+        }
+        if let Some(o) = &self.order {
+            o.flushed(start, end);
         }
     }
 
@@ -77,6 +86,8 @@ struct Arena {
     lazy: Lazy<Vec<AreaSlot>>,
     base: u64,
     pages: u64,
+    /// Length of each live area, by start (for the flush-order check).
+    lens: Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 impl Arena {
@@ -95,21 +106,35 @@ impl Arena {
             spins: AtomicU32::new(0),
             yields: AtomicBool::new(false),
             races: AtomicU64::new(0),
+            order: (!cfg!(miri)).then(FlushOrder::default),
         };
         let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
-        Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max), base, pages }
+        Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max), base, pages, lens: Mutex::default() }
     }
 
     fn alloc(&self, len: u64, align: u64) -> Option<u64> {
-        self.lazy.alloc(&self.env, len, align)
+        let s = self.lazy.alloc(&self.env, len, align)?;
+        self.lens.lock().unwrap().insert(s, len);
+        Some(s)
     }
 
+    /// Lazily frees the area at `start`; its pages are "unmapped" first, as the module clears
+    /// the PTEs before the lazy free.
     fn free(&self, start: u64) {
+        if let Some(o) = &self.env.order {
+            o.unmapped(start, self.len_of(start));
+        }
         self.lazy.free(&self.env, start)
     }
 
+    /// The length of the live area at `start`, as allocated.
+    fn len_of(&self, start: u64) -> u64 {
+        self.lens.lock().unwrap().remove(&start).expect("free of an area not allocated")
+    }
+
+    /// A purge: synchronous (on demand) or not (as from a free past the threshold).
     fn purge(&self, sync: bool) -> u64 {
-        self.lazy.purge(&self.env, sync)
+        self.lazy.purge(&self.env, if sync { Why::Demand } else { Why::Threshold })
     }
 
     /// Purges that took at least one area, all modes together.
@@ -141,7 +166,6 @@ impl Arena {
         let st = &self.lazy.stats;
         assert_eq!(st.allocs.load(Relaxed), st.frees.load(Relaxed));
         assert_eq!(st.frees.load(Relaxed), st.purged_areas.load(Relaxed));
-        assert_eq!(st.flushes.load(Relaxed), self.purges());
         assert_eq!(self.env.nr_flushes.load(Relaxed), self.purges());
     }
 }
@@ -280,6 +304,49 @@ fn freed_range_not_reused_before_purge() {
     }
 }
 
+/// Every purge path gives ranges back only after the flush over them has completed (the
+/// `FlushOrder` checker in `StdEnv::with_tree` panics otherwise), and each path is counted as
+/// itself. Reverse the two steps of `flush_and_release` and this fails at the first purge.
+#[test]
+fn flush_before_give_back_on_every_path() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0x100, 64, mode, NEVER);
+        assert!(a.env.order.is_some() || cfg!(miri));
+        let by = |w: Why| a.lazy.stats.purges_by[w as usize].load(Relaxed);
+        // Exhaustion: fill the arena, free two areas, allocate: purge, then retry.
+        let starts = fill(&a, 4);
+        a.free(starts[3]);
+        a.free(starts[7]);
+        let s = a.alloc(4, 1).expect("the retry after the purge finds the freed space");
+        assert_eq!(by(Why::Exhaustion), 1);
+        // Demand.
+        a.free(s);
+        assert_eq!(a.purge(true), 1);
+        assert_eq!(by(Why::Demand), 1);
+        // Threshold: a free that pushes the counter past lazy_max_pages purges (trylock).
+        a.lazy.set_lazy_max_pages(6);
+        a.free(starts[0]);
+        assert_eq!(by(Why::Threshold), 0);
+        a.free(starts[1]);
+        assert_eq!(by(Why::Threshold), 1);
+        // Mode switch.
+        a.lazy.set_lazy_max_pages(NEVER);
+        a.free(starts[2]);
+        a.lazy.set_mode(&a.env, mode);
+        assert_eq!(by(Why::ModeSwitch), 1);
+        // Teardown.
+        for &s in &starts[4..] {
+            if s != starts[7] {
+                a.free(s);
+            }
+        }
+        a.lazy.purge(&a.env, Why::Teardown);
+        assert_eq!(by(Why::Teardown), 1);
+        a.assert_empty();
+        assert_eq!(a.purges(), 5);
+    }
+}
+
 #[test]
 fn purge_flushes_once_over_the_union() {
     for mode in Mode::ALL {
@@ -294,8 +361,8 @@ fn purge_flushes_once_over_the_union() {
         assert_eq!(a.purge(false), 4);
         assert_eq!(a.flushes(), [(starts[2], starts[13] + 4)]);
         let st = &a.lazy.stats;
-        assert_eq!(st.flushes.load(Relaxed), 1);
-        assert_eq!(st.flushed_span.load(Relaxed), starts[13] + 4 - starts[2]);
+        assert_eq!(a.env.nr_flushes.load(Relaxed), 1);
+        assert_eq!(st.purges_by[Why::Threshold as usize].load(Relaxed), 1);
         assert_eq!(st.purged_areas.load(Relaxed), 4);
         assert_eq!(st.purged_pages.load(Relaxed), 16);
         assert_eq!(a.lazy.lazy_pages(), 0);

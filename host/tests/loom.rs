@@ -8,15 +8,17 @@
 //! atomic operations and lock acquisitions (within the preemption bound, if any).
 //!
 //! Per execution, in every mode: each area is purged exactly once, every purged range was
-//! flushed, the tree is back to one free range covering the arena and the lazy counter is 0.
+//! flushed before its range went back to the tree (`common::FlushOrder`), the tree is back to one free range covering the arena and the lazy counter is 0.
 //! In `PurgeLock` and `Ordered` the armed `BUG_ON(nr > vmap_lazy_nr)` never fires and the
 //! counter never goes negative. Across executions: some `Buggy` execution fires the check (the
 //! 2010 bug is reachable) and some `DropBugon` execution sees the counter below 0 (the seed's
 //! "it could go down to negative value temporarily").
 #![cfg(loom)]
 
+mod common;
+use common::FlushOrder;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
 use loom::sync::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64 as StdU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -29,6 +31,8 @@ struct LoomEnv {
     tree: Mutex<FreeTree<Vec<Node>>>,
     flushes: std::sync::Mutex<Vec<(u64, u64)>>,
     races: StdU64,
+    /// No range goes back to the tree before a flush over it has completed.
+    order: FlushOrder,
 }
 
 impl Env for LoomEnv {
@@ -47,12 +51,13 @@ impl Env for LoomEnv {
     }
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Vec<Node>>) -> R) -> R {
-        f(&mut self.tree.lock().unwrap())
+        self.order.around(&mut self.tree.lock().unwrap(), f)
     }
 
     fn flush(&self, start: u64, end: u64) {
         assert!(start < end);
         self.flushes.lock().unwrap().push((start, end));
+        self.order.flushed(start, end);
     }
 
     /// Nothing: loom already considers a switch at every atomic operation.
@@ -122,6 +127,7 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
         tree: Mutex::new(FreeTree::new(pool, BASE, BASE + pages).unwrap()),
         flushes: std::sync::Mutex::new(Vec::new()),
         races: StdU64::new(0),
+        order: FlushOrder::default(),
     };
     let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
     let a = Arc::new(Arena { env, lazy: Lazy::new(slots, BASE, mode, v.lazy_max) });
@@ -135,11 +141,13 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
         .map(|(i, &s)| {
             let a = a.clone();
             loom::thread::spawn(move || {
+                a.env.order.unmapped(s, LEN);
                 a.lazy.free(&a.env, s);
                 if v.realloc && i == 0 {
                     // The arena is full, so this purges synchronously if nothing was purged yet;
                     // the purge waits for any other purge, so it cannot fail.
                     let s2 = a.lazy.alloc(&a.env, LEN, 1).expect("realloc after a purge failed");
+                    a.env.order.unmapped(s2, LEN);
                     a.lazy.free(&a.env, s2);
                     return Some(s2);
                 }
@@ -149,7 +157,8 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
         .collect();
     let purger = {
         let a = a.clone();
-        loom::thread::spawn(move || a.lazy.purge(&a.env, v.sync))
+        let why = if v.sync { Why::Demand } else { Why::Threshold };
+        loom::thread::spawn(move || a.lazy.purge(&a.env, why))
     };
     let mut all = areas.to_vec();
     for f in freers {
@@ -157,7 +166,7 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     }
     let n = all.len() as u64;
     let by_purger = purger.join().unwrap();
-    let by_final = a.lazy.purge(&a.env, true);
+    let by_final = a.lazy.purge(&a.env, Why::Teardown);
     assert!(by_purger <= n && by_final <= n);
 
     // Quiescent: everything given back exactly once.
@@ -183,7 +192,8 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     let purges: u64 = st.purges.iter().map(|p| p.load(Relaxed)).sum();
     assert_eq!(st.purges[mode as usize].load(Relaxed), purges);
     assert_eq!(flushes.len() as u64, purges);
-    assert_eq!(st.flushes.load(Relaxed), purges);
+    let by_path: u64 = st.purges_by.iter().map(|p| p.load(Relaxed)).sum();
+    assert_eq!(by_path, purges);
     assert!((1..=n).contains(&purges));
     if v.realloc {
         assert!(purges >= 2, "the reallocation reused a range before it was purged");

@@ -1,18 +1,36 @@
 # Guest-side helpers, prepended to every guest test script (busybox sh).
-# Prints KTAP: "KTAP version 1", one "ok N - ..." / "not ok N - ..." per
-# check, and the plan "1..N" at the end.
+# Prints KTAP (Documentation/dev-tools/ktap.rst): "KTAP version 1" and the
+# plan "1..N" first (`plan N`, before any result), then one "ok N - ..." /
+# "not ok N - ..." per check. `finish` fails the suite if the number of
+# results differs from the plan, so a check skipped by mistake (or a result
+# line lost) cannot pass unnoticed; the host-side runner checks the same.
 K=/sys/kernel/lazy_vmap
 KTAP_N=0
 KTAP_FAILED=0
+KTAP_PLAN=''
 
-_ktap() { [ $KTAP_N -eq 0 ] && echo "KTAP version 1"; KTAP_N=$((KTAP_N + 1)); }
+# plan N: the header, before any result.
+plan() {
+	[ -z "$KTAP_PLAN" ] && [ $KTAP_N -eq 0 ] || { echo "# plan: called twice or after a result"; exit 1; }
+	KTAP_PLAN=$1; echo "KTAP version 1"; echo "1..$1"
+}
+_ktap() {
+	[ -n "$KTAP_PLAN" ] || { echo "# a result before the plan"; exit 1; }
+	KTAP_N=$((KTAP_N + 1))
+}
 ok() { _ktap; echo "ok $KTAP_N - $*"; }
 not_ok() { _ktap; KTAP_FAILED=$((KTAP_FAILED + 1)); echo "not ok $KTAP_N - $*"; }
 # check DESC CMD...: one test, passing iff CMD succeeds.
 check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 # cmp_ DESC A OP B: a numeric comparison, with the numbers in the message.
 cmp_() { if [ "$2" "$3" "$4" ] 2>/dev/null; then ok "$1 ($2 $3 $4)"; else not_ok "$1 ($2 $3 $4 is false)"; fi; }
-finish() { echo "1..$KTAP_N"; [ "$KTAP_FAILED" -eq 0 ]; }
+# finish: the suite's exit status: every planned check ran, and passed.
+finish() {
+	if [ "$KTAP_N" -ne "${KTAP_PLAN:-0}" ]; then
+		echo "# planned ${KTAP_PLAN:-none} checks, ran $KTAP_N"; return 1
+	fi
+	[ "$KTAP_FAILED" -eq 0 ]
+}
 
 # stat KEY: a value of the stats file.
 stat() { sed -n "s/^$1 //p" $K/stats; }

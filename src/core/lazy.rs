@@ -78,6 +78,38 @@ impl Mode {
     }
 }
 
+/// Why a purge runs: the five paths of the kernel's `__purge_vmap_area_lazy()`
+/// callers that this module has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// A free pushed the counter past `lazy_max_pages` (trylock: a purge
+    /// already running makes this one return at once).
+    Threshold = 0,
+    /// An allocation found no space: purge synchronously, then retry once.
+    Exhaustion = 1,
+    /// On demand (`echo 1 > purge`).
+    Demand = 2,
+    /// Before a mode switch, so the new mode starts with nothing lazy.
+    ModeSwitch = 3,
+    /// The arena is being replaced or the module unloaded.
+    Teardown = 4,
+}
+
+impl Why {
+    /// Every path, in the order of the `purges_<path>` stats.
+    pub const ALL: [Why; 5] = [Why::Threshold, Why::Exhaustion, Why::Demand, Why::ModeSwitch, Why::Teardown];
+
+    /// The name in the stats file (`purges_<name>`).
+    pub fn name(self) -> &'static str {
+        ["threshold", "exhaustion", "demand", "mode_switch", "teardown"][self as usize]
+    }
+
+    /// Whether the purge waits for the purge lock.
+    pub fn sync(self) -> bool {
+        self != Why::Threshold
+    }
+}
+
 /// A slot is unused.
 const SLOT_FREE: u32 = 0;
 /// The area is allocated.
@@ -131,8 +163,9 @@ pub trait Env {
     fn purge_trylock(&self) -> Option<Self::PurgeGuard<'_>>;
     /// Runs `f` on the free tree under `vmap_area_lock`.
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Self::Pool>) -> R) -> R;
-    /// Flushes the kernel TLB for pages `[start, end)` on every CPU. Called
-    /// with no spinlock held.
+    /// Flushes the kernel TLB for pages `[start, end)` on every CPU, and
+    /// returns once every CPU has done so. Called with no spinlock held.
+    /// The purge gives the ranges back to the tree only after it returns.
     fn flush(&self, start: u64, end: u64);
     /// The race window of a free: between its two steps (`race_delay_us`).
     fn race_window(&self);
@@ -151,14 +184,12 @@ pub struct Stats {
     pub alloc_failures: AtomicU64,
     /// Purges that took at least one area, per mode.
     pub purges: [AtomicU64; 4],
+    /// The same purges, per path ([`Why`]).
+    pub purges_by: [AtomicU64; 5],
     /// Areas given back by purges.
     pub purged_areas: AtomicU64,
     /// Pages (with guard pages) given back by purges.
     pub purged_pages: AtomicU64,
-    /// TLB flushes done by purges.
-    pub flushes: AtomicU64,
-    /// Pages covered by those flushes (the union ranges, holes included).
-    pub flushed_span: AtomicU64,
     /// Times the armed check found `nr > lazy counter`.
     pub race_detected: AtomicU64,
     /// Lowest value of the lazy counter since the last reset.
@@ -180,10 +211,11 @@ impl Stats {
         for (a, b) in self.purges.iter().zip(into.purges.iter()) {
             add(a, b);
         }
+        for (a, b) in self.purges_by.iter().zip(into.purges_by.iter()) {
+            add(a, b);
+        }
         add(&self.purged_areas, &into.purged_areas);
         add(&self.purged_pages, &into.purged_pages);
-        add(&self.flushes, &into.flushes);
-        add(&self.flushed_span, &into.flushed_span);
         add(&self.race_detected, &into.race_detected);
     }
 }
@@ -232,7 +264,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// Switches mode after purging everything the old mode left lazy. The
     /// caller guarantees that no allocation or free runs meanwhile.
     pub fn set_mode<E: Env>(&self, env: &E, mode: Mode) {
-        self.purge(env, true);
+        self.purge(env, Why::ModeSwitch);
         self.mode.store(mode as u8, Relaxed);
     }
 
@@ -277,7 +309,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// there is no space, as both 2.6.28 and 6.12 do.
     pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
         let start = env.with_tree(|t| t.alloc(len, align)).or_else(|| {
-            self.purge(env, true);
+            self.purge(env, Why::Exhaustion);
             env.with_tree(|t| t.alloc(len, align))
         });
         let Some(start) = start else {
@@ -324,7 +356,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         self.track(nr);
         self.stats.frees.fetch_add(1, Relaxed);
         if nr > i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX) {
-            self.purge(env, false);
+            self.purge(env, Why::Threshold);
         }
     }
 
@@ -343,10 +375,11 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     }
 
     /// Purges every lazily freed area with one TLB flush over their union.
-    /// `sync` waits for the purge lock; otherwise a purge already running
-    /// makes this one return at once. Returns the number of areas purged.
-    pub fn purge<E: Env>(&self, env: &E, sync: bool) -> u64 {
-        let _guard = if sync {
+    /// A synchronous purge (every path but [`Why::Threshold`]) waits for the
+    /// purge lock; otherwise a purge already running makes this one return
+    /// at once. Returns the number of areas purged.
+    pub fn purge<E: Env>(&self, env: &E, why: Why) -> u64 {
+        let _guard = if why.sync() {
             env.purge_lock()
         } else {
             match env.purge_trylock() {
@@ -381,6 +414,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         }
         let st = &self.stats;
         st.purges[mode as usize].fetch_add(1, Relaxed);
+        st.purges_by[why as usize].fetch_add(1, Relaxed);
         st.purged_areas.fetch_add(batch.areas, Relaxed);
         st.purged_pages.fetch_add(batch.nr as u64, Relaxed);
         batch.areas
@@ -415,10 +449,13 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     }
 
     /// One flush over the batch's union, then its ranges back to the tree.
+    ///
+    /// The order is the whole point of the lazy scheme: until the flush has
+    /// returned, some CPU may still translate an address of the batch to
+    /// the page it mapped before, so the range must not be handed out again
+    /// (the host tests and the loom model check this order).
     fn flush_and_release<E: Env>(&self, env: &E, batch: &Batch) {
         env.flush(batch.start, batch.end);
-        self.stats.flushes.fetch_add(1, Relaxed);
-        self.stats.flushed_span.fetch_add(batch.end - batch.start, Relaxed);
         env.with_tree(|tree| {
             let mut idx = batch.head;
             while idx != NIL {

@@ -32,3 +32,58 @@ pub fn reps(n: u64) -> u64 {
         n
     }
 }
+
+/// The order a purge must keep: flush first, give back second.
+///
+/// The test marks an area's pages *unmapped* right before its lazy free (where the module
+/// clears the PTEs); a completed [`Env::flush`](lazy_vmap_core::lazy::Env::flush) over a range
+/// makes its unmapped pages *flushed*. Around every tree operation the environment compares the
+/// free ranges before and after: a page that became free while still unmapped-but-not-flushed
+/// was handed back to the allocator while some CPU could still translate it to its old page.
+/// That panics, naming the page.
+#[derive(Default)]
+pub struct FlushOrder {
+    unflushed: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+}
+
+impl FlushOrder {
+    /// Pages `[start, start + len)` lost their PTEs (no flush yet).
+    pub fn unmapped(&self, start: u64, len: u64) {
+        self.unflushed.lock().unwrap().extend(start..start + len);
+    }
+
+    /// A flush of `[start, end)` has completed on every CPU.
+    pub fn flushed(&self, start: u64, end: u64) {
+        let mut u = self.unflushed.lock().unwrap();
+        let gone: Vec<u64> = u.range(start..end).copied().collect();
+        for p in gone {
+            u.remove(&p);
+        }
+    }
+
+    /// Runs `f` on `tree` and checks that no unflushed page became free in it.
+    pub fn around<T, R>(
+        &self,
+        tree: &mut lazy_vmap_core::freetree::FreeTree<T>,
+        f: impl FnOnce(&mut lazy_vmap_core::freetree::FreeTree<T>) -> R,
+    ) -> R
+    where
+        T: std::ops::DerefMut<Target = [lazy_vmap_core::freetree::Node]>,
+    {
+        let ranges = |t: &lazy_vmap_core::freetree::FreeTree<T>| {
+            let mut v = Vec::new();
+            t.for_each_range(|s, e| v.push((s, e)));
+            v
+        };
+        let before = ranges(tree);
+        let r = f(tree);
+        let after = ranges(tree);
+        let free_in = |v: &[(u64, u64)], p: u64| v.iter().any(|&(s, e)| s <= p && p < e);
+        for &p in self.unflushed.lock().unwrap().iter() {
+            if free_in(&after, p) && !free_in(&before, p) {
+                panic!("page {p:#x} given back to the allocator before a flush covering it completed");
+            }
+        }
+        r
+    }
+}
