@@ -13,10 +13,18 @@
 //! PTEs with no flush, frees the pages at once and hands the range to the
 //! lazy logic, which keeps it out of the allocator until a purge has flushed
 //! it on every CPU.
+//!
+//! The negative control (`flush off`, stress stopped to change it): every
+//! purge skips its flush, so ranges go back to the allocator while CPUs may
+//! still translate them to their old pages. Those pages are not freed but
+//! quarantined (`lv_quarantine_*` in the shim), so a write through a stale
+//! translation lands in a page nobody else owns; the quarantine is drained,
+//! after a full flush on every CPU, when `flush` goes back on, at `purge`,
+//! at arena replacement and at unload.
 
 use crate::knobs::{Knobs, OnRace};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
-use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode};
+use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
 use crate::pgtable::PageTable;
 use crate::shim::*;
 use crate::tlb;
@@ -46,18 +54,50 @@ pub(crate) struct ArenaStats {
     pub(crate) mapped: AtomicI64,
     /// Pages whose `vmalloc_to_page()` was not the page we mapped.
     pub(crate) map_mismatches: AtomicU64,
-    /// Flushes done with `invlpg` per page / with a full flush.
+    /// Flush rounds the purges issued (IPIs to every CPU, see `tlb`).
+    pub(crate) flushes: AtomicU64,
+    /// Of those, rounds done with `invlpg` per page / with a full flush.
     pub(crate) page_flushes: AtomicU64,
     pub(crate) full_flushes: AtomicU64,
+    /// CPUs that ran a purge's flush, summed over the rounds.
+    pub(crate) flush_cpus: AtomicU64,
+    /// Pages covered by the rounds (the union ranges, holes included).
+    pub(crate) flushed_span: AtomicU64,
+    /// Purges whose flush was skipped (`flush off`, or the self-test's
+    /// negative control).
+    pub(crate) skipped_flushes: AtomicU64,
+    /// Pages quarantined instead of freed while `flush` was off.
+    pub(crate) quarantined: AtomicU64,
 }
 
 impl ArenaStats {
     /// Adds the cumulative counters to `into` (not `mapped`, a gauge).
     pub(crate) fn add_to(&self, into: &ArenaStats) {
-        into.map_mismatches.fetch_add(self.map_mismatches.load(Relaxed), Relaxed);
-        into.page_flushes.fetch_add(self.page_flushes.load(Relaxed), Relaxed);
-        into.full_flushes.fetch_add(self.full_flushes.load(Relaxed), Relaxed);
+        let add = |a: &AtomicU64, b: &AtomicU64| {
+            b.fetch_add(a.load(Relaxed), Relaxed);
+        };
+        add(&self.map_mismatches, &into.map_mismatches);
+        add(&self.flushes, &into.flushes);
+        add(&self.page_flushes, &into.page_flushes);
+        add(&self.full_flushes, &into.full_flushes);
+        add(&self.flush_cpus, &into.flush_cpus);
+        add(&self.flushed_span, &into.flushed_span);
+        add(&self.skipped_flushes, &into.skipped_flushes);
+        add(&self.quarantined, &into.quarantined);
     }
+}
+
+/// Pages freed from the quarantine since load, after their flush.
+pub(crate) static QUARANTINE_FREED: AtomicU64 = AtomicU64::new(0);
+
+/// Frees the quarantined pages after a full flush on every CPU (nothing
+/// if none is quarantined); returns how many.
+pub(crate) fn drain_quarantine() -> u64 {
+    // SAFETY: detaches the quarantine, flushes every CPU, frees the pages
+    // it detached; callable from any process context.
+    let n = unsafe { lv_quarantine_drain() } as u64;
+    QUARANTINE_FREED.fetch_add(n, Relaxed);
+    n
 }
 
 /// See the module documentation.
@@ -105,13 +145,20 @@ impl Env for Arena {
     }
 
     fn flush(&self, start: u64, end: u64) {
-        if self.skip_flush.swap(false, Relaxed) {
+        let off = !self.knobs.flush.load(Relaxed);
+        if self.skip_flush.swap(false, Relaxed) || off {
+            self.stats.skipped_flushes.fetch_add(1, Relaxed);
             return;
         }
-        match tlb::flush_pages(start, end) {
-            tlb::Kind::Pages => self.stats.page_flushes.fetch_add(1, Relaxed),
-            tlb::Kind::Full => self.stats.full_flushes.fetch_add(1, Relaxed),
+        let round = tlb::flush_pages(start, end);
+        let st = &self.stats;
+        st.flushes.fetch_add(1, Relaxed);
+        match round.kind {
+            tlb::Kind::Pages => st.page_flushes.fetch_add(1, Relaxed),
+            tlb::Kind::Full => st.full_flushes.fetch_add(1, Relaxed),
         };
+        st.flush_cpus.fetch_add(u64::from(round.cpus), Relaxed);
+        st.flushed_span.fetch_add(end - start, Relaxed);
     }
 
     fn race_window(&self) {
@@ -219,8 +266,9 @@ impl Arena {
     }
 
     /// Clears the PTEs of `pages` pages from `start` with no TLB flush and
-    /// frees their pages in batches.
+    /// frees their pages in batches (quarantines them while `flush` is off).
     pub(crate) fn unmap(&self, start: u64, pages: u64) {
+        let quarantine = !self.knobs.flush.load(Relaxed);
         let mut done = 0;
         while done < pages {
             let n = (pages - done).min(BATCH as u64);
@@ -233,10 +281,17 @@ impl Arena {
                     got += 1;
                 }
             }
-            // SAFETY: the pages were ours and are no longer mapped; only a
-            // stale TLB entry of an address no one touches before the purge
-            // may still point at them.
-            unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
+            if quarantine {
+                // SAFETY: the pages are ours, unmapped, on no list; the
+                // quarantine owns them until a flush has run everywhere.
+                unsafe { lv_quarantine_add(batch.as_mut_ptr(), got as _) };
+                self.stats.quarantined.fetch_add(got as u64, Relaxed);
+            } else {
+                // SAFETY: the pages were ours and are no longer mapped; only
+                // a stale TLB entry of an address no one touches before the
+                // purge may still point at them.
+                unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
+            }
             self.stats.mapped.fetch_sub(got as i64, Relaxed);
             done += n;
         }
@@ -258,8 +313,14 @@ impl Arena {
     }
 
     /// Purges every lazy area now, waiting for a running purge.
-    pub(crate) fn purge(&self) -> u64 {
-        self.lazy.purge(self, true)
+    pub(crate) fn purge(&self, why: Why) -> u64 {
+        self.lazy.purge(self, why)
+    }
+
+    /// The page mapped at page number `pn` (its PTE), for the stale-TLB
+    /// check of the stress threads.
+    pub(crate) fn page_at(&self, pn: u64) -> *mut bindings::page {
+        self.pt.page_at(pn)
     }
 
     /// Switches the lazy mode (stress must be stopped).
@@ -276,7 +337,7 @@ impl Arena {
     pub(crate) fn tlb_selftest(&self, skip_flush: bool) -> Result<(u32, u32, u32)> {
         const OLD: u64 = 0x6f6c_6421_6f6c_6421;
         const NEW: u64 = 0x6e65_7721_6e65_7721;
-        self.purge();
+        self.purge(Why::Demand);
         let a = self.alloc(1, 1)?;
         let addr = PageTable::addr(a);
         // SAFETY: `addr` is a mapped page of our area.
@@ -296,7 +357,7 @@ impl Arena {
         });
         self.skip_flush.store(skip_flush, Relaxed);
         self.free(a, 1);
-        self.purge();
+        self.purge(Why::Demand);
         self.skip_flush.store(false, Relaxed);
         let result = match self.alloc(1, 1) {
             Ok(b) if b == a => {
@@ -332,9 +393,10 @@ impl Arena {
             }
             Err(e) => Err(e),
         };
-        self.purge();
+        self.purge(Why::Demand);
         // Leave no stale entry behind, whatever the test did.
         tlb::flush_all();
+        drain_quarantine();
         // SAFETY: drops the reference taken above; the page is unmapped.
         unsafe { lv_put_page(old_page) };
         result
@@ -344,7 +406,9 @@ impl Arena {
 #[pinned_drop]
 impl PinnedDrop for Arena {
     fn drop(self: Pin<&mut Self>) {
-        self.purge();
+        self.purge(Why::Teardown);
+        // With `flush off` the purge skipped its flush: the drain flushes.
+        drain_quarantine();
         let live = self.lazy.live_areas();
         if live != 0 {
             // Cannot happen: stress threads are stopped before an arena is

@@ -28,9 +28,12 @@ impl OnRace {
 /// vmalloc, or the floor (map and unmap real pages at a fixed address of the
 /// arena, no address-space management, only the local flush reuse needs).
 pub(crate) const TARGETS: [&str; 3] = ["lazy_vmap", "vmalloc", "floor"];
+/// Values of the `flush` knob.
+pub(crate) const FLUSH: [&str; 2] = ["off", "on"];
 /// `target` values.
 pub(crate) const TARGET_LAZY: u32 = 0;
 pub(crate) const TARGET_VMALLOC: u32 = 1;
+pub(crate) const TARGET_FLOOR: u32 = 2;
 
 /// Largest `duration_ms`: one hour.
 pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
@@ -59,6 +62,11 @@ pub(crate) struct Knobs {
     pub(crate) race_delay_us: AtomicU64,
     pub(crate) busy_areas: AtomicU64,
     pub(crate) check_map: AtomicBool,
+    /// Verify every fill through the direct map of the mapped pages too
+    /// (the stale-TLB detector, `stale_tlb`).
+    pub(crate) check_tlb: AtomicBool,
+    /// Purges flush the TLB (`on`); `off` is the negative control.
+    pub(crate) flush: AtomicBool,
 }
 
 impl Knobs {
@@ -75,6 +83,8 @@ impl Knobs {
             race_delay_us: AtomicU64::new(0),
             busy_areas: AtomicU64::new(0),
             check_map: AtomicBool::new(true),
+            check_tlb: AtomicBool::new(true),
+            flush: AtomicBool::new(true),
         }
     }
 

@@ -53,17 +53,23 @@ impl PageTable {
             return Err(ENOMEM);
         }
         drop(list);
+        // From here on every error path returns through `Drop`, which
+        // releases the range exactly once.
         let mut pt = PageTable { base: va, ptes: KVVec::new(), dummy };
-        if let Err(e) = pt.ptes.reserve(pages, GFP_KERNEL) {
-            pt.release();
-            return Err(e.into());
+        // SAFETY: reads the test hook's module parameter.
+        let fault = unsafe { lv_arena_fault() };
+        if fault == 1 {
+            return Err(ENOMEM);
         }
+        pt.ptes.reserve(pages, GFP_KERNEL)?;
         for i in 0..pages {
             // SAFETY: the address lies in the range vmap() just mapped.
-            let pte = unsafe { lv_lookup_pte((va + i * PAGE_SIZE) as _) } as usize;
+            let mut pte = unsafe { lv_lookup_pte((va + i * PAGE_SIZE) as _) } as usize;
+            if fault == 2 && i == pages / 2 {
+                pte = 0;
+            }
             if pte == 0 {
                 pr_err!("lazy_vmap: no 4K PTE behind the vmap range\n");
-                pt.release();
                 return Err(EINVAL);
             }
             // Cannot fail: reserved above.
@@ -111,6 +117,13 @@ impl PageTable {
         unsafe { lv_set_pte(self.pte(pn), page) };
     }
 
+    /// The page mapped at page number `pn`, read from its PTE (null if not
+    /// present): the page the arena put there, whatever any TLB caches.
+    pub(crate) fn page_at(&self, pn: u64) -> *mut bindings::page {
+        // SAFETY: a valid PTE of our range; reading it changes nothing.
+        unsafe { lv_pte_page(self.pte(pn)) }
+    }
+
     /// Clears the PTE of page number `pn` *without* a TLB flush and returns
     /// the page it mapped (null if none), which the caller frees. The address
     /// must stay out of use until a flush (the lazy purge) has run: a stale
@@ -120,17 +133,22 @@ impl PageTable {
         unsafe { lv_clear_pte(self.pte(pn)) }
     }
 
-    /// Points every PTE back at the dummy page and returns the range.
+    /// Points every PTE we hold back at the dummy page and returns the
+    /// range. On an error path of `new` the PTEs may still map the dummy
+    /// page (which is ours, freed with `dummy`) or be partly unknown (a
+    /// failed lookup): `vunmap()` clears whatever `vmap()` left.
     fn release(&mut self) {
+        let dummy = self.dummy.as_ptr();
         for &pte in self.ptes.iter() {
-            // SAFETY: valid PTEs of our range. A present one would be a leak
-            // of a mapped page, which the arena rules out before dropping us.
+            // SAFETY: valid PTEs of our range. A present one other than the
+            // dummy would be a leak of a mapped page, which the arena rules
+            // out before dropping us; it is freed here all the same.
             unsafe {
                 let old = lv_clear_pte(pte as *mut _);
-                if !old.is_null() {
+                if !old.is_null() && old != dummy {
                     bindings::__free_pages(old, 0);
                 }
-                lv_set_pte(pte as *mut _, self.dummy.as_ptr());
+                lv_set_pte(pte as *mut _, dummy);
             }
         }
         // SAFETY: `base` came from vmap(); vunmap() clears what we set back

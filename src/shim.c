@@ -14,6 +14,8 @@
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
+#include <linux/smp.h>
+#include <linux/spinlock.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
 #include <asm/tlbflush.h>
@@ -47,6 +49,65 @@ struct page *lv_clear_pte(pte_t *ptep)
 	pte_t old = native_ptep_get_and_clear(ptep);
 
 	return pte_present(old) ? pte_page(old) : NULL;
+}
+
+/* The page a PTE maps, or NULL if it is not present (no change to it). */
+struct page *lv_pte_page(pte_t *ptep)
+{
+	pte_t pte = ptep_get(ptep);
+
+	return pte_present(pte) ? pte_page(pte) : NULL;
+}
+
+/*
+ * The quarantine of the `flush off` negative control: pages unmapped while
+ * purges skip their TLB flush stay here, owned by the module, so a write
+ * through a stale translation lands in a page nobody else uses. Linked
+ * through page->lru (ours: the pages come from the page allocator and are
+ * on no list). Drained only after a full flush on every CPU.
+ */
+static LIST_HEAD(lv_quarantine);
+static DEFINE_SPINLOCK(lv_quarantine_lock);
+
+void lv_quarantine_add(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	spin_lock(&lv_quarantine_lock);
+	for (i = 0; i < n; i++)
+		list_add(&pages[i]->lru, &lv_quarantine);
+	spin_unlock(&lv_quarantine_lock);
+}
+
+static void lv_flush_all_cb(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/*
+ * Detach every quarantined page, flush every CPU's whole TLB, free the pages;
+ * returns how many. Pages quarantined while this runs stay for the next drain:
+ * only the ones detached before the flush are known to have no translation left
+ * (their PTEs were cleared before they were quarantined).
+ */
+unsigned long lv_quarantine_drain(void)
+{
+	LIST_HEAD(list);
+	struct page *page, *next;
+	unsigned long n = 0;
+
+	spin_lock(&lv_quarantine_lock);
+	list_splice_init(&lv_quarantine, &list);
+	spin_unlock(&lv_quarantine_lock);
+	if (list_empty(&list))
+		return 0;
+	on_each_cpu(lv_flush_all_cb, NULL, 1);
+	list_for_each_entry_safe(page, next, &list, lru) {
+		list_del(&page->lru);
+		__free_page(page);
+		n++;
+	}
+	return n;
 }
 
 /* Fill the NULL slots of @pages[0..n) with fresh pages; returns how many
@@ -169,6 +230,19 @@ unsigned int lv_online_cpus(void)
 	return num_online_cpus();
 }
 
+/* The @n-th online CPU (counting from 0, modulo the online count). */
+int lv_nth_online_cpu(unsigned int n)
+{
+	unsigned int cpus = num_online_cpus();
+
+	return cpumask_nth(n % (cpus ? cpus : 1), cpu_online_mask);
+}
+
+int lv_this_cpu(void)
+{
+	return raw_smp_processor_id();
+}
+
 /* --- sysfs (src/sysfs.rs): a static attribute table, dispatched to Rust --- */
 
 #define LV_MAX_ATTRS 24
@@ -238,6 +312,24 @@ void lv_put_page(struct page *page)
 void *lv_page_address(struct page *page)
 {
 	return page_address(page);
+}
+
+/*
+ * --- test hook: arena creation failing part way (src/pgtable.rs) ---
+ *
+ * inject_arena_failure (rw, root): 1 makes the next arena's PTE array
+ * allocation fail (-ENOMEM), 2 makes its PTE lookup fail half way
+ * (-EINVAL), as if lookup_address() found no 4K PTE. Both error paths give
+ * back the vmap() range and the dummy page exactly once.
+ */
+static unsigned int inject_arena_failure;
+module_param(inject_arena_failure, uint, 0600);
+MODULE_PARM_DESC(inject_arena_failure,
+		 "Test hook: 1 = arena PTE array allocation fails, 2 = arena PTE lookup fails (0 = off)");
+
+unsigned int lv_arena_fault(void)
+{
+	return READ_ONCE(inject_arena_failure);
 }
 
 /*

@@ -12,6 +12,9 @@ void *lv_vmap(struct page **pages, unsigned int count);
 pte_t *lv_lookup_pte(unsigned long addr);
 void lv_set_pte(pte_t *ptep, struct page *page);
 struct page *lv_clear_pte(pte_t *ptep);
+struct page *lv_pte_page(pte_t *ptep);
+void lv_quarantine_add(struct page **pages, unsigned long n);
+unsigned long lv_quarantine_drain(void);
 unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages);
 void lv_free_pages_bulk(struct page **pages, unsigned long n);
 bool lv_pti_enabled(void);
@@ -29,6 +32,9 @@ struct task_struct *lv_kthread_start(int (*fn)(void *), void *data, int cpu,
 				     int id);
 void lv_wait_for_stop(void);
 unsigned int lv_online_cpus(void);
+int lv_nth_online_cpu(unsigned int n);
+int lv_this_cpu(void);
+unsigned int lv_arena_fault(void);
 struct kobject *lv_sysfs_create(const char *dir, const char *const *names,
 				const umode_t *modes, unsigned int n);
 void lv_sysfs_remove(struct kobject *kobj);

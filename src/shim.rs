@@ -18,6 +18,9 @@ extern "C" {
     pub(crate) fn lv_lookup_pte(addr: c_ulong) -> *mut pte_t;
     pub(crate) fn lv_set_pte(ptep: *mut pte_t, page: *mut page);
     pub(crate) fn lv_clear_pte(ptep: *mut pte_t) -> *mut page;
+    pub(crate) fn lv_pte_page(ptep: *mut pte_t) -> *mut page;
+    pub(crate) fn lv_quarantine_add(pages: *mut *mut page, n: c_ulong);
+    pub(crate) fn lv_quarantine_drain() -> c_ulong;
     pub(crate) fn lv_alloc_pages_bulk(n: c_ulong, pages: *mut *mut page) -> c_ulong;
     pub(crate) fn lv_free_pages_bulk(pages: *mut *mut page, n: c_ulong);
     pub(crate) fn lv_get_page(page: *mut page);
@@ -42,6 +45,9 @@ extern "C" {
     ) -> *mut task_struct;
     pub(crate) fn lv_wait_for_stop();
     pub(crate) fn lv_online_cpus() -> c_uint;
+    pub(crate) fn lv_nth_online_cpu(n: c_uint) -> c_int;
+    pub(crate) fn lv_this_cpu() -> c_int;
+    pub(crate) fn lv_arena_fault() -> c_uint;
     pub(crate) fn lv_sysfs_create(
         dir: *const c_char,
         names: *const *const c_char,

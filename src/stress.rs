@@ -10,13 +10,23 @@
 //! `duration_ms` has passed. A thread whose time is up marks itself done and
 //! sleeps until it is stopped, so `kthread_stop()` never races with its exit.
 //!
+//! The check is the stale-TLB detector. A fill writes each page through the
+//! area's virtual address, i.e. through this CPU's translation; reading it
+//! back the same way would agree with the write even if both went to the
+//! page the address mapped *before* (a translation a missing flush left
+//! behind). So each page is also read through the direct map of the page
+//! its PTE maps now (`vmalloc_to_page()` for vmalloc), and a page whose two
+//! views disagree, or whose direct-map view is not what was written, counts
+//! in `stale_tlb` (`check_tlb`, on by default). The `handoff` workload
+//! reads and frees each area on another CPU than the one that wrote it.
+//!
 //! [`Stress`] owns the threads and the arena behind one mutex; knobs that
 //! must not change under a running stress are set through it and refused
 //! with `EBUSY` while any thread is still working.
 
-use crate::arena::{Arena, ArenaStats};
-use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGET_LAZY, TARGET_VMALLOC};
-use crate::lazy_core::lazy::{Mode, Stats};
+use crate::arena::{drain_quarantine, Arena, ArenaStats};
+use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGETS, TARGET_FLOOR, TARGET_LAZY, TARGET_VMALLOC};
+use crate::lazy_core::lazy::{Mode, Stats, Why};
 use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
 use crate::pgtable::PageTable;
 use crate::shim::*;
@@ -24,11 +34,11 @@ use crate::tlb;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use kernel::bindings;
-use kernel::ffi::{c_int, c_void};
-use kernel::new_mutex;
+use kernel::ffi::{c_int, c_uint, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::{new_mutex, new_spinlock};
 
 fn now_ns() -> i64 {
     // SAFETY: reads the monotonic clock.
@@ -47,8 +57,15 @@ pub(crate) struct StressStats {
     pub(crate) freed_pages: AtomicU64,
     /// Allocations that failed (-ENOMEM after the purge and retry).
     pub(crate) alloc_failures: AtomicU64,
-    /// Pages whose contents were not what was written.
+    /// Pages whose contents, read through the area's address, were not
+    /// what was written.
     pub(crate) mismatches: AtomicU64,
+    /// Pages whose direct-map contents were not what was written through
+    /// the area's address, or not what that address read: a translation
+    /// that outlived its flush.
+    pub(crate) stale_tlb: AtomicU64,
+    /// Stale-TLB detections logged so far (the log is rate-limited).
+    stale_logged: AtomicU64,
     /// `ops` when the last run started, and its start and end times.
     pub(crate) run_ops0: AtomicU64,
     pub(crate) run_start_ns: AtomicI64,
@@ -58,7 +75,7 @@ pub(crate) struct StressStats {
 }
 
 /// An area as a stress thread holds it, on either target.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Area {
     addr: usize,
     pages: u64,
@@ -128,6 +145,17 @@ impl Target {
         }
     }
 
+    /// The page that page `i` of `a` maps according to the page tables (not
+    /// to any TLB): the page the arena put in the PTE, or vmalloc's.
+    fn page_of(&self, a: &Area, i: u64) -> *mut bindings::page {
+        let addr = a.addr + i as usize * PAGE_SIZE;
+        match self {
+            Target::Lazy(arena) | Target::Floor { arena, .. } => arena.page_at((addr / PAGE_SIZE) as u64),
+            // SAFETY: `addr` is in a live vmalloc area of ours.
+            Target::Vmalloc => unsafe { bindings::vmalloc_to_page(addr as *const c_void) },
+        }
+    }
+
     /// Largest alignment (pages) worth asking for.
     fn max_align(&self) -> u64 {
         match self {
@@ -164,18 +192,59 @@ fn fill(a: &Area, seed: u64) {
     }
 }
 
-/// Number of pages of `a` that do not hold what `fill` wrote.
-fn check(a: &Area, seed: u64) -> u64 {
-    let mut bad = 0;
-    for i in 0..a.pages {
-        let p = a.addr + i as usize * PAGE_SIZE;
-        // SAFETY: as in `fill`.
-        let (x, y) = unsafe {
-            (core::ptr::read_volatile(p as *const u64), core::ptr::read_volatile((p + PAGE_SIZE - 8) as *const u64))
-        };
-        bad += u64::from(x != tag(a, i, seed) || y != !tag(a, i, seed));
+/// The two words `fill` writes in a page, read at kernel address `p`.
+///
+/// # Safety
+///
+/// `p` is the start of a mapped, readable page.
+unsafe fn words(p: usize) -> (u64, u64) {
+    // SAFETY: the caller's promise.
+    unsafe { (core::ptr::read_volatile(p as *const u64), core::ptr::read_volatile((p + PAGE_SIZE - 8) as *const u64)) }
+}
+
+/// A per-pair queue of the `handoff` workload: areas one thread allocated
+/// and filled (with the seed they were filled with), waiting for the thread
+/// of the previous CPU to read and free them. A small stack: a full one
+/// makes the producer free its area itself.
+#[derive(Default)]
+struct Ring {
+    areas: [(Area, u64); 8],
+    len: usize,
+}
+
+/// The queues of one `handoff` run: thread `i` puts into `queues[i]` and
+/// takes from `queues[(i + 1) % n]`.
+struct Handoff {
+    queues: KVec<Pin<KBox<SpinLock<Ring>>>>,
+}
+
+impl Handoff {
+    fn new(n: usize) -> Result<Arc<Self>> {
+        let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            queues.push(KBox::pin_init(new_spinlock!(Ring::default(), "lazy_vmap_handoff"), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Arc::new(Handoff { queues }, GFP_KERNEL)?)
     }
-    bad
+
+    /// Queues `a` (filled with `seed`) on queue `q`; gives it back if full.
+    fn put(&self, q: usize, a: Area, seed: u64) -> core::result::Result<(), Area> {
+        let mut r = self.queues[q].lock();
+        if r.len == r.areas.len() {
+            return Err(a);
+        }
+        let n = r.len;
+        r.areas[n] = (a, seed);
+        r.len += 1;
+        Ok(())
+    }
+
+    /// Takes an area and its seed from queue `q`, if any.
+    fn take(&self, q: usize) -> Option<(Area, u64)> {
+        let mut r = self.queues[q].lock();
+        r.len = r.len.checked_sub(1)?;
+        Some(r.areas[r.len])
+    }
 }
 
 /// One stress thread's parameters; owned by [`Control`], shared with the
@@ -188,6 +257,9 @@ struct Worker {
     seed: u64,
     /// `duration_ms` in ns, counted from the end of the busy-set setup.
     duration_ns: Option<i64>,
+    /// This thread's number, and the queues of the `handoff` workload.
+    index: usize,
+    handoff: Option<Arc<Handoff>>,
     busy_budget: u64,
     done: AtomicBool,
 }
@@ -202,6 +274,7 @@ struct Local {
     freed_pages: u64,
     failures: u64,
     mismatches: u64,
+    stale: u64,
 }
 
 impl Worker {
@@ -213,6 +286,7 @@ impl Worker {
         s.freed_pages.fetch_add(l.freed_pages, Relaxed);
         s.alloc_failures.fetch_add(l.failures, Relaxed);
         s.mismatches.fetch_add(l.mismatches, Relaxed);
+        s.stale_tlb.fetch_add(l.stale, Relaxed);
         *l = Local::default();
     }
 
@@ -222,13 +296,65 @@ impl Worker {
         stop || deadline.is_some_and(|d| now_ns() >= d)
     }
 
-    /// Allocates, fills, checks and frees one area.
+    /// Checks that `a` holds what `fill` wrote with `seed`: through the
+    /// area's address (`mismatches`) and, with `check_tlb`, through the
+    /// direct map of the pages its PTEs map (`stale_tlb`).
+    fn check(&self, a: &Area, seed: u64, l: &mut Local) {
+        let tlb = self.stress.knobs.check_tlb.load(Relaxed);
+        let mut stale = 0;
+        for i in 0..a.pages {
+            let want = (tag(a, i, seed), !tag(a, i, seed));
+            // SAFETY: page `i` of a live area of ours, mapped.
+            let seen = unsafe { words(a.addr + i as usize * PAGE_SIZE) };
+            l.mismatches += u64::from(seen != want);
+            if tlb {
+                let page = self.target.page_of(a, i);
+                // SAFETY: `page` is mapped in the area, so it is a live page
+                // of ours; its direct-map address is always mapped.
+                let direct = (!page.is_null()).then(|| unsafe { words(lv_page_address(page) as usize) });
+                stale += u64::from(direct != Some(want) || direct != Some(seen));
+            }
+        }
+        if stale > 0 {
+            l.stale += stale;
+            self.log_stale(stale, a.pages);
+        }
+    }
+
+    fn log_stale(&self, stale: u64, pages: u64) {
+        let n = self.stress.stats.stale_logged.fetch_add(1, Relaxed) + 1;
+        if n <= 5 || n.is_power_of_two() {
+            let k = &self.stress.knobs;
+            // SAFETY: reads this CPU's number (the thread is bound to it).
+            let cpu = unsafe { lv_this_cpu() };
+            pr_warn!(
+                "stale TLB #{}: CPU {}, workload {}, target {}, flush {}: {} of {} pages\n",
+                n,
+                cpu,
+                WORKLOADS[self.workload].name,
+                TARGETS[k.target.load(Relaxed) as usize],
+                if k.flush.load(Relaxed) { "on" } else { "off" },
+                stale,
+                pages
+            );
+        }
+    }
+
+    /// Allocates, fills and checks one area, then frees it, or (`handoff`)
+    /// queues it for the previous CPU's thread and reads and frees one the
+    /// next CPU's thread queued.
     fn one(&self, r: Req, l: &mut Local) {
-        if let Some(a) = self.alloc(r, l) {
-            fill(&a, self.seed);
-            l.mismatches += check(&a, self.seed);
+        let Some(a) = self.alloc(r, l) else { return };
+        fill(&a, self.seed);
+        self.check(&a, self.seed, l);
+        l.ops += 1;
+        let Some(h) = &self.handoff else { return self.free(a, l) };
+        if let Err(a) = h.put(self.index, a, self.seed) {
             self.free(a, l);
-            l.ops += 1;
+        }
+        if let Some((b, seed)) = h.take((self.index + 1) % h.queues.len()) {
+            self.check(&b, seed, l);
+            self.free(b, l);
         }
     }
 
@@ -298,8 +424,18 @@ impl Worker {
             unsafe { lv_cond_resched() };
         }
         self.stress.stats.run_loop_ns.fetch_add(now_ns() - t0, Relaxed);
-        for a in busy.iter() {
+        // What the previous CPU's thread did not take of ours.
+        if let Some(h) = &self.handoff {
+            while let Some((a, _)) = h.take(self.index) {
+                self.free(a, &mut l);
+            }
+        }
+        for (i, a) in busy.iter().enumerate() {
             self.free(*a, &mut l);
+            if i % 64 == 63 {
+                // SAFETY: a preemption point (tens of thousands of frees).
+                unsafe { lv_cond_resched() };
+            }
         }
         self.publish(&mut l);
     }
@@ -406,8 +542,6 @@ impl Stress {
         let arena = ctl.arena.clone().ok_or(ENOMEM)?;
         let n = k.threads.load(Relaxed) as usize;
         ctl.threads.reserve(n, GFP_KERNEL)?;
-        // SAFETY: reads the online CPU count.
-        let cpus = unsafe { lv_online_cpus() }.max(1) as usize;
         let duration = k.duration_ms.load(Relaxed) as i64;
         let start = now_ns();
         let s = &self.stats;
@@ -420,6 +554,12 @@ impl Stress {
         // long_busy_list) or nr_pages (fix_size), 10 for the aligned ones.
         let max_pages = k.nr_pages.load(Relaxed).max(100);
         let n64 = n.max(1) as u64;
+        let workload = k.workload.load(Relaxed) as usize;
+        // The floor has one fixed range per thread: nothing to hand over.
+        let handoff = match WORKLOADS[workload].handoff && k.target.load(Relaxed) != TARGET_FLOOR {
+            true => Some(Handoff::new(n)?),
+            false => None,
+        };
         let busy_budget = match k.busy_areas.load(Relaxed) {
             // By default the busy sets take at most half the arena.
             0 => DEFAULT_BUSY_AREAS.min(arena.pages() / (4 * n64)),
@@ -433,11 +573,13 @@ impl Stress {
                     Worker {
                         stress: self.clone(),
                         target: Target::new(k.target.load(Relaxed), &arena, max_pages)?,
-                        workload: k.workload.load(Relaxed) as usize,
+                        workload,
                         nr_pages: k.nr_pages.load(Relaxed),
                         seed: (start as u64) ^ ((i as u64 + 1) << 32),
                         duration_ns: (duration > 0).then_some(duration * 1_000_000),
                         busy_budget,
+                        index: i,
+                        handoff: handoff.clone(),
                         done: AtomicBool::new(false),
                     },
                     GFP_KERNEL,
@@ -445,7 +587,12 @@ impl Stress {
                 let data = &*worker as *const Worker as *mut c_void;
                 // SAFETY: `data` stays valid until the thread is stopped (the
                 // `Thread` owns both); the thread function matches the ABI.
-                let task = unsafe { lv_kthread_start(thread_fn, data, (i % cpus) as c_int, i as c_int) };
+                // Thread i on the i-th online CPU (round robin): the online
+                // mask may have holes (a CPU taken offline).
+                // SAFETY: reads the online mask.
+                let cpu = unsafe { lv_nth_online_cpu(i as c_uint) };
+                // SAFETY: as above.
+                let task = unsafe { lv_kthread_start(thread_fn, data, cpu, i as c_int) };
                 // Error pointers are the top 4095 addresses.
                 let task = NonNull::new(task).filter(|t| (t.as_ptr() as usize) < usize::MAX - 4095);
                 let task = task.ok_or(ENOMEM)?;
@@ -493,7 +640,8 @@ impl Stress {
     pub(crate) fn set_arena_mb(&self, mb: u64) -> Result {
         self.stopped(|ctl, old| {
             let new = Arena::new(mb, self.knobs.mode(), self.knobs.clone())?;
-            old.purge();
+            old.purge(Why::Teardown);
+            drain_quarantine();
             old.lazy.stats.add_to(&ctl.retired);
             old.stats.add_to(&ctl.retired_arena);
             ctl.arena = Some(new);
@@ -509,6 +657,29 @@ impl Stress {
             self.knobs.mode.store(mode as u8, Relaxed);
             Ok(())
         })
+    }
+
+    /// Turns the purges' TLB flush on or off (the negative control). Back
+    /// on, the pages quarantined meanwhile are freed after a full flush.
+    pub(crate) fn set_flush(&self, on: bool) -> Result {
+        self.stopped(|_, _| {
+            self.knobs.flush.store(on, Relaxed);
+            if on {
+                drain_quarantine();
+            }
+            Ok(())
+        })
+    }
+
+    /// `echo 1 > purge`: frees the quarantine (after its flush), then purges
+    /// every lazy area. With `flush off` the purge itself still skips its
+    /// flush; the drain comes first so that it does not flush the ranges
+    /// this purge hands back.
+    pub(crate) fn purge_on_demand(&self) -> Result {
+        let arena = self.arena().ok_or(ENOMEM)?;
+        drain_quarantine();
+        arena.purge(Why::Demand);
+        Ok(())
     }
 
     /// Sets the purge threshold of the arena.

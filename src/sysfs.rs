@@ -11,7 +11,8 @@
 //! fails with `EBUSY`. Writes are root-only through the file modes.
 
 use crate::knobs::*;
-use crate::lazy_core::lazy::Mode;
+use crate::arena::QUARANTINE_FREED;
+use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
 use crate::shim::{lv_online_cpus, lv_sysfs_create, lv_sysfs_remove};
@@ -69,7 +70,7 @@ fn max_threads() -> u64 {
     4 * u64::from(unsafe { lv_online_cpus() })
 }
 
-static KNOBS: [Knob; 16] = [
+static KNOBS: [Knob; 18] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -184,13 +185,27 @@ static KNOBS: [Knob; 16] = [
         }),
     },
     Knob {
+        name: c_str!("check_tlb"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", u8::from(s.knobs.check_tlb.load(Relaxed))),
+        store: Some(|s, buf| {
+            s.knobs.check_tlb.store(parse_u64(buf, 0, 1)? == 1, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("flush"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", FLUSH[usize::from(s.knobs.flush.load(Relaxed))]),
+        store: Some(|s, buf| s.set_flush(parse_name(buf, &FLUSH)? == 1)),
+    },
+    Knob {
         name: c_str!("purge"),
         mode: WO,
         show: |_, _| Err(fmt::Error),
         store: Some(|s, buf| {
             parse_u64(buf, 1, 1)?;
-            s.arena().ok_or(ENOMEM)?.purge();
-            Ok(())
+            s.purge_on_demand()
         }),
     },
     Knob {
@@ -245,6 +260,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "freed_pages {}", ld(&st.freed_pages))?;
     writeln!(b, "alloc_failures {}", ld(&st.alloc_failures))?;
     writeln!(b, "mismatches {}", ld(&st.mismatches))?;
+    writeln!(b, "stale_tlb {}", ld(&st.stale_tlb))?;
     writeln!(b, "run_ops {run_ops}")?;
     writeln!(b, "run_elapsed_ms {elapsed_ms}")?;
     writeln!(b, "run_elapsed_us {elapsed_us}")?;
@@ -256,12 +272,19 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         for m in Mode::ALL {
             writeln!(b, "purges_{} {}", m.name(), ld(&lz.purges[m as usize]))?;
         }
+        for w in Why::ALL {
+            writeln!(b, "purges_{} {}", w.name(), ld(&lz.purges_by[w as usize]))?;
+        }
         writeln!(b, "purged_areas {}", ld(&lz.purged_areas))?;
         writeln!(b, "purged_pages {}", ld(&lz.purged_pages))?;
-        writeln!(b, "tlb_flushes {}", ld(&lz.flushes))?;
+        writeln!(b, "tlb_flushes {}", ld(&ar.flushes))?;
         writeln!(b, "tlb_flushes_pages {}", ld(&ar.page_flushes))?;
         writeln!(b, "tlb_flushes_full {}", ld(&ar.full_flushes))?;
-        writeln!(b, "flushed_span_pages {}", ld(&lz.flushed_span))?;
+        writeln!(b, "tlb_flush_cpus {}", ld(&ar.flush_cpus))?;
+        writeln!(b, "flushed_span_pages {}", ld(&ar.flushed_span))?;
+        writeln!(b, "skipped_flushes {}", ld(&ar.skipped_flushes))?;
+        writeln!(b, "quarantined_pages {}", ld(&ar.quarantined))?;
+        writeln!(b, "quarantine_freed {}", QUARANTINE_FREED.load(Relaxed))?;
         writeln!(b, "race_detected {}", ld(&lz.race_detected))?;
         writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
         if let Some(a) = arena {

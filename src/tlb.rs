@@ -25,6 +25,7 @@
 //!   CPU keeps a stale kernel translation.
 
 use crate::shim::{lv_flush_tlb_all_local, lv_invlpg, lv_pti_enabled};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::bindings;
 use kernel::ffi::c_void;
 use kernel::page::PAGE_SHIFT;
@@ -41,23 +42,36 @@ pub(crate) enum Kind {
     Full,
 }
 
+/// One flush round: the IPI to every online CPU, and what it did.
+pub(crate) struct Round {
+    /// How each CPU flushed.
+    pub(crate) kind: Kind,
+    /// CPUs that ran the flush (each counts itself after flushing), so a
+    /// round that missed a CPU shows in the stats.
+    pub(crate) cpus: u32,
+}
+
 /// Flushes pages `[start, end)` (page numbers) from every CPU's TLB.
 /// Must not be called with a spinlock held or interrupts off.
-pub(crate) fn flush_pages(start: u64, end: u64) -> Kind {
+pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
     // SAFETY: reads a boot-time CPU feature bit.
     let pti = unsafe { lv_pti_enabled() };
     let kind = if pti || end - start > SINGLE_PAGE_CEILING { Kind::Full } else { Kind::Pages };
-    on_every_cpu(&|| match kind {
-        // SAFETY: flushing this CPU's TLB is always safe.
-        Kind::Full => unsafe { bindings::__flush_tlb_all() },
-        Kind::Pages => {
-            for pn in start..end {
-                // SAFETY: invlpg of any address is safe.
-                unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
+    let cpus = AtomicU32::new(0);
+    on_every_cpu(&|| {
+        match kind {
+            // SAFETY: flushing this CPU's TLB is always safe.
+            Kind::Full => unsafe { bindings::__flush_tlb_all() },
+            Kind::Pages => {
+                for pn in start..end {
+                    // SAFETY: invlpg of any address is safe.
+                    unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
+                }
             }
         }
+        cpus.fetch_add(1, Relaxed);
     });
-    kind
+    Round { kind, cpus: cpus.into_inner() }
 }
 
 /// Flushes pages `[start, end)` from this CPU's TLB only. Enough for an

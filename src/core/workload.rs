@@ -71,6 +71,11 @@ pub struct Workload {
     pub busy: fn(budget: u64) -> Busy,
     /// The requests of one iteration.
     pub step: fn(&mut Ctx) -> Step,
+    /// Cross-CPU frees: each area is handed to the thread on the previous
+    /// CPU, which reads it and frees it (as the kernel frees from a
+    /// workqueue or an RCU callback), so a stale translation may live on
+    /// the allocating, the reading and the freeing CPU.
+    pub handoff: bool,
 }
 
 const fn one(pages: u64, align: u64) -> Step {
@@ -114,6 +119,11 @@ fn align_shift(c: &mut Ctx) -> Step {
     one(1, 1u64.wrapping_shl((c.iter % shifts) as u32))
 }
 
+/// 1..8 pages: a union of a few of these stays under the `invlpg` ceiling.
+fn handoff(c: &mut Ctx) -> Step {
+    one(c.random() % 8 + 1, 1)
+}
+
 fn no_busy(_: u64) -> Busy {
     Busy::None
 }
@@ -129,19 +139,20 @@ fn holes(budget: u64) -> Busy {
 }
 
 /// The workload table.
-pub static WORKLOADS: [Workload; 7] = [
-    Workload { name: "fix_size", busy: no_busy, step: fix_size },
-    Workload { name: "random_size", busy: no_busy, step: random_size },
-    Workload { name: "long_busy_list", busy: busy_list, step: long_busy_list },
-    Workload { name: "full_fit", busy: holes, step: full_fit },
-    Workload { name: "fix_align", busy: no_busy, step: fix_align },
-    Workload { name: "random_size_align", busy: no_busy, step: random_size_align },
-    Workload { name: "align_shift", busy: no_busy, step: align_shift },
+pub static WORKLOADS: [Workload; 8] = [
+    Workload { name: "fix_size", busy: no_busy, step: fix_size, handoff: false },
+    Workload { name: "random_size", busy: no_busy, step: random_size, handoff: false },
+    Workload { name: "long_busy_list", busy: busy_list, step: long_busy_list, handoff: false },
+    Workload { name: "full_fit", busy: holes, step: full_fit, handoff: false },
+    Workload { name: "fix_align", busy: no_busy, step: fix_align, handoff: false },
+    Workload { name: "random_size_align", busy: no_busy, step: random_size_align, handoff: false },
+    Workload { name: "align_shift", busy: no_busy, step: align_shift, handoff: false },
+    Workload { name: "handoff", busy: no_busy, step: handoff, handoff: true },
 ];
 
 /// Names of the workloads, in table order.
-pub fn names() -> [&'static str; 7] {
-    let mut n = [""; 7];
+pub fn names() -> [&'static str; 8] {
+    let mut n = [""; 8];
     for (i, w) in WORKLOADS.iter().enumerate() {
         n[i] = w.name;
     }
