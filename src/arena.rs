@@ -87,6 +87,12 @@ impl ArenaStats {
     }
 }
 
+/// Most pages the quarantine holds before it is drained (with its full
+/// flush) from a free: 32 MiB, so that `flush off` runs for minutes without
+/// exhausting memory, while the translations left between two drains are
+/// still plenty for the detector to meet.
+const QUARANTINE_MAX: u64 = 8192;
+
 /// Pages freed from the quarantine since load, after their flush.
 pub(crate) static QUARANTINE_FREED: AtomicU64 = AtomicU64::new(0);
 
@@ -284,8 +290,11 @@ impl Arena {
             if quarantine {
                 // SAFETY: the pages are ours, unmapped, on no list; the
                 // quarantine owns them until a flush has run everywhere.
-                unsafe { lv_quarantine_add(batch.as_mut_ptr(), got as _) };
+                let held = unsafe { lv_quarantine_add(batch.as_mut_ptr(), got as _) };
                 self.stats.quarantined.fetch_add(got as u64, Relaxed);
+                if held as u64 > QUARANTINE_MAX {
+                    drain_quarantine();
+                }
             } else {
                 // SAFETY: the pages were ours and are no longer mapped; only
                 // a stale TLB entry of an address no one touches before the

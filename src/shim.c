@@ -69,14 +69,19 @@ struct page *lv_pte_page(pte_t *ptep)
 static LIST_HEAD(lv_quarantine);
 static DEFINE_SPINLOCK(lv_quarantine_lock);
 
-void lv_quarantine_add(struct page **pages, unsigned long n)
+static unsigned long lv_quarantine_nr;
+
+/* Quarantine @pages[0..n); returns how many pages the quarantine holds. */
+unsigned long lv_quarantine_add(struct page **pages, unsigned long n)
 {
-	unsigned long i;
+	unsigned long i, nr;
 
 	spin_lock(&lv_quarantine_lock);
 	for (i = 0; i < n; i++)
 		list_add(&pages[i]->lru, &lv_quarantine);
+	nr = lv_quarantine_nr += n;
 	spin_unlock(&lv_quarantine_lock);
+	return nr;
 }
 
 static void lv_flush_all_cb(void *unused)
@@ -98,6 +103,7 @@ unsigned long lv_quarantine_drain(void)
 
 	spin_lock(&lv_quarantine_lock);
 	list_splice_init(&lv_quarantine, &list);
+	lv_quarantine_nr = 0;
 	spin_unlock(&lv_quarantine_lock);
 	if (list_empty(&list))
 		return 0;

@@ -13,7 +13,7 @@ pte_t *lv_lookup_pte(unsigned long addr);
 void lv_set_pte(pte_t *ptep, struct page *page);
 struct page *lv_clear_pte(pte_t *ptep);
 struct page *lv_pte_page(pte_t *ptep);
-void lv_quarantine_add(struct page **pages, unsigned long n);
+unsigned long lv_quarantine_add(struct page **pages, unsigned long n);
 unsigned long lv_quarantine_drain(void);
 unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages);
 void lv_free_pages_bulk(struct page **pages, unsigned long n);

@@ -19,7 +19,7 @@ extern "C" {
     pub(crate) fn lv_set_pte(ptep: *mut pte_t, page: *mut page);
     pub(crate) fn lv_clear_pte(ptep: *mut pte_t) -> *mut page;
     pub(crate) fn lv_pte_page(ptep: *mut pte_t) -> *mut page;
-    pub(crate) fn lv_quarantine_add(pages: *mut *mut page, n: c_ulong);
+    pub(crate) fn lv_quarantine_add(pages: *mut *mut page, n: c_ulong) -> c_ulong;
     pub(crate) fn lv_quarantine_drain() -> c_ulong;
     pub(crate) fn lv_alloc_pages_bulk(n: c_ulong, pages: *mut *mut page) -> c_ulong;
     pub(crate) fn lv_free_pages_bulk(pages: *mut *mut page, n: c_ulong);
