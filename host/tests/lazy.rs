@@ -748,7 +748,7 @@ fn parse_name_exact() {
 
 // --- workload.rs ------------------------------------------------------------------------------
 
-const WORKLOAD_NAMES: [&str; 7] = [
+const WORKLOAD_NAMES: [&str; 8] = [
     "fix_size",
     "random_size",
     "long_busy_list",
@@ -756,6 +756,7 @@ const WORKLOAD_NAMES: [&str; 7] = [
     "fix_align",
     "random_size_align",
     "align_shift",
+    "handoff",
 ];
 
 fn workload(name: &str) -> &'static lazy_vmap_core::workload::Workload {
@@ -892,7 +893,7 @@ fn workload_align_shift_cycles() {
 #[test]
 fn workload_busy() {
     let busy = |name: &str, b: u64| (workload(name).busy)(b);
-    for name in ["fix_size", "random_size", "fix_align", "random_size_align", "align_shift"] {
+    for name in ["fix_size", "random_size", "fix_align", "random_size_align", "align_shift", "handoff"] {
         assert_eq!(busy(name, 0), Busy::None);
         assert_eq!(busy(name, 1 << 20), Busy::None);
     }
@@ -903,6 +904,24 @@ fn workload_busy() {
         assert_eq!(busy("full_fit", b), Busy::Holes(b / 2));
     }
     assert_eq!(busy("full_fit", 101), Busy::Holes(50));
+}
+
+/// Only `handoff` passes its areas to another thread; its areas are 1..=8 pages, so the union
+/// of two neighbours' areas (with guard pages) usually stays under the `invlpg` ceiling (33).
+#[test]
+fn workload_handoff() {
+    for w in WORKLOADS.iter() {
+        assert_eq!(w.handoff, w.name == "handoff", "{}", w.name);
+    }
+    let mut c = Ctx::new(7, 1, 1);
+    let mut seen = [false; 9];
+    for _ in 0..reps(10_000) {
+        let r = reqs("handoff", &mut c);
+        assert_eq!(r.len(), 1);
+        assert!((1..=8).contains(&r[0].pages) && r[0].align == 1, "{:?}", r[0]);
+        seen[r[0].pages as usize] = true;
+    }
+    assert!(cfg!(miri) || seen[1..].iter().all(|&x| x), "every size 1..=8 drawn");
 }
 
 #[test]

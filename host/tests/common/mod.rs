@@ -1,4 +1,6 @@
 //! Helpers shared by the host test files.
+// Each test file uses a part of this module.
+#![allow(dead_code)]
 
 /// xorshift64*: a small deterministic PRNG for randomized tests.
 pub struct Rng(u64);
