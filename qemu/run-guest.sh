@@ -16,6 +16,7 @@
 #                        splat came before it (adds oops=panic to the command line)
 #   --accel tcg|kvm      default tcg; kvm only if /dev/kvm works, else tcg with a note
 #   --scan-log PATH      do not boot: judge an existing console log (for testing)
+#   --splat-re           do not boot: print the kernel-report regex (grep -E) and exit
 #
 # Guest protocol: /init prints "@@LV_BEGIN@@", runs `sh /test.sh` (stdout+stderr on
 # the console), prints "@@LV_TAINT <n>@@" (n: /proc/sys/kernel/tainted after the
@@ -84,7 +85,7 @@ readonly OOPS_RE='kernel BUG at|Oops:|BUG: unable to handle|BUG: kernel NULL poi
 
 die() { echo "run-guest: $*" >&2; exit 64; }
 note() { echo "run-guest: $*" >&2; }
-usage() { sed -n '/^# Usage:/,/^#   --scan-log/s/^# \{0,1\}//p' "$0" >&2; exit 64; }
+usage() { sed -n '/^# Usage:/,/^#   --splat-re/s/^# \{0,1\}//p' "$0" >&2; exit 64; }
 
 # ---- Options -------------------------------------------------------------------
 KERNEL='' MODULE='' SMP=4 MEM=1G TIMEOUT=300 APPEND='' LOG='' EXPECT_OOPS='' ACCEL=tcg
@@ -93,6 +94,7 @@ parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
             -h|--help) usage ;;
+            --splat-re) echo "$SPLAT_RE"; exit 0 ;;
             --) shift; break ;;
             --*) [ $# -ge 2 ] || die "$1 needs an argument" ;;
             *) break ;;
