@@ -6,9 +6,15 @@
 # setup excluded, over the ops), like test_vmalloc's per-thread average
 # (which includes its setup); ipis_per_mpage: CAL + TLB interrupts of
 # /proc/interrupts (all CPUs) per 10^6 freed pages.
+# A run of the module that did nothing (ops 0) or did not quiesce (counters
+# not back to 0 after stop + purge: a measurement of a broken allocator) is
+# an error: said on a "# ..." line, counted in the last line,
+#   BENCH errors=N
+# and the script (so the boot, so scripts/bench.sh) fails unless N is 0.
 ipis() { awk '/^ *(CAL|TLB):/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 label() { if [ $2 = 1 ]; then echo $1; else echo $1_$2; fi; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print 0 }'; }
+errors=0
 insmod $LAZY_VMAP_KO || exit 1
 # 512 MiB: lazy_max_pages defaults to the kernel's value for 4 CPUs (96 MiB).
 put arena_mb 512
@@ -30,8 +36,8 @@ stress_run() {
 	i1=$(ipis); p1=$(stat freed_pages)
 	ops=$(stat run_ops); us=$(stat run_loop_us)
 	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops"
-	[ $ops -gt 0 ] || echo "# no ops: $*"
-	quiesced || echo "# not quiesced after $*"
+	[ "$ops" -gt 0 ] || { echo "# no ops: $*"; errors=$((errors + 1)); }
+	quiesced || { echo "# not quiesced after $*"; errors=$((errors + 1)); }
 }
 
 # test_vmalloc with the same workload and threads: workload nr_pages threads
@@ -85,4 +91,6 @@ if [ "$BUSY_SCALING" = 1 ]; then
 	done
 	put busy_areas 0
 fi
-rmmod lazy_vmap
+rmmod lazy_vmap || { echo "# rmmod failed"; errors=$((errors + 1)); }
+echo "BENCH errors=$errors"
+[ $errors = 0 ]

@@ -4,6 +4,10 @@
 # REPEATS runs. Writes out/bench/results.csv, prints the table, and plots
 # out/bench/bench.png. QUICK=1: 100 ms runs, 1 thread, 1 repeat, 1000 busy
 # areas (about two minutes under TCG; test_vmalloc's own setups dominate).
+# Fails (exit 1, last line "bench: FAIL: ...") if the guest run failed (a
+# kernel report, a run with no ops or that did not quiesce: "# not
+# quiesced after ..." in the output), or its "BENCH errors=0" line is
+# missing; the table and plot are still written for what was measured.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 "$TOP/scripts/setup.sh"
@@ -16,7 +20,17 @@ else
 fi
 { echo "$params"; cat "$TOP/qemu/bench.sh"; } >"$out/bench-guest.sh"
 say "bench: $params (progress below; full console in out/guest/bench-guest.log)"
+set +e
 "$TOP/scripts/guest.sh" "$out/bench-guest.sh" --mem 2G --timeout 5000 | tee "$out/raw.txt" | grep -v '^RUN ' >&2
+rc=${PIPESTATUS[0]}
+set -e
+why=()
+[ "$rc" = 0 ] || why+=("guest run failed (exit $rc; see out/guest/bench-guest.log)")
+nq=$(grep -c '^# not quiesced' "$out/raw.txt" || true)
+[ "$nq" = 0 ] || why+=("$nq runs not quiesced")
+nz=$(grep -c '^# no ops' "$out/raw.txt" || true)
+[ "$nz" = 0 ] || why+=("$nz runs with no ops")
+grep -qx 'BENCH errors=0' "$out/raw.txt" || why+=("no 'BENCH errors=0' line")
 
 # Median, min and max per cell; ratios to vmalloc on the same cell.
 awk '
@@ -51,7 +65,10 @@ awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] 
 		for (i = 1; i <= nc; i++) { printf "%s", c[i]; for (j = 1; j <= ni; j++) printf " %s", (c[i], im[j]) in v ? v[c[i], im[j]] : "NaN"; print "" } }' \
 	"$out/results.csv" >"$out/plot.dat"
 impls=$(head -1 "$out/plot.dat" | wc -w)
-vm=$(head -1 "$out/plot.dat" | tr ' ' '\n' | grep -nx vmalloc | cut -d: -f1)
+vm=$(head -1 "$out/plot.dat" | tr ' ' '\n' | grep -nx vmalloc | cut -d: -f1 || true)
+if [ -z "$vm" ]; then
+	echo "bench: FAIL: no vmalloc cell to plot; $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
+fi
 gnuplot <<GP
 set terminal pngcairo size 1600,1000 noenhanced
 set output "$out/bench.png"
@@ -70,3 +87,6 @@ plot for [i=2:$impls] "$out/plot.dat" using (column(i) / column($vm)):xtic(1) ti
 unset multiplot
 GP
 say "bench: wrote $out/results.csv, $out/table.txt, $out/bench.png"
+if [ ${#why[@]} -ne 0 ]; then
+	echo "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
+fi
