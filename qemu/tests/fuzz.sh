@@ -4,6 +4,31 @@
 # fail with EBUSY (wrong time); a failed write leaves the knob unchanged and
 # a successful one reads back as written. Non-root writes are refused.
 N=${FUZZ_N:-1000}
+# The fuzzed knobs: KNOB READBACK VALID... on_race excludes warn and bug
+# (they end the run by design); lazy_max_pages is reset by arena_mb changes
+# in parallel, so it is not read back; purge and selftest have nothing to
+# read back.
+FUZZED='threads 1 1 2 3 4
+duration_ms 1 0 100 300
+workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift
+target 1 lazy_vmap vmalloc floor
+nr_pages 1 1 4 16
+busy_areas 1 0 100 500
+arena_mb 1 8 16 32 128
+lazy_max_pages 0 64 512 2048
+mode 1 buggy drop-bugon purge-lock ordered
+on_race 1 count
+race_delay_us 1 0 5 20
+purge 0 1
+selftest 0'
+# The knobs nobody but root may write.
+ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages
+	mode on_race race_delay_us purge selftest"
+count() { echo $#; }
+NF=$(echo "$FUZZED" | wc -l) NR=$(count $ROOT_ONLY)
+# insmod 1, two per fuzzed knob (its RESULT line, missing or not), the
+# stress toggler 3, after the fuzzing 2, two per root-only knob, rmmod 1.
+plan $((1 + 2 * NF + 3 + 2 + 2 * NR + 1))
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 2; put duration_ms 300
 
@@ -78,38 +103,37 @@ toggle() {
 	echo "TOGGLE $starts"
 }
 
-# KNOB READBACK VALID...: on_race excludes warn and bug (they end the run by
-# design); lazy_max_pages is reset by arena_mb changes in parallel, so it is
-# not read back; purge and selftest have nothing to read back.
 ops0=$(stat ops)
 touch /tmp/fuzzing
 {
 	toggle &
 	t=$!
-	fuzz threads 1 1 2 3 4 &
-	fuzz duration_ms 1 0 100 300 &
-	fuzz workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift &
-	fuzz target 1 lazy_vmap vmalloc floor &
-	fuzz nr_pages 1 1 4 16 &
-	fuzz busy_areas 1 0 100 500 &
-	fuzz arena_mb 1 8 16 32 128 &
-	fuzz lazy_max_pages 0 64 512 2048 &
-	fuzz mode 1 buggy drop-bugon purge-lock ordered &
-	fuzz on_race 1 count &
-	fuzz race_delay_us 1 0 5 20 &
-	fuzz purge 0 1 &
-	fuzz selftest 0 &
+	while read -r knob rb valid; do
+		fuzz $knob $rb $valid &
+	done <<EOF
+$FUZZED
+EOF
 	for p in $(jobs -p); do [ $p = $t ] || wait $p; done
 	rm /tmp/fuzzing
 	wait $t
 } > /tmp/fuzz.out 2>&1
 grep '^#' /tmp/fuzz.out | head -40
-while read -r tag knob total good inval busy wrong; do
-	[ "$tag" = RESULT ] || continue
-	echo "# $knob: $total inputs: $good valid accepted, $inval EINVAL, $busy EBUSY, $wrong wrong"
-	cmp_ "$knob: $N inputs written" $total -eq $N
-	cmp_ "$knob: every write answered as it should" $wrong -eq 0
-done < /tmp/fuzz.out
+# Every fuzzed knob has its RESULT line: a fuzzer that died (or a line
+# lost) fails both of its checks instead of vanishing.
+for knob in $(echo "$FUZZED" | cut -d' ' -f1); do
+	tag='' total='' wrong=''
+	read -r tag k total good inval busy wrong <<EOF
+$(grep "^RESULT $knob " /tmp/fuzz.out)
+EOF
+	if [ "$tag" = RESULT ]; then
+		echo "# $knob: $total inputs: $good valid accepted, $inval EINVAL, $busy EBUSY, $wrong wrong"
+		cmp_ "$knob: $N inputs written" "$total" -eq $N
+		cmp_ "$knob: every write answered as it should" "$wrong" -eq 0
+	else
+		not_ok "$knob: $N inputs written (no RESULT line)"
+		not_ok "$knob: every write answered as it should (no RESULT line)"
+	fi
+done
 starts=$(sed -n 's/^TOGGLE //p' /tmp/fuzz.out)
 cmp_ "stress started and stopped during the fuzzing" "${starts:-0}" -gt 10
 cmp_ "stress did work during the fuzzing" "$(stat ops)" -gt "$ops0"
@@ -120,8 +144,7 @@ put mode ordered
 check "quiesced after fuzzing" quiesced
 
 # Non-root: every knob refuses, nothing changes.
-for f in stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages \
-	mode on_race race_delay_us purge selftest; do
+for f in $ROOT_ONLY; do
 	before=$(cat $K/$f 2>/dev/null)
 	check "nobody cannot write $f" fails $AS_NOBODY "echo 1 > $K/$f" 2>/dev/null
 	check "$f unchanged" [ "$(cat $K/$f 2>/dev/null)" = "$before" ]
