@@ -5,59 +5,89 @@
 # Each fixed mode runs under 4 kthreads on 4 vCPUs with purges on demand
 # every few seconds and rmmod/insmod cycles during stress; then the delay
 # phase. Prints progress, and the totals for scripts/soak.sh.
+#
+# Every module load is judged before it goes (its counters die with it): no
+# race detected (the fixed modes never fire the armed check, and drop-bugon
+# has none), no data or map mismatch; every start of stress and every purge
+# must be accepted, and stress must keep running until stopped. Each failure
+# is an error, said on a "soak: ERROR ..." line (stderr); the last line,
+# "SOAK ... errors=N ... kmemleak=N ...", sums them up, and the script fails
+# unless errors=0 and kmemleak=0 (a kmemleak that cannot be scanned or read
+# is "kmemleak=unreadable", a failure).
 F=/sys/kernel/debug
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
-echo clear > $F/kmemleak 2>/dev/null
+echo clear 2>/dev/null > $F/kmemleak
 free0=$(memfree)
-total=0 reloads=0 bad=0
+total=0 reloads=0 loads=0 bad=0 races=0 mism=0
 
+# error WHAT: one more error, said on stderr.
+error() { echo "soak: ERROR $mode delay=$delay: $*" >&2; bad=$((bad + 1)); }
 # load MODE DELAY: (re)load the module and set it up.
 load() {
 	insmod $LAZY_VMAP_KO && put threads 4 && put mode $1 && put race_delay_us $2 && put duration_ms 0
+}
+# judge_load WHEN: the counters of the loaded module, before it goes: no
+# race, no mismatch (an unreadable counter is an error too).
+judge_load() {
+	r=$(stat race_detected) m=$(stat mismatches) mm=$(stat map_mismatches)
+	loads=$((loads + 1))
+	races=$((races + ${r:-0})) mism=$((mism + ${m:-0} + ${mm:-0}))
+	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] ||
+		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable}"
 }
 # soak MODE DELAY OPS [SECONDS]: run until OPS pairs were done in MODE, and
 # for at least SECONDS.
 soak() {
 	# t: seconds slept, paces the reloads; t0: the start, for SECONDS.
 	mode=$1 delay=$2 want=$3 min_s=${4:-0} done_=0 t=0 t0=$(date +%s)
-	load $mode $delay || { bad=$((bad + 1)); return; }
+	load $mode $delay || { error "load"; return; }
 	# Small-area workloads: the count is of alloc/free pairs, and 10^7 of
 	# them must fit in an hour of TCG under KASAN.
 	workloads="fix_size full_fit fix_align align_shift"
-	put stress 1
+	put stress 1 || { error "stress start"; rmmod lazy_vmap; return; }
 	while :; do
 		sleep 2; t=$((t + 2))
-		put purge 1 || bad=$((bad + 1))
+		put purge 1 || error "purge"
 		now=$(stat ops)
 		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) races=$(stat race_detected)" >&2
+		# duration_ms 0: stress runs until stopped; if it stopped by itself
+		# the ops would never come.
+		[ "$(cat $K/stress)" = 1 ] || { error "stress stopped by itself at $((done_ + now)) ops"; break; }
 		if [ $((done_ + now)) -ge $want ] && [ $(($(date +%s) - t0)) -ge $min_s ]; then
-			done_=$((done_ + now)); break
+			break
 		fi
 		if [ $((t % CYCLE_S)) = 0 ]; then
 			# rmmod during stress, then carry on with the next workload.
 			done_=$((done_ + $(stat ops)))
-			rmmod lazy_vmap || bad=$((bad + 1))
+			judge_load "reload $((reloads + 1))"
+			rmmod lazy_vmap || error "rmmod during stress"
 			reloads=$((reloads + 1))
-			load $mode $delay || { bad=$((bad + 1)); return; }
-			set -- $workloads; shift $((reloads % $#)); put workload $1
-			put stress 1
+			load $mode $delay || { error "reload $reloads"; return; }
+			set -- $workloads; shift $((reloads % $#))
+			put workload $1 || error "workload $1"
+			put stress 1 || { error "stress start after reload $reloads"; rmmod lazy_vmap; return; }
 		fi
 	done
-	put stress 0
-	[ "$(stat race_detected)" = 0 ] || echo "soak: $mode delay=$delay races $(stat race_detected)" >&2
-	[ "$(stat mismatches)" = 0 ] && [ "$(stat map_mismatches)" = 0 ] || bad=$((bad + 1))
-	if quiesced; then :; else bad=$((bad + 1)); fi
+	put stress 0 || error "stress stop"
+	done_=$((done_ + $(stat ops)))
+	judge_load "end"
+	quiesced || error "not quiesced: lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) live=$(stat live_areas)"
 	echo "SOAKED $mode $delay $done_ lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) live=$(stat live_areas)"
 	total=$((total + done_))
-	rmmod lazy_vmap || bad=$((bad + 1))
+	rmmod lazy_vmap || error "rmmod"
 }
 for m in drop-bugon purge-lock ordered; do soak $m 0 $SOAK_OPS $((SOAK_MIN * 60)); done
 for m in drop-bugon purge-lock ordered; do soak $m 20 $DELAY_OPS; done
-echo scan > $F/kmemleak 2>/dev/null; sleep 1; echo scan > $F/kmemleak 2>/dev/null
-leaks=$(grep -c "unreferenced object" $F/kmemleak 2>/dev/null)
-[ "${leaks:-0}" -gt 0 ] && head -40 $F/kmemleak
+# kmemleak: two scans (an object must be seen unreferenced twice), then the
+# count; a scan or read that fails is "unreadable", not 0.
+if echo scan > $F/kmemleak && sleep 1 && echo scan > $F/kmemleak &&
+	leaks=$(grep -c "unreferenced object" $F/kmemleak; [ $? -le 1 ]) && [ -n "$leaks" ]; then
+	[ "$leaks" -gt 0 ] && head -40 $F/kmemleak
+else
+	leaks=unreadable
+fi
 sleep 1
 # MemFree is reported, not judged: KASAN's quarantine keeps up to 1/32 of
 # RAM of freed objects. Leaks are judged by kmemleak and the counters.
-echo "SOAK total_ops=$total reloads=$reloads errors=$bad kmemleak=${leaks:-n/a} memfree_lower_kb=$((free0 - $(memfree)))"
-[ $bad = 0 ] && [ "${leaks:-0}" = 0 ]
+echo "SOAK total_ops=$total reloads=$reloads loads=$loads errors=$bad races=$races mismatches=$mism kmemleak=$leaks memfree_lower_kb=$((free0 - $(memfree)))"
+[ $bad = 0 ] && [ "$leaks" = 0 ]
