@@ -220,6 +220,10 @@ run_qemu() {
     # console_msg_format=syslog prefixes kernel console lines with "<level>", which
     # tells them apart from `dmesg` output that the script itself prints.
     local cmdline="console=ttyS0 console_msg_format=syslog panic=-1 loglevel=7"
+    # A hung task, a soft lockup or an RCU stall fails the boot anyway: panic
+    # on it (and panic=-1 reboots, which ends QEMU) instead of waiting out the
+    # timeout, up to hours for a soak. The report is printed before the panic.
+    cmdline+=" softlockup_panic=1 sysctl.kernel.hung_task_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
     [ -z "$EXPECT_OOPS" ] || cmdline+=" oops=panic"
     [ -z "$APPEND" ] || cmdline+=" $APPEND"
     mkdir -p "$(dirname "$LOG")"
