@@ -19,8 +19,8 @@
 //! still translate them to their old pages. Those pages are not freed but
 //! quarantined (`lv_quarantine_*` in the shim), so a write through a stale
 //! translation lands in a page nobody else owns; the quarantine is drained,
-//! after a full flush on every CPU, when `flush` goes back on, at `purge`,
-//! at arena replacement and at unload.
+//! after a full flush on every CPU, when `flush` goes back on, at arena
+//! replacement and at unload, and when it holds more than an eighth of RAM.
 
 use crate::knobs::{Knobs, OnRace};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
@@ -87,11 +87,14 @@ impl ArenaStats {
     }
 }
 
-/// Most pages the quarantine holds before it is drained (with its full
-/// flush) from a free: 32 MiB, so that `flush off` runs for minutes without
+/// Most pages the quarantine holds before a free drains it (with its full
+/// flush): an eighth of RAM, so that `flush off` runs for minutes without
 /// exhausting memory, while the translations left between two drains are
-/// still plenty for the detector to meet.
-const QUARANTINE_MAX: u64 = 8192;
+/// plenty for the detector to meet.
+fn quarantine_max() -> u64 {
+    // SAFETY: reads the number of RAM pages.
+    (unsafe { lv_totalram_pages() }) as u64 / 8
+}
 
 /// Pages freed from the quarantine since load, after their flush.
 pub(crate) static QUARANTINE_FREED: AtomicU64 = AtomicU64::new(0);
@@ -292,7 +295,7 @@ impl Arena {
                 // quarantine owns them until a flush has run everywhere.
                 let held = unsafe { lv_quarantine_add(batch.as_mut_ptr(), got as _) };
                 self.stats.quarantined.fetch_add(got as u64, Relaxed);
-                if held as u64 > QUARANTINE_MAX {
+                if held as u64 > quarantine_max() {
                     drain_quarantine();
                 }
             } else {

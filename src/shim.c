@@ -244,6 +244,11 @@ int lv_nth_online_cpu(unsigned int n)
 	return cpumask_nth(n % (cpus ? cpus : 1), cpu_online_mask);
 }
 
+unsigned long lv_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
 int lv_this_cpu(void)
 {
 	return raw_smp_processor_id();

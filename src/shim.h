@@ -34,6 +34,7 @@ void lv_wait_for_stop(void);
 unsigned int lv_online_cpus(void);
 int lv_nth_online_cpu(unsigned int n);
 int lv_this_cpu(void);
+unsigned long lv_totalram_pages(void);
 unsigned int lv_arena_fault(void);
 struct kobject *lv_sysfs_create(const char *dir, const char *const *names,
 				const umode_t *modes, unsigned int n);

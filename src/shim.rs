@@ -47,6 +47,7 @@ extern "C" {
     pub(crate) fn lv_online_cpus() -> c_uint;
     pub(crate) fn lv_nth_online_cpu(n: c_uint) -> c_int;
     pub(crate) fn lv_this_cpu() -> c_int;
+    pub(crate) fn lv_totalram_pages() -> c_ulong;
     pub(crate) fn lv_arena_fault() -> c_uint;
     pub(crate) fn lv_sysfs_create(
         dir: *const c_char,

@@ -1,0 +1,191 @@
+# Stale translations: the stress itself catches a missing flush.
+#
+# Every check of the stress reads each page through the direct map of the
+# page its PTE maps, besides the area's address, and counts disagreements in
+# `stale_tlb`. With flushes on it stays 0 on every purge path and with both
+# flush kinds; with `flush off` (every purge skips its flush, the old pages
+# are quarantined) it moves on every path that hands ranges back for reuse.
+# TCG keeps stale entries (platform notes), so the negative control is real.
+# Also: the flush round counters, the detector switched off, the
+# quarantine, and two bugs found in review (PageTable::new's error paths,
+# thread binding with a hole in the online mask).
+cpus=$(grep -c ^processor /proc/cpuinfo)
+PATHS="threshold exhaustion demand mode_switch"
+# insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 4) + 2 x 4 + 1
+# (teardown) + 5 (detector off) + 6 (arena failures) + 6 (binding) + 4 (unload)
+plan $((1 + 2 * 7 + 2 * (1 + 4 * 4) + 2 * 4 + 1 + 5 + 6 + 6 + 4))
+check "insmod" insmod $LAZY_VMAP_KO
+# The kernel's printk rate limit would hide most of the detector's lines.
+echo 0 > /proc/sys/kernel/printk_ratelimit
+
+# run_ms MS: a stress run of MS milliseconds, waiting for its end.
+run_ms() {
+	put duration_ms $1 && put stress 1 || return 1
+	i=0; while [ "$(cat $K/stress)" = 1 ]; do sleep 0.1; i=$((i + 1)); [ $i -gt 600 ] && return 1; done
+	return 0
+}
+# stopped: wait for the end of a run, with shell builtins only (no fork).
+stopped() { while read -r s < $K/stress && [ "$s" = 1 ]; do :; done; }
+# snap KEY...: remember stats; d KEY: how far KEY moved since.
+snap() { for k in "$@"; do eval "S0_$k=\$(stat $k)"; done; }
+d() { eval "echo \$(( \$(stat $1) - S0_$1 ))"; }
+ALL="stale_tlb mismatches purges tlb_flushes tlb_flushes_pages tlb_flushes_full tlb_flush_cpus \
+skipped_flushes purges_threshold purges_exhaustion purges_demand purges_mode_switch purges_teardown \
+quarantined_pages quarantine_freed ops"
+report() { echo "# $1: ops $(d ops) purges $(d purges) (threshold $(d purges_threshold)," \
+	"exhaustion $(d purges_exhaustion), demand $(d purges_demand), mode_switch $(d purges_mode_switch))" \
+	"flush rounds $(d tlb_flushes) (invlpg $(d tlb_flushes_pages), full $(d tlb_flushes_full))" \
+	"skipped $(d skipped_flushes) stale_tlb $(d stale_tlb) mismatches $(d mismatches)"; }
+
+# Flush rounds as the stats count them: one per purge, of the kind claimed,
+# each run by every CPU. 7 checks.
+rounds() {  # NAME KIND(pages|full)
+	cmp_ "$1: purged" "$(d purges)" -gt 0
+	cmp_ "$1: one flush round per purge" "$(d tlb_flushes)" -eq "$(d purges)"
+	cmp_ "$1: invlpg + full rounds = rounds" $(( $(d tlb_flushes_pages) + $(d tlb_flushes_full) )) -eq "$(d tlb_flushes)"
+	cmp_ "$1: every CPU ran every round" "$(d tlb_flush_cpus)" -eq $(( $(d tlb_flushes) * cpus ))
+	cmp_ "$1: $2 flushes taken" "$(d tlb_flushes_$2)" -gt 0
+	cmp_ "$1: no stale translation" "$(d stale_tlb)" -eq 0
+	cmp_ "$1: no data mismatch" "$(d mismatches)" -eq 0
+}
+put threads 4; put workload fix_size
+# invlpg per page: one thread's few small areas per purge, union <= 33 pages.
+put threads 1; put nr_pages 1; put lazy_max_pages 8
+snap $ALL; run_stress 1; report "1 thread, 1-page areas, threshold 8"
+rounds "invlpg kind" pages
+# A full flush: 4 threads of 1..100-page areas, unions far above 33 pages.
+put threads 4; put workload random_size; put lazy_max_pages 2048
+snap $ALL; run_stress 1; report "4 threads, random_size"
+rounds "full kind" full
+
+# Each purge path, flushes on then off. 4 checks per path and value.
+# stress_on PATH: stress during which PATH, and no other path, hands ranges
+# back for reuse; it takes the snapshot the checks compare with.
+stress_on() {
+	case $1 in
+	threshold)
+		put arena_mb 128; put workload fix_size; put nr_pages 1; put lazy_max_pages 64
+		snap $ALL; run_stress 2 ;;
+	exhaustion)
+		# 4096 pages hold 40 areas of 100 pages: the 41st purges and retries.
+		put arena_mb 16; put workload fix_size; put nr_pages 100; put lazy_max_pages 4096
+		snap $ALL; run_stress 2 ;;
+	demand)
+		# Threshold = whole arena (65536 pages); `purge` every 0.05 s
+		# empties the lazy list long before the arena fills. The race
+		# delay (100 us in each free) slows the frees down so that the
+		# quarantine (an eighth of RAM) is not drained, with its flush,
+		# in the middle.
+		put arena_mb 256; put workload fix_size; put nr_pages 1
+		put lazy_max_pages 65536; put duration_ms 0; put race_delay_us 100
+		snap $ALL; put stress 1 || return 1
+		i=0; while [ $i -lt 10 ]; do sleep 0.05; put purge 1; i=$((i + 1)); done
+		put stress 0; put race_delay_us 0 ;;
+	mode_switch)
+		# A 10 ms run leaves every area it freed lazy (no purge: the
+		# threshold is the whole arena) and their translations in the TLBs
+		# (a few hundred areas: longer, and the TLBs evict the first ones,
+		# which lowest-fit hands out first); the switch purges them; a
+		# second short run reuses their ranges. Between the two runs the
+		# shell forks nothing (builtins only): a process scheduled on a CPU
+		# loads its page tables, and TCG then drops that CPU's whole TLB.
+		put arena_mb 256; put workload fix_size; put nr_pages 1; put lazy_max_pages 65536
+		put duration_ms 10
+		snap $ALL
+		echo 1 > $K/stress && stopped && echo purge-lock > $K/mode &&
+			echo 1 > $K/stress && stopped && echo ordered > $K/mode ;;
+	esac
+}
+for f in on off; do
+	check "flush $f" put flush $f
+	for p in $PATHS; do
+		# Start with an empty quarantine (going back on drains it).
+		[ $f = off ] && put flush on && put flush off
+		check "flush $f, $p: stress ran" stress_on $p
+		report "flush $f, $p"
+		cmp_ "flush $f, $p: the $p path purged" "$(d purges_$p)" -gt 0
+		other=0
+		for q in $PATHS; do [ $q = $p ] || other=$((other + $(d purges_$q))); done
+		cmp_ "flush $f, $p: no other path purged" $other -eq 0
+		if [ $f = on ]; then
+			cmp_ "flush on, $p: no stale translation" "$(d stale_tlb)" -eq 0
+		else
+			cmp_ "flush off, $p: stale translations caught" "$(d stale_tlb)" -gt 0
+		fi
+		put stress 0; put purge 1
+	done
+done
+
+# Arena replacement and unload with `flush off`: the teardown purge skips its
+# flush, the quarantine's drain flushes every CPU before freeing the pages,
+# and the kernel flushes the old range at vunmap(); the new arena starts
+# with no stale translation (a short run that purges nothing, so that only
+# the teardown could have left one). 4 checks per value, and 1.
+for f in on off; do
+	put flush $f; put arena_mb 128; put workload fix_size; put nr_pages 1; put lazy_max_pages 16384
+	put threads 4; run_ms 300
+	snap $ALL
+	echo "# flush $f: $(stat lazy_pages) lazy pages at the replacement"
+	check "flush $f: arena replaced after stress" put arena_mb 256
+	cmp_ "flush $f: the teardown path purged" "$(d purges_teardown)" -gt 0
+	put lazy_max_pages 65536; put threads 1
+	snap $ALL; run_ms 100; report "flush $f, new arena"
+	cmp_ "flush $f, new arena: no purge in the run" "$(d purges)" -eq 0
+	cmp_ "flush $f: no stale translation in the new arena" "$(d stale_tlb)" -eq 0
+done
+put threads 4
+cmp_ "flush off: pages were quarantined, then freed after a flush" "$(stat quarantine_freed)" -gt 0
+put stress 0; put flush on; put purge 1
+
+# The detector off: the same negative control catches nothing. 5 checks.
+put flush off; put check_tlb 0; put arena_mb 128; put workload fix_size; put lazy_max_pages 64
+snap $ALL
+check "check_tlb 0, flush off: stress runs" run_stress 2
+cmp_ "check_tlb 0: purges skipped their flush" "$(d skipped_flushes)" -gt 0
+cmp_ "check_tlb 0: nothing detected" "$(d stale_tlb)" -eq 0
+put check_tlb 1; snap $ALL
+check "check_tlb 1, flush off: stress runs" run_stress 2
+cmp_ "check_tlb 1: detected again" "$(d stale_tlb)" -gt 0
+put stress 0; put flush on; put purge 1
+
+# PageTable::new's error paths give the vmap range and the dummy page back
+# once (they used to vunmap() twice, a WARN, and free the dummy page once
+# per PTE): the test hook makes the next arena fail. 6 checks.
+P=/sys/module/lazy_vmap/parameters/inject_arena_failure
+echo 1 > $P
+check "arena PTE array failure: arena_mb refused ENOMEM" refused arena_mb 32 "memory"
+echo 2 > $P
+check "arena PTE lookup failure: arena_mb refused EINVAL" refused arena_mb 32 "Invalid argument"
+echo 0 > $P
+check "the old arena still runs" run_stress 1
+check "arena_mb accepted without the hook" put arena_mb 32
+check "rmmod" rmmod lazy_vmap
+check "insmod inject_arena_failure=2 fails cleanly" fails insmod $LAZY_VMAP_KO inject_arena_failure=2
+
+# Thread i runs on the i-th online CPU, also with a hole in the online mask.
+# 6 checks.
+check "insmod" insmod $LAZY_VMAP_KO
+check "cpu1 offline" sh -c "echo 0 > /sys/devices/system/cpu/cpu1/online"
+online=$(cat /sys/devices/system/cpu/online)
+put threads $((cpus - 1)); put duration_ms 0; put workload fix_size
+check "stress with cpu1 offline" put stress 1
+sleep 0.5
+bound=$(for p in /proc/[0-9]*; do
+	case "$(cat $p/comm 2>/dev/null)" in lazy_vmap/*) sed -n 's/^Cpus_allowed_list:\t*//p' $p/status ;; esac
+done | sort -n | tr '\n' ' ')
+echo "# online CPUs $online, stress threads bound to: $bound"
+want=$(seq 0 $((cpus - 1)) | grep -vx 1 | tr '\n' ' ')
+check "one thread on each online CPU ($want)" [ "$bound" = "$want" ]
+check "stop" put stress 0
+check "cpu1 back online" sh -c "echo 1 > /sys/devices/system/cpu/cpu1/online"
+
+# Unload with `flush off` and lazy areas left: purged, quarantine drained
+# after its flush, nothing leaked or touched after free (the debug kernel's
+# page poisoning would say). 4 checks.
+put threads 4; put flush off; put lazy_max_pages 16384
+check "flush off: stress leaves lazy areas" run_stress 1
+cmp_ "flush off: lazy pages left for unload" "$(stat lazy_pages)" -gt 0
+check "rmmod with flush off" rmmod lazy_vmap
+check "reload" insmod $LAZY_VMAP_KO
+rmmod lazy_vmap
+finish
