@@ -2,12 +2,19 @@
 # EBUSY while stress runs, root-only writes, no raw addresses.
 # The init fault-injection hook needs CONFIG_FAULT_INJECTION (the debug
 # kernel): here the load fails with EINVAL and leaves nothing.
+KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb flush arena_mb \
+lazy_max_pages mode on_race race_delay_us purge selftest stats"
+BAD_NUMBERS=15 BAD_NAMES=9
+set -- $KNOBS; nknobs=$#
+# Numeric knobs: 7, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
+# of 1 (one more). Name knobs: 2 checks per value (20 values), BAD_NAMES
+# per knob (5 knobs).
+plan $((3 + nknobs + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 20 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
 check "insmod" insmod $LAZY_VMAP_KO
-for f in stress threads duration_ms workload target nr_pages busy_areas check_map arena_mb lazy_max_pages mode \
-	on_race race_delay_us purge selftest stats; do
+for f in $KNOBS; do
 	check "knob $f exists" [ -e $K/$f ]
 done
 cpus=$(grep -c ^processor /proc/cpuinfo)
@@ -16,6 +23,8 @@ check "default mode ordered" [ "$(cat $K/mode)" = ordered ]
 check "default on_race count" [ "$(cat $K/on_race)" = count ]
 check "default target lazy_vmap" [ "$(cat $K/target)" = lazy_vmap ]
 check "default stress 0" [ "$(cat $K/stress)" = 0 ]
+check "default flush on" [ "$(cat $K/flush)" = on ]
+check "default check_tlb 1" [ "$(cat $K/check_tlb)" = 1 ]
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read knob min max good; do
@@ -36,6 +45,7 @@ nr_pages 1 1024 4
 race_delay_us 0 10000 20
 busy_areas 0 100000 500
 check_map 0 1 1
+check_tlb 0 1 1
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" [ "$(cat $K/arena_mb)" = 64 ]
@@ -51,8 +61,8 @@ done
 
 # Name knobs: NAME VALUES...
 for spec in "mode buggy drop-bugon purge-lock ordered" "on_race warn bug count" \
-	"target vmalloc floor lazy_vmap" \
-	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift fix_size"; do
+	"target vmalloc floor lazy_vmap" "flush off on" \
+	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
 		check "$knob accepts $v" put $knob "$v\n"
@@ -80,7 +90,7 @@ check "stress starts" put stress 1
 check "stress reads 1" [ "$(cat $K/stress)" = 1 ]
 check "second start refused EBUSY" refused stress 1 "busy"
 for kv in "threads 3" "duration_ms 5" "workload random_size" "target vmalloc" "nr_pages 2" \
-	"arena_mb 32" "lazy_max_pages 50" "mode buggy" "busy_areas 7"; do
+	"arena_mb 32" "lazy_max_pages 50" "mode buggy" "busy_areas 7" "flush off"; do
 	set -- $kv
 	check "$1 refused EBUSY while running" refused $1 $2 "busy"
 done

@@ -1,6 +1,8 @@
 # The lazy purge: on demand, on exhaustion (purge, retry, -ENOMEM), the
 # stale-TLB test and its negative control, rmmod during stress, reload,
 # repeated and concurrent start/stop.
+# 29 checks, 3 of them twice (one per target).
+plan 32
 check "insmod" insmod $LAZY_VMAP_KO
 cpus=$(grep -c ^processor /proc/cpuinfo)
 

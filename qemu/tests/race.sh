@@ -2,6 +2,8 @@
 # lazy free, `buggy` detects races, `drop-bugon` detects none but its counter
 # dips below zero, `purge-lock` and `ordered` detect none; every mode ends
 # with the counter at 0; mode changes while running are refused.
+# Per mode 5 checks and 1 or 2 (buggy 1); 8 around.
+plan $((4 * 5 + 1 + 3 * 2 + 8))
 check "insmod" insmod $LAZY_VMAP_KO
 cpus=$(grep -c ^processor /proc/cpuinfo)
 put threads 4; put workload fix_size; put nr_pages 1
@@ -10,7 +12,7 @@ put lazy_max_pages 64
 put race_delay_us 50
 for mode in buggy drop-bugon purge-lock ordered; do
 	check "mode $mode" put mode $mode
-	r0=$(stat race_detected); p0=$(stat purges_$mode)
+	r0=$(stat race_detected); p0=$(stat purges_$mode); s0=$(stat stale_tlb)
 	check "$mode: stress 3 s with the delay" run_stress 3
 	r=$(( $(stat race_detected) - r0 ))
 	echo "# $mode: race_detected=$r lazy_pages_min=$(stat lazy_pages_min) purges=$(( $(stat purges_$mode) - p0 )) ops/s=$(stat run_ops_per_sec)"
@@ -25,6 +27,7 @@ for mode in buggy drop-bugon purge-lock ordered; do
 		cmp_ "$mode: no race detected" $r -eq 0
 		cmp_ "$mode: counter never below zero" "$(stat lazy_pages_min)" -ge 0 ;;
 	esac
+	cmp_ "$mode: no stale translation" "$(stat stale_tlb)" -eq "$s0"
 	check "$mode: counter 0 after stop + purge" quiesced
 done
 put duration_ms 0

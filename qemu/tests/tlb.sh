@@ -11,9 +11,9 @@
 # thread binding with a hole in the online mask).
 cpus=$(grep -c ^processor /proc/cpuinfo)
 PATHS="threshold exhaustion demand mode_switch"
-# insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 4) + 2 x 4 + 1
+# insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 5) + 2 x 4 + 1
 # (teardown) + 5 (detector off) + 6 (arena failures) + 6 (binding) + 4 (unload)
-plan $((1 + 2 * 7 + 2 * (1 + 4 * 4) + 2 * 4 + 1 + 5 + 6 + 6 + 4))
+plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 4))
 check "insmod" insmod $LAZY_VMAP_KO
 # The kernel's printk rate limit would hide most of the detector's lines.
 echo 0 > /proc/sys/kernel/printk_ratelimit
@@ -58,7 +58,7 @@ put threads 4; put workload random_size; put lazy_max_pages 2048
 snap $ALL; run_stress 1; report "4 threads, random_size"
 rounds "full kind" full
 
-# Each purge path, flushes on then off. 4 checks per path and value.
+# Each purge path, flushes on then off. 5 checks per path and value.
 # stress_on PATH: stress during which PATH, and no other path, hands ranges
 # back for reuse; it takes the snapshot the checks compare with.
 stress_on() {
@@ -108,8 +108,11 @@ for f in on off; do
 		for q in $PATHS; do [ $q = $p ] || other=$((other + $(d purges_$q))); done
 		cmp_ "flush $f, $p: no other path purged" $other -eq 0
 		if [ $f = on ]; then
+			cmp_ "flush on, $p: one flush round per purge" "$(d tlb_flushes)" -eq "$(d purges)"
 			cmp_ "flush on, $p: no stale translation" "$(d stale_tlb)" -eq 0
 		else
+			cmp_ "flush off, $p: no flush round, every purge's flush skipped" \
+				"$(d tlb_flushes)/$(d skipped_flushes)" = "0/$(d purges)"
 			cmp_ "flush off, $p: stale translations caught" "$(d stale_tlb)" -gt 0
 		fi
 		put stress 0; put purge 1
