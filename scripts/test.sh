@@ -1,42 +1,111 @@
 #!/usr/bin/env bash
-# make test: host tests (cargo test, loom), module build checks, guest KTAP
-# tests, the expected-oops run, make bench QUICK=1, and on the debug kernel
-# fault injection, fuzzing and a short soak (SKIP_DEBUG=1 skips those, for a
-# quick local loop; CI runs everything). Ends with "N passed, N failed".
+# make test: host tests (cargo test, loom), the judge's own test, module
+# build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
+# and on the debug kernel fault injection, fuzzing, the stale-TLB suite and
+# a short soak (SKIP_DEBUG=1 skips those, for a quick local loop; CI runs
+# everything). Ends with "N passed, N failed".
+#
+# Every result is also written to one KTAP document, out/test/ktap.txt: a
+# subtest per suite (host, loom, judge, each guest suite, and "make" for the
+# checks this script makes itself), each with its plan first. A suite whose
+# number of results differs from its plan fails; the kernel's own parser
+# (tools/testing/kunit/kunit.py parse, from the built kernel tree) reads
+# each suite and the whole document, and must count what this script counts.
 set -uo pipefail
 . "$(dirname "$0")/env.sh"
+T=$TOP/out/test
+rm -rf "$T"; mkdir -p "$T"
 PASSED=0
 FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
-mkdir -p "$TOP/out/test"
+MAKE_N=0
+: >"$T/make.results"
+# pass/fail DESC: one check of this script's own (the "make" suite).
+pass() { PASSED=$((PASSED + 1)); MAKE_N=$((MAKE_N + 1)); echo "ok $MAKE_N - $*" | tee -a "$T/make.results"; }
+fail() { FAILED=$((FAILED + 1)); MAKE_N=$((MAKE_N + 1)); echo "not ok $MAKE_N - $*" | tee -a "$T/make.results"; }
+SUITES=()
+t_start=$(date +%s)
+took() { echo "$(( $(date +%s) - $1 )) s"; }
 
 "$TOP/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || { echo "0 passed, 1 failed"; exit 1; }
 export KDIR
+KUNIT=$KDIR/tools/testing/kunit/kunit.py
 
-# cargo's "test result: ok. N passed; M failed" lines, summed.
-count_cargo() {
-	local log=$1 p f
-	p=$(grep -o '[0-9]* passed' "$log" | awk '{s += $1} END {print s + 0}')
-	f=$(grep -o '[0-9]* failed' "$log" | awk '{s += $1} END {print s + 0}')
+# ktap_of_cargo LOG: cargo test's output as KTAP, the plan being the sum of
+# its "running N tests" lines.
+ktap_of_cargo() {
+	awk '/^running [0-9]+ tests?$/ { plan += $2 }
+		/^test .* \.\.\. (ok|FAILED|ignored)$/ {
+			n++; r = $NF; name = $2
+			if (r == "ok") line[n] = "ok " n " - " name
+			else if (r == "ignored") line[n] = "ok " n " - " name " # SKIP ignored"
+			else line[n] = "not ok " n " - " name }
+		END { print "KTAP version 1"; print "1.." plan + 0; for (i = 1; i <= n; i++) print line[i] }' "$1"
+}
+
+# kunit_counts FILE: "PASSED FAILED" as the kernel's KTAP parser counts them
+# (nothing if it cannot parse the file within 60 s).
+kunit_counts() {
+	timeout 60 python3 "$KUNIT" parse "$1" 2>&1 | tr -d '\r' |
+		sed -n 's/.*Ran [0-9]* tests\{0,1\}: \(.*\)$/\1/p' | tail -1 |
+		awk -F', ' '{ p = 0; f = 0
+			for (i = 1; i <= NF; i++) { split($i, kv, ": "); if (kv[1] == "passed") p = kv[2]
+				else if (kv[1] == "failed" || kv[1] == "crashed" || kv[1] == "errors") f += kv[2] }
+			print p + 0, f + 0 }'
+}
+
+# suite NAME KTAP_FILE: counts the suite's results, checks them against its
+# plan and against kunit.py's reading, and queues it for the document.
+suite() {
+	local name=$1 k=$2 plan p f s kp
+	plan=$(sed -n '2s/^1\.\.\([0-9][0-9]*\)$/\1/p' "$k")
+	p=$(grep -cE '^ok [0-9]+ ' "$k"); s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$k")
+	f=$(grep -cE '^not ok [0-9]+ ' "$k")
+	p=$((p - s))
 	PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-	echo "# $2: $p passed, $f failed (log $log)"
+	grep -E '^not ok [0-9]+ ' "$k" | sed "s/^/# $name: /"
+	echo "# $name: $p passed, $f failed$( [ "$s" -gt 0 ] && echo ", $s skipped") of plan ${plan:-missing}"
+	if [ "$(head -1 "$k")" != "KTAP version 1" ] || [ -z "$plan" ]; then
+		fail "$name: KTAP header then plan first (got: $(head -2 "$k" | tr '\n' ' '))"
+	elif [ $((p + f + s)) -ne "$plan" ]; then
+		fail "$name: $((p + f + s)) results for the plan 1..$plan"
+	else
+		pass "$name: $plan results for the plan 1..$plan"
+	fi
+	kp=$(kunit_counts "$k")
+	if [ "$kp" = "$p $f" ]; then pass "$name: kunit.py parse counts $p passed, $f failed"
+	else fail "$name: kunit.py parse counts '${kp:-nothing}', we count '$p $f'"; fi
+	SUITES+=("$name:$k")
+}
+
+# guest_suite NAME LOG RC: a guest suite's KTAP lines out of its console
+# output, and the harness verdict (script exit, no kernel report, taint).
+guest_suite() {
+	local name=$1 log=$2 rc=$3 k=$T/$1.ktap
+	grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$log" >"$k"
+	suite "$name" "$k"
+	if [ "$rc" -eq 0 ]; then pass "$name: harness verdict PASS ($(grep 'run-guest: guest ran' "$log" | sed 's/run-guest: //'))"
+	else fail "$name: harness verdict: $(grep 'run-guest: FAIL' "$log" | tail -1)"; fi
 }
 
 say "test: host tests (cargo test)"
-log=$TOP/out/test/host.log
-if (cd "$TOP/host" && cargo test --release) >"$log" 2>&1; then count_cargo "$log" "host tests"
-else count_cargo "$log" "host tests"; fail "host tests build and run (see $log)"; fi
+t0=$(date +%s); log=$T/host.log
+(cd "$TOP/host" && cargo test --release) >"$log" 2>&1 || fail "host tests build and run (see $log)"
+ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo "# host: $(took $t0)"
 
 say "test: loom model check of the lazy purge"
-log=$TOP/out/test/loom.log
-if (cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-	cargo test --release --test loom) >"$log" 2>&1; then count_cargo "$log" "loom"
-else count_cargo "$log" "loom"; fail "loom tests build and run (see $log)"; fi
+t0=$(date +%s); log=$T/loom.log
+(cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+	cargo test --release --test loom) >"$log" 2>&1 || fail "loom tests build and run (see $log)"
+ktap_of_cargo "$log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"; echo "# loom: $(took $t0)"
+
+say "test: the judge (run-guest.sh --scan-log on canned console logs)"
+"$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
+guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
+guest_line "$T/judge.log" >"$T/judge.ktap"; suite judge "$T/judge.ktap"
 
 say "test: module build"
-log=$TOP/out/test/module.log
+log=$T/module.log
 if ko=$("$TOP/scripts/build-module.sh" 2>"$log") && [ -f "$ko" ]; then
 	pass "module builds against $KDIR"
 	if grep -qE "warning|error" "$log"; then fail "module builds without warnings (see $log)"
@@ -49,23 +118,17 @@ else
 	fail "module builds against $KDIR (see $log)"
 fi
 
-# Guest tests: each script's KTAP results, plus the harness verdict (script
-# exit, no kernel splat, no timeout) as one more test per boot.
-for t in knobs workloads lazy race; do
+# Guest suites: each script's KTAP (plan first), its count against its plan,
+# kunit.py's reading, and the harness verdict.
+for t in knobs workloads lazy race tlb; do
 	say "test: guest $t"
-	log=$TOP/out/test/guest-$t.out
+	t0=$(date +%s); log=$T/guest-$t.out
 	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 >"$log" 2>&1
-	rc=$?
-	p=$(grep -c '^ok [0-9]' "$log"); f=$(grep -c '^not ok [0-9]' "$log")
-	PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-	grep '^not ok [0-9]' "$log" | sed "s/^/# $t: /"
-	grep '^# ' "$log" | sed "s/^# /# $t: /"
-	if [ $rc -eq 0 ]; then pass "guest $t: $p checks, clean console (out/guest/$t.log)"
-	else fail "guest $t: harness verdict: $(grep 'run-guest: FAIL' "$log" | tail -1)"; fi
+	guest_suite "$t" "$log" $?; echo "# $t: $(took $t0)"
 done
 
 say "test: the seeds' BUG on demand (make run-oops)"
-log=$TOP/out/test/oops.out
+log=$T/oops.out
 if "$TOP/scripts/guest.sh" "$TOP/qemu/tests/oops.sh" --timeout 300 \
 	--expect-oops 'kernel BUG at .*shim\.c' >"$log" 2>&1; then
 	pass "buggy + on_race=bug: the guest dies in the seeds' BUG"
@@ -74,53 +137,74 @@ else
 fi
 
 say "test: make bench QUICK=1 (well-formed table, no timing assertions)"
-log=$TOP/out/test/bench.out
+t0=$(date +%s); log=$T/bench.out
 if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 	csv=$TOP/out/bench/results.csv
 	# Every workload x impl at 1 thread, with positive ns/op and ops.
 	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops") print "header" ; next }
 		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
-		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
-		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc", im, " ")
-		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j] }' "$csv")
+		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
+		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor", im, " ")
+		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j]
+		      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
+		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc" }' "$csv")
 	if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
 	else fail "bench QUICK=1: missing or empty cells: $(echo $bad)"; fi
 	if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
 	else fail "bench QUICK=1: no plot"; fi
 else
-	fail "bench QUICK=1 ran (see $log)"
+	fail "bench QUICK=1 ran, every run quiesced (see $log: $(grep -E 'BENCH errors|error' "$log" | tail -1))"
 fi
+echo "# bench: $(took $t0)"
 
-# The debug kernel (KASAN, kmemleak, DEBUG_VM, DEBUG_PAGEALLOC, fault
-# injection): fault injection, interface fuzzing, a short soak.
+# The debug kernel (KASAN, kmemleak, DEBUG_VM, DEBUG_PAGEALLOC + page
+# poisoning, SLUB debugging, fault injection): fault injection, interface
+# fuzzing, the stale-TLB suite (flush off must not corrupt anything), a
+# short soak.
 if [ "${SKIP_DEBUG:-0}" = 1 ]; then
 	say "test: SKIP_DEBUG=1: debug-kernel tests skipped"
 elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	dk=$(env -u KDIR DEBUG=1 "$TOP/scripts/build-kernel.sh"); then
 	pass "debug kernel builds ($dk)"
-	for t in fault fuzz; do
+	for t in fault fuzz tlb; do
 		say "test: guest $t (debug kernel)"
-		log=$TOP/out/test/guest-$t.out
+		t0=$(date +%s); log=$T/guest-$t-debug.out
 		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 >"$log" 2>&1
-		rc=$?
-		p=$(grep -c '^ok [0-9]' "$log"); f=$(grep -c '^not ok [0-9]' "$log")
-		PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-		grep '^not ok [0-9]' "$log" | sed "s/^/# $t: /"
-		grep '^# ' "$log" | grep -v '^# [0-9]*% ' | sed "s/^# /# $t: /" | head -20
-		if [ $rc -eq 0 ]; then pass "guest $t (debug kernel): $p checks, clean console"
-		else fail "guest $t (debug kernel): $(grep 'run-guest: FAIL' "$log" | tail -1)"; fi
+		guest_suite "$t-debug" "$log" $?; echo "# $t-debug: $(took $t0)"
 	done
 	say "test: short soak (debug kernel)"
-	log=$TOP/out/test/soak.out
+	t0=$(date +%s); log=$T/soak.out
 	if env -u KDIR SOAK_OPS=60000 DELAY_OPS=3000 CYCLE_S=2 "$TOP/scripts/soak.sh" >"$log" 2>&1 &&
 		grep -q 'splats=0' "$log"; then
 		pass "short soak: $(grep '^soak: SOAK' "$log")"
 	else
 		fail "short soak (see $log): $(grep '^soak: SOAK' "$log")"
 	fi
+	echo "# soak: $(took $t0)"
 else
 	fail "debug kernel builds"
 fi
 
+# The whole run as one KTAP document: a subtest per suite, this script's own
+# checks last (all but the one below, which reads the document).
+{
+	{ echo "KTAP version 1"; echo "1..$MAKE_N"; cat "$T/make.results"; } >"$T/make.ktap"
+	SUITES+=("make:$T/make.ktap")
+	echo "KTAP version 1"
+	echo "1..${#SUITES[@]}"
+	i=0
+	for s in "${SUITES[@]}"; do
+		i=$((i + 1)); name=${s%%:*}; k=${s#*:}
+		sed 's/^/    /' "$k"
+		if grep -qE '^not ok [0-9]+ ' "$k"; then echo "not ok $i - $name"; else echo "ok $i - $name"; fi
+	done
+} >"$T/ktap.txt"
+kp=$(kunit_counts "$T/ktap.txt")
+if [ "$kp" = "$PASSED $FAILED" ]; then
+	pass "kunit.py parse of out/test/ktap.txt counts every result: $PASSED passed, $FAILED failed"
+else
+	fail "kunit.py parse of out/test/ktap.txt counts '${kp:-nothing}', we count '$PASSED $FAILED'"
+fi
+echo "# make test took $(took "$t_start")"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
