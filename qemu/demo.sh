@@ -1,5 +1,6 @@
 # make run: a short stress with moving stats, then every workload on both
-# targets, then every lazy mode with and without the race delay.
+# targets, the stale-TLB negative control, then every lazy mode with and
+# without the race delay.
 insmod $LAZY_VMAP_KO || exit 1
 cpus=$(grep -c ^processor /proc/cpuinfo)
 d() { echo $(( $(stat $1) - $2 )); }
@@ -21,19 +22,35 @@ quiesced || echo "NOT QUIESCED"
 
 echo
 echo "== workloads x targets: 4 threads, 1 s each =="
-printf "%-18s %-10s %10s %8s %14s %9s %10s\n" workload target ops/s purges flushes/purge failures mismatches
-for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift; do
+printf "%-18s %-10s %10s %8s %14s %9s %10s %9s\n" workload target ops/s purges flushes/purge failures \
+	mismatches stale_tlb
+for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff; do
 	for t in lazy_vmap vmalloc; do
 		put workload $w; put target $t
 		p0=$(stat purges); f0=$(stat tlb_flushes); a0=$(stat alloc_failures); m0=$(stat mismatches)
+		s0=$(stat stale_tlb)
 		run_stress 1
 		p=$(d purges $p0); f=$(d tlb_flushes $f0)
 		[ $t = vmalloc ] && { p=-; f=-; }
-		printf "%-18s %-10s %10s %8s %14s %9s %10s\n" $w $t $(stat run_ops_per_sec) $p \
-			"$(ratio "$f" "$p")" $(d alloc_failures $a0) $(d mismatches $m0)
+		printf "%-18s %-10s %10s %8s %14s %9s %10s %9s\n" $w $t $(stat run_ops_per_sec) $p \
+			"$(ratio "$f" "$p")" $(d alloc_failures $a0) $(d mismatches $m0) $(d stale_tlb $s0)
 		quiesced || echo "NOT QUIESCED"
 	done
 done
+
+echo
+echo "== the negative control: flush off (purges skip their flush), fix_size, 4 threads, 2 s =="
+put workload fix_size; put target lazy_vmap
+printf "%-6s %10s %8s %12s %9s %10s\n" flush ops/s purges flush_rounds stale_tlb mismatches
+for f in on off; do
+	put flush $f
+	p0=$(stat purges); f0=$(stat tlb_flushes); s0=$(stat stale_tlb); m0=$(stat mismatches)
+	run_stress 2
+	printf "%-6s %10s %8s %12s %9s %10s\n" $f $(stat run_ops_per_sec) $(d purges $p0) $(d tlb_flushes $f0) \
+		$(d stale_tlb $s0) $(d mismatches $m0)
+	quiesced || echo "NOT QUIESCED"
+done
+put flush on
 
 echo
 echo "== the 2010 race: fix_size, 4 threads, lazy_max_pages 64, 2 s per row =="
