@@ -556,9 +556,10 @@ impl Stress {
         let n64 = n.max(1) as u64;
         let workload = k.workload.load(Relaxed) as usize;
         // The floor has one fixed range per thread: nothing to hand over.
-        let handoff = match WORKLOADS[workload].handoff && k.target.load(Relaxed) != TARGET_FLOOR {
-            true => Some(Handoff::new(n)?),
-            false => None,
+        let handoff = if WORKLOADS[workload].handoff && k.target.load(Relaxed) != TARGET_FLOOR {
+            Some(Handoff::new(n)?)
+        } else {
+            None
         };
         let busy_budget = match k.busy_areas.load(Relaxed) {
             // By default the busy sets take at most half the arena.
