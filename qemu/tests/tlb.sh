@@ -17,6 +17,11 @@ plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 4))
 check "insmod" insmod $LAZY_VMAP_KO
 # The kernel's printk rate limit would hide most of the detector's lines.
 echo 0 > /proc/sys/kernel/printk_ratelimit
+# This shell and every process it starts run on the last CPU only: a process
+# scheduled on a CPU loads its page tables, and TCG then drops that CPU's
+# whole TLB, the stale entries the negative control leaves included. Thread
+# 0 of the stress runs on CPU 0.
+taskset -p $((1 << (cpus - 1))) $$ >/dev/null
 
 # run_ms MS: a stress run of MS milliseconds, waiting for its end.
 run_ms() {
@@ -82,18 +87,24 @@ stress_on() {
 		i=0; while [ $i -lt 10 ]; do sleep 0.05; put purge 1; i=$((i + 1)); done
 		put stress 0; put race_delay_us 0 ;;
 	mode_switch)
-		# A 10 ms run leaves every area it freed lazy (no purge: the
-		# threshold is the whole arena) and their translations in the TLBs
-		# (a few hundred areas: longer, and the TLBs evict the first ones,
-		# which lowest-fit hands out first); the switch purges them; a
-		# second short run reuses their ranges. Between the two runs the
-		# shell forks nothing (builtins only): a process scheduled on a CPU
-		# loads its page tables, and TCG then drops that CPU's whole TLB.
+		# One thread (on CPU 0) runs 2 ms: every area it frees stays lazy
+		# (no purge: the threshold is the whole arena) and its translation
+		# stays in CPU 0's TLB (a few hundred at most: more, and the TLB
+		# evicts the first ones, which lowest-fit hands out first); the
+		# switch purges them; the next 2 ms run reuses their ranges on the
+		# same CPU. The shell runs on the last CPU (see the top) and forks
+		# nothing in between (builtins only). Stale entries do not always
+		# survive the thread's exit and the new thread's start (a switch of
+		# address space on CPU 0 drops its whole TLB under TCG), so: 10
+		# switches.
 		put arena_mb 256; put workload fix_size; put nr_pages 1; put lazy_max_pages 65536
-		put duration_ms 10
+		put threads 1; put duration_ms 2
 		snap $ALL
-		echo 1 > $K/stress && stopped && echo purge-lock > $K/mode &&
-			echo 1 > $K/stress && stopped && echo ordered > $K/mode ;;
+		echo 1 > $K/stress && stopped || return 1
+		for m in purge-lock ordered purge-lock ordered purge-lock ordered purge-lock ordered purge-lock ordered; do
+			echo $m > $K/mode && echo 1 > $K/stress && stopped || return 1
+		done
+		put threads 4 ;;
 	esac
 }
 for f in on off; do
