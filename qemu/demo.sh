@@ -1,6 +1,9 @@
 # make run: a short stress with moving stats, then every workload on both
 # targets, the stale-TLB negative control, then every lazy mode with and
 # without the race delay.
+# Kernel messages go to the console, which is where the tables print: only
+# emergencies may interrupt them (the log stays in dmesg).
+dmesg -n 1
 insmod $LAZY_VMAP_KO || exit 1
 cpus=$(grep -c ^processor /proc/cpuinfo)
 d() { echo $(( $(stat $1) - $2 )); }
