@@ -42,7 +42,7 @@ elapsed() { echo $(($(date +%s) - t0)); }
 # The plan, counted up front (KTAP: the plan comes first). Each section's
 # count is given next to it.
 PCTS="1 10" TARGETS="lazy_vmap vmalloc"
-WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift"
+WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff"
 count() { echo $#; }
 NP=$(count $PCTS) NT=$(count $TARGETS) NW=$(count $WORKLOADS)
 # warm-up 5 + NT, injection runs 5 per run + 3, init 4 + 5, stress start 3,

@@ -10,7 +10,7 @@ N=${FUZZ_N:-1000}
 # read back.
 FUZZED='threads 1 1 2 3 4
 duration_ms 1 0 100 300
-workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift
+workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff
 target 1 lazy_vmap vmalloc floor
 nr_pages 1 1 4 16
 busy_areas 1 0 100 500
@@ -19,11 +19,14 @@ lazy_max_pages 0 64 512 2048
 mode 1 buggy drop-bugon purge-lock ordered
 on_race 1 count
 race_delay_us 1 0 5 20
+check_map 1 0 1
+check_tlb 1 0 1
+flush 1 off on
 purge 0 1
 selftest 0'
 # The knobs nobody but root may write.
-ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas arena_mb lazy_max_pages
-	mode on_race race_delay_us purge selftest"
+ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb flush
+	arena_mb lazy_max_pages mode on_race race_delay_us purge selftest"
 count() { echo $#; }
 NF=$(echo "$FUZZED" | wc -l) NR=$(count $ROOT_ONLY)
 # insmod 1, two per fuzzed knob (its RESULT line, missing or not), the
@@ -140,7 +143,7 @@ cmp_ "stress did work during the fuzzing" "$(stat ops)" -gt "$ops0"
 cmp_ "valid values at the wrong time were refused EBUSY" \
 	"$(awk '$1 == "RESULT" { s += $6 } END { print s + 0 }' /tmp/fuzz.out)" -gt 0
 check "stress stopped" put stress 0
-put mode ordered
+put mode ordered; put flush on
 check "quiesced after fuzzing" quiesced
 
 # Non-root: every knob refuses, nothing changes.
