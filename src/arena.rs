@@ -100,12 +100,21 @@ fn quarantine_max() -> u64 {
 pub(crate) static QUARANTINE_FREED: AtomicU64 = AtomicU64::new(0);
 
 /// Frees the quarantined pages after a full flush on every CPU (nothing
-/// if none is quarantined); returns how many.
+/// if none is quarantined); returns how many. Only the pages detached
+/// before the flush are freed: their PTEs were cleared before they were
+/// quarantined, so after the flush no CPU translates to them.
 pub(crate) fn drain_quarantine() -> u64 {
-    // SAFETY: detaches the quarantine, flushes every CPU, frees the pages
-    // it detached; callable from any process context.
-    let n = unsafe { lv_quarantine_drain() } as u64;
-    QUARANTINE_FREED.fetch_add(n, Relaxed);
+    let mut list = core::mem::MaybeUninit::<bindings::list_head>::uninit();
+    // SAFETY: initializes `list` (which does not move until the free below)
+    // and moves the quarantined pages onto it.
+    let n = unsafe { lv_quarantine_detach(list.as_mut_ptr()) } as u64;
+    if n > 0 {
+        tlb::flush_all();
+        // SAFETY: the pages on `list` are ours, and no CPU translates to
+        // them any more (flushed above).
+        unsafe { lv_quarantine_free(list.as_mut_ptr()) };
+        QUARANTINE_FREED.fetch_add(n, Relaxed);
+    }
     n
 }
 

@@ -84,36 +84,32 @@ unsigned long lv_quarantine_add(struct page **pages, unsigned long n)
 	return nr;
 }
 
-static void lv_flush_all_cb(void *unused)
-{
-	__flush_tlb_all();
-}
-
 /*
- * Detach every quarantined page, flush every CPU's whole TLB, free the pages;
- * returns how many. Pages quarantined while this runs stay for the next drain:
- * only the ones detached before the flush are known to have no translation left
- * (their PTEs were cleared before they were quarantined).
+ * Move every quarantined page to @list (the caller's, initialized here);
+ * returns how many. The caller flushes every CPU, then frees them with
+ * lv_quarantine_free(): pages quarantined meanwhile stay for the next drain.
  */
-unsigned long lv_quarantine_drain(void)
+unsigned long lv_quarantine_detach(struct list_head *list)
 {
-	LIST_HEAD(list);
-	struct page *page, *next;
-	unsigned long n = 0;
+	unsigned long n;
 
+	INIT_LIST_HEAD(list);
 	spin_lock(&lv_quarantine_lock);
-	list_splice_init(&lv_quarantine, &list);
+	list_splice_init(&lv_quarantine, list);
+	n = lv_quarantine_nr;
 	lv_quarantine_nr = 0;
 	spin_unlock(&lv_quarantine_lock);
-	if (list_empty(&list))
-		return 0;
-	on_each_cpu(lv_flush_all_cb, NULL, 1);
-	list_for_each_entry_safe(page, next, &list, lru) {
+	return n;
+}
+
+void lv_quarantine_free(struct list_head *list)
+{
+	struct page *page, *next;
+
+	list_for_each_entry_safe(page, next, list, lru) {
 		list_del(&page->lru);
 		__free_page(page);
-		n++;
 	}
-	return n;
 }
 
 /* Fill the NULL slots of @pages[0..n) with fresh pages; returns how many

@@ -8,7 +8,7 @@
 // structs; we only pass pointers to them, as the kernel crate does.
 #![allow(improper_ctypes)]
 
-use kernel::bindings::{kobject, page, pte_t, task_struct};
+use kernel::bindings::{kobject, list_head, page, pte_t, task_struct};
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 extern "C" {
@@ -20,7 +20,8 @@ extern "C" {
     pub(crate) fn lv_clear_pte(ptep: *mut pte_t) -> *mut page;
     pub(crate) fn lv_pte_page(ptep: *mut pte_t) -> *mut page;
     pub(crate) fn lv_quarantine_add(pages: *mut *mut page, n: c_ulong) -> c_ulong;
-    pub(crate) fn lv_quarantine_drain() -> c_ulong;
+    pub(crate) fn lv_quarantine_detach(list: *mut list_head) -> c_ulong;
+    pub(crate) fn lv_quarantine_free(list: *mut list_head);
     pub(crate) fn lv_alloc_pages_bulk(n: c_ulong, pages: *mut *mut page) -> c_ulong;
     pub(crate) fn lv_free_pages_bulk(pages: *mut *mut page, n: c_ulong);
     pub(crate) fn lv_get_page(page: *mut page);
