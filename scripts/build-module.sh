@@ -13,6 +13,11 @@ mkdir -p "$B/src"
 # Sources over the previous build's tree: unchanged files keep their mtime,
 # so kbuild rebuilds only what changed.
 cp -rp "$TOP/src/." "$B/src/"
+# Sources moved or deleted since the previous build would still be found
+# there (a `mod x;` with both x.rs and x/mod.rs): drop them.
+(cd "$B/src" && find . \( -name '*.rs' -o -name '*.c' -o -name '*.h' \) -print) | while read -r f; do
+	[ -e "$TOP/src/$f" ] || rm -f "$B/src/$f"
+done
 cp -p "$TOP/Kbuild" "$B/"
 say "module: building lazy_vmap.ko against $KDIR"
 make -s -C "$KDIR" M="$B" LLVM="$LLVM_SUFFIX" RUSTC="$KRUSTC" RUSTDOC="$KRUSTDOC" \

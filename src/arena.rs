@@ -17,7 +17,7 @@
 //! The negative control (`flush off`, stress stopped to change it): every
 //! purge skips its flush, so ranges go back to the allocator while CPUs may
 //! still translate them to their old pages. Those pages are not freed but
-//! quarantined (`lv_quarantine_*` in the shim), so a write through a stale
+//! quarantined ([`crate::sys::pgtable`]), so a write through a stale
 //! translation lands in a page nobody else owns; the quarantine is drained,
 //! after a full flush on every CPU, when `flush` goes back on, at arena
 //! replacement and at unload, and when it holds more than an eighth of RAM.
@@ -25,11 +25,10 @@
 use crate::knobs::{Knobs, OnRace};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
-use crate::pgtable::PageTable;
-use crate::shim::*;
+use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable};
+use crate::sys::{cpu, debug, sync};
 use crate::tlb;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
-use kernel::bindings;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
@@ -38,20 +37,13 @@ use kernel::sync::{Arc, SpinLock};
 /// pages, sized for a 32 TiB vmalloc space; we cap it at a quarter of the
 /// arena so that purges happen in a small one too.
 pub(crate) fn default_lazy_max_pages(arena_pages: u64) -> u64 {
-    // SAFETY: reads the online CPU count.
-    let cpus = unsafe { lv_online_cpus() };
-    let fls = u64::from(32 - cpus.leading_zeros());
+    let fls = u64::from(32 - cpu::online().leading_zeros());
     (fls * (32 << 20) / 4096).min(arena_pages / 4).max(1)
 }
-
-/// Pages allocated, mapped, unmapped and freed per batch.
-const BATCH: usize = 32;
 
 /// Counters the arena keeps besides the lazy ones.
 #[derive(Default)]
 pub(crate) struct ArenaStats {
-    /// Pages currently mapped.
-    pub(crate) mapped: AtomicI64,
     /// Pages whose `vmalloc_to_page()` was not the page we mapped.
     pub(crate) map_mismatches: AtomicU64,
     /// Flush rounds the purges issued (IPIs to every CPU, see `tlb`).
@@ -87,37 +79,6 @@ impl ArenaStats {
     }
 }
 
-/// Most pages the quarantine holds before a free drains it (with its full
-/// flush): an eighth of RAM, so that `flush off` runs for minutes without
-/// exhausting memory, while the translations left between two drains are
-/// plenty for the detector to meet.
-fn quarantine_max() -> u64 {
-    // SAFETY: reads the number of RAM pages.
-    (unsafe { lv_totalram_pages() }) as u64 / 8
-}
-
-/// Pages freed from the quarantine since load, after their flush.
-pub(crate) static QUARANTINE_FREED: AtomicU64 = AtomicU64::new(0);
-
-/// Frees the quarantined pages after a full flush on every CPU (nothing
-/// if none is quarantined); returns how many. Only the pages detached
-/// before the flush are freed: their PTEs were cleared before they were
-/// quarantined, so after the flush no CPU translates to them.
-pub(crate) fn drain_quarantine() -> u64 {
-    let mut list = core::mem::MaybeUninit::<bindings::list_head>::uninit();
-    // SAFETY: initializes `list` (which does not move until the free below)
-    // and moves the quarantined pages onto it.
-    let n = unsafe { lv_quarantine_detach(list.as_mut_ptr()) } as u64;
-    if n > 0 {
-        tlb::flush_all();
-        // SAFETY: the pages on `list` are ours, and no CPU translates to
-        // them any more (flushed above).
-        unsafe { lv_quarantine_free(list.as_mut_ptr()) };
-        QUARANTINE_FREED.fetch_add(n, Relaxed);
-    }
-    n
-}
-
 /// See the module documentation.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Arena {
@@ -132,30 +93,16 @@ pub(crate) struct Arena {
     races_logged: AtomicU32,
 }
 
-/// Holds the static purge lock (`purge_lock` of 2.6.28, a mutex as it has
-/// been since 4.9 so that it may be held across the cross-CPU flush).
-pub(crate) struct PurgeGuard(());
-
-impl Drop for PurgeGuard {
-    fn drop(&mut self) {
-        // SAFETY: a `PurgeGuard` exists only while the lock is held.
-        unsafe { lv_purge_unlock() };
-    }
-}
-
 impl Env for Arena {
     type Pool = KVVec<Node>;
-    type PurgeGuard<'a> = PurgeGuard;
+    type PurgeGuard<'a> = sync::PurgeGuard;
 
-    fn purge_lock(&self) -> PurgeGuard {
-        // SAFETY: a sleeping lock, taken from process context.
-        unsafe { lv_purge_lock() };
-        PurgeGuard(())
+    fn purge_lock(&self) -> sync::PurgeGuard {
+        sync::purge_lock()
     }
 
-    fn purge_trylock(&self) -> Option<PurgeGuard> {
-        // SAFETY: as above.
-        unsafe { lv_purge_trylock() }.then(|| PurgeGuard(()))
+    fn purge_trylock(&self) -> Option<sync::PurgeGuard> {
+        sync::purge_trylock()
     }
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<KVVec<Node>>) -> R) -> R {
@@ -182,8 +129,7 @@ impl Env for Arena {
     fn race_window(&self) {
         let us = self.knobs.race_delay_us.load(Relaxed);
         if us > 0 {
-            // SAFETY: a busy wait; preemptible unless the caller holds a lock.
-            unsafe { bindings::__udelay(us as _) };
+            cpu::udelay(us as u32);
         }
     }
 
@@ -195,10 +141,9 @@ impl Env for Arena {
                     pr_warn!("race #{}: purge took {} lazy pages, counter says {}\n", n, nr, lazy);
                 }
             }
-            // SAFETY: WARN() with two numbers.
-            OnRace::Warn => unsafe { lv_race_warn(nr as _, lazy as _) },
-            // SAFETY: BUG(), on explicit request of `on_race=bug`.
-            OnRace::Bug => unsafe { lv_race_bug(nr as _, lazy as _) },
+            OnRace::Warn => debug::race_warn(nr, lazy),
+            // On explicit request of `on_race=bug`.
+            OnRace::Bug => debug::race_bug(nr, lazy),
         }
     }
 }
@@ -207,7 +152,7 @@ impl Arena {
     /// An arena of `mb` MiB in `mode`.
     pub(crate) fn new(mb: u64, mode: Mode, knobs: Arc<Knobs>) -> Result<Arc<Self>> {
         let pages = mb * 256;
-        let pt = PageTable::new(pages as usize)?;
+        let pt = PageTable::new(pages as usize, debug::arena_fault())?;
         let base = pt.base_pfn();
         let mut slots = KVVec::with_capacity(slots_needed(pages), GFP_KERNEL)?;
         for _ in 0..slots_needed(pages) {
@@ -246,102 +191,56 @@ impl Arena {
         self.lazy.free(self, start);
     }
 
-    /// Maps a fresh page at each of `pages` pages from `start`, allocating
-    /// them in batches with the bulk page allocator; on failure unmaps what
-    /// it mapped. With `check_map`, checks that `vmalloc_to_page()` of every
-    /// page returns the page just mapped (a page-table walk per page).
-    pub(crate) fn map(&self, start: u64, pages: u64) -> Result {
-        let check = self.knobs.check_map.load(Relaxed);
-        let mut done = 0;
-        while done < pages {
-            let n = (pages - done).min(BATCH as u64) as usize;
-            let mut batch = [core::ptr::null_mut(); BATCH];
-            // SAFETY: `batch` has `n` null slots to fill.
-            let got = unsafe { lv_alloc_pages_bulk(n as _, batch.as_mut_ptr()) } as usize;
-            if got < n {
-                // SAFETY: the first `got` slots hold pages we own.
-                unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
-                self.unmap(start, done);
-                return Err(ENOMEM);
-            }
-            for (i, &page) in batch[..n].iter().enumerate() {
-                let pn = start + done + i as u64;
-                // SAFETY: `pn` belongs to the caller's area, its PTE is not
-                // present, and `page` is ours.
-                unsafe { self.pt.map(pn, page) };
-                if check {
-                    // SAFETY: the address is mapped (by us, just now).
-                    let seen = unsafe { bindings::vmalloc_to_page(PageTable::addr(pn) as *const _) };
-                    if seen != page {
-                        self.stats.map_mismatches.fetch_add(1, Relaxed);
-                    }
-                }
-            }
-            self.stats.mapped.fetch_add(n as i64, Relaxed);
-            done += n as u64;
+    /// Maps a fresh page at each of `pages` pages from `start` (a range
+    /// the caller reserved); on failure nothing stays mapped. With
+    /// `check_map`, checks that `vmalloc_to_page()` of every page returns the
+    /// page just mapped (a page-table walk per page).
+    pub(crate) fn map(&self, start: u64, pages: u64) -> Result<Mapped> {
+        let (m, mismatches) = self.pt.map(start, pages, self.knobs.check_map.load(Relaxed))?;
+        if mismatches > 0 {
+            self.stats.map_mismatches.fetch_add(mismatches, Relaxed);
         }
-        Ok(())
+        Ok(m)
     }
 
-    /// Clears the PTEs of `pages` pages from `start` with no TLB flush and
-    /// frees their pages in batches (quarantines them while `flush` is off).
-    pub(crate) fn unmap(&self, start: u64, pages: u64) {
-        let quarantine = !self.knobs.flush.load(Relaxed);
-        let mut done = 0;
-        while done < pages {
-            let n = (pages - done).min(BATCH as u64);
-            let mut batch = [core::ptr::null_mut(); BATCH];
-            let mut got = 0;
-            for pn in start + done..start + done + n {
-                let page = self.pt.unmap(pn);
-                if !page.is_null() {
-                    batch[got] = page;
-                    got += 1;
-                }
-            }
-            if quarantine {
-                // SAFETY: the pages are ours, unmapped, on no list; the
-                // quarantine owns them until a flush has run everywhere.
-                let held = unsafe { lv_quarantine_add(batch.as_mut_ptr(), got as _) };
-                self.stats.quarantined.fetch_add(got as u64, Relaxed);
-                if held as u64 > quarantine_max() {
-                    drain_quarantine();
-                }
-            } else {
-                // SAFETY: the pages were ours and are no longer mapped; only
-                // a stale TLB entry of an address no one touches before the
-                // purge may still point at them.
-                unsafe { lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
-            }
-            self.stats.mapped.fetch_sub(got as i64, Relaxed);
-            done += n;
+    /// Clears the PTEs of `m` with no TLB flush and frees its pages
+    /// (quarantines them while `flush` is off).
+    pub(crate) fn unmap(&self, m: Mapped) {
+        let dispose = if self.knobs.flush.load(Relaxed) { Dispose::Free } else { Dispose::Quarantine };
+        let q = self.pt.unmap(m, dispose);
+        if q > 0 {
+            self.stats.quarantined.fetch_add(q, Relaxed);
         }
     }
 
     /// Allocates and maps an area of `pages` pages (plus a guard page)
-    /// aligned to `align` pages; returns its first page number. A failure
-    /// part way goes back through the lazy free, like vmalloc's error path.
-    pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<u64> {
+    /// aligned to `align` pages. A failure part way goes back through the
+    /// lazy free, like vmalloc's error path.
+    pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<Mapped> {
         let start = self.reserve(pages, align)?;
-        self.map(start, pages).inspect_err(|_| self.release(start))?;
-        Ok(start)
+        self.map(start, pages).inspect_err(|_| self.release(start))
     }
 
-    /// Frees the area at `start` of `pages` mapped pages, lazily.
-    pub(crate) fn free(&self, start: u64, pages: u64) {
-        self.unmap(start, pages);
+    /// Frees the area `m`, lazily.
+    pub(crate) fn free(&self, m: Mapped) {
+        let start = m.start();
+        self.unmap(m);
         self.release(start);
+    }
+
+    /// Pages currently mapped.
+    pub(crate) fn mapped(&self) -> i64 {
+        self.pt.mapped()
+    }
+
+    /// The page table, for the stale-TLB check of the stress threads.
+    pub(crate) fn page_table(&self) -> &PageTable {
+        &self.pt
     }
 
     /// Purges every lazy area now, waiting for a running purge.
     pub(crate) fn purge(&self, why: Why) -> u64 {
         self.lazy.purge(self, why)
-    }
-
-    /// The page mapped at page number `pn` (its PTE), for the stale-TLB
-    /// check of the stress threads.
-    pub(crate) fn page_at(&self, pn: u64) -> *mut bindings::page {
-        self.pt.page_at(pn)
     }
 
     /// Switches the lazy mode (stress must be stopped).
@@ -356,61 +255,59 @@ impl Arena {
     /// that still read the old page through a stale TLB entry). Stress must
     /// be stopped so the allocator hands the same address back.
     pub(crate) fn tlb_selftest(&self, skip_flush: bool) -> Result<(u32, u32, u32)> {
-        const OLD: u64 = 0x6f6c_6421_6f6c_6421;
-        const NEW: u64 = 0x6e65_7721_6e65_7721;
+        const OLD: (u64, u64) = (0x6f6c_6421_6f6c_6421, !0x6f6c_6421_6f6c_6421);
+        const NEW: (u64, u64) = (0x6e65_7721_6e65_7721, !0x6e65_7721_6e65_7721);
         self.purge(Why::Demand);
         let a = self.alloc(1, 1)?;
-        let addr = PageTable::addr(a);
-        // SAFETY: `addr` is a mapped page of our area.
-        let old_page = unsafe {
-            core::ptr::write_volatile(addr as *mut u64, OLD);
-            bindings::vmalloc_to_page(addr as *const _)
-        };
+        let start = a.start();
+        a.write_words(0, OLD);
         // Keep the old page alive after the free, so a stale read shows OLD.
-        // SAFETY: the page is mapped and ours.
-        unsafe { lv_get_page(old_page) };
+        let Some(old_page) = self.pt.page(&a, 0).map(|p| p.get()) else {
+            self.free(a);
+            return Err(EIO);
+        };
         let warm = AtomicU32::new(0);
-        tlb::on_every_cpu(&|| {
-            // SAFETY: mapped until the free below, which runs after this returns.
-            if unsafe { core::ptr::read_volatile(addr as *const u64) } == OLD {
+        cpu::on_each(&|| {
+            if a.read_words(0) == OLD {
                 warm.fetch_add(1, Relaxed);
             }
         });
         self.skip_flush.store(skip_flush, Relaxed);
-        self.free(a, 1);
+        self.free(a);
         self.purge(Why::Demand);
         self.skip_flush.store(false, Relaxed);
         let result = match self.alloc(1, 1) {
-            Ok(b) if b == a => {
-                // Write through the new page's direct map, not through
-                // `addr`: this CPU may itself hold a stale entry for `addr`.
-                // SAFETY: `addr` is mapped again, to a new page of ours.
-                unsafe {
-                    let page = bindings::vmalloc_to_page(addr as *const _);
-                    core::ptr::write_volatile(lv_page_address(page) as *mut u64, NEW);
-                }
-                let (cpus, fresh, stale) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
-                tlb::on_every_cpu(&|| {
-                    cpus.fetch_add(1, Relaxed);
-                    // SAFETY: mapped; a stale entry still points at the old
-                    // page, which we hold a reference on.
-                    match unsafe { core::ptr::read_volatile(addr as *const u64) } {
-                        NEW => fresh.fetch_add(1, Relaxed),
-                        OLD => stale.fetch_add(1, Relaxed),
-                        _ => 0,
-                    };
-                });
-                self.free(b, 1);
-                let cpus = cpus.into_inner();
-                if warm.into_inner() != cpus {
-                    Err(EIO)
-                } else {
-                    Ok((cpus, fresh.into_inner(), stale.into_inner()))
-                }
-            }
             Ok(b) => {
-                self.free(b, 1);
-                Err(EAGAIN)
+                let r = match self.pt.page(&b, 0) {
+                    // Same address, a new page: read it on every CPU.
+                    Some(new_page) if b.start() == start && !new_page.is(&old_page) => {
+                        // Write through the new page's direct map, not through
+                        // the address: this CPU may itself hold a stale entry.
+                        new_page.write_words(NEW);
+                        let (cpus, fresh, stale) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
+                        cpu::on_each(&|| {
+                            cpus.fetch_add(1, Relaxed);
+                            // A stale entry still points at the old page,
+                            // which we hold a reference on.
+                            match b.read_words(0) {
+                                NEW => fresh.fetch_add(1, Relaxed),
+                                OLD => stale.fetch_add(1, Relaxed),
+                                _ => 0,
+                            };
+                        });
+                        let cpus = cpus.into_inner();
+                        if warm.into_inner() != cpus {
+                            Err(EIO)
+                        } else {
+                            Ok((cpus, fresh.into_inner(), stale.into_inner()))
+                        }
+                    }
+                    // Another address, or the old page again: the test
+                    // cannot tell stale from fresh.
+                    _ => Err(EAGAIN),
+                };
+                self.free(b);
+                r
             }
             Err(e) => Err(e),
         };
@@ -418,8 +315,7 @@ impl Arena {
         // Leave no stale entry behind, whatever the test did.
         tlb::flush_all();
         drain_quarantine();
-        // SAFETY: drops the reference taken above; the page is unmapped.
-        unsafe { lv_put_page(old_page) };
+        drop(old_page);
         result
     }
 }
@@ -433,7 +329,8 @@ impl PinnedDrop for Arena {
         let live = self.lazy.live_areas();
         if live != 0 {
             // Cannot happen: stress threads are stopped before an arena is
-            // dropped. PageTable's drop still frees any page left mapped.
+            // dropped. With pages still mapped, PageTable's drop leaks the
+            // range rather than free pages a token may point to.
             pr_err!("arena dropped with {} live areas\n", live);
         }
     }

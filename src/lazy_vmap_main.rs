@@ -5,13 +5,17 @@
 //! `BUG_ON(nr > vmap_lazy_nr)` race and its three fixes.
 //!
 //! Layout, bottom up:
-//! - [`pgtable`]: the arena's kernel virtual range and its PTEs in init_mm;
-//! - [`tlb`]: kernel TLB flushes on every CPU;
+//! - [`sys`]: the platform layer, every `unsafe` of the module: the arena's
+//!   kernel virtual range and its PTEs in init_mm, pages, vmalloc areas,
+//!   CPUs and cross-CPU calls, TLB primitives, kthreads, sysfs, the purge
+//!   lock, BUG/WARN and test hooks;
+//! - [`tlb`]: kernel TLB flushes on every CPU (which flush, where);
 //! - [`lazy_core`]: the pure logic, also built and tested on the host:
 //!   the area allocator, lazy free and purge with its modes, knob parsing,
 //!   the workload table;
 //! - [`arena`]: allocator + lazy state on the real page tables;
-//! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc;
+//! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc: targets,
+//!   the worker loop, control;
 //! - [`sysfs`]: `/sys/kernel/lazy_vmap/`.
 
 use kernel::prelude::*;
@@ -21,9 +25,8 @@ mod arena;
 mod knobs;
 #[path = "core/mod.rs"]
 mod lazy_core;
-mod pgtable;
-mod shim;
 mod stress;
+mod sys;
 mod sysfs;
 mod tlb;
 
@@ -54,28 +57,22 @@ struct LazyVmap {
 
 impl kernel::Module for LazyVmap {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        // SAFETY: reads the online CPU count.
-        let cpus = unsafe { shim::lv_online_cpus() };
-        // SAFETY: sets the fail-nth count of the current task, the insmod
-        // running this init, as a write to /proc/self/fail-nth would.
-        let armed = i64::from(unsafe { shim::lv_init_fault_arm() });
-        if armed < 0 {
+        let cpus = sys::cpu::online();
+        let mut fault = sys::debug::InitFault::arm().inspect_err(|_| {
             pr_err!("inject_init_failure: needs CONFIG_FAULT_INJECTION and N <= INT_MAX\n");
-            return Err(EINVAL);
-        }
+        })?;
         let module = (|| {
             let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
             let stress = stress::Stress::new(knobs)?;
             let sysfs = sysfs::Registration::register(&stress)?;
             Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
         })();
+        let armed = fault.armed();
         if armed > 0 {
-            // SAFETY: as above; clears what is left of the count so that
-            // nothing after init fails.
-            let left = i64::from(unsafe { shim::lv_init_fault_disarm() });
-            match left {
+            // Clears what is left of the count so that nothing after init fails.
+            match fault.disarm() {
                 0 => pr_info!("inject_init_failure={armed}: allocation {armed} of init failed\n"),
-                _ => pr_info!(
+                left => pr_info!(
                     "inject_init_failure={armed}: not reached, init made {} allocations\n",
                     armed - left
                 ),

@@ -43,6 +43,14 @@ void lv_set_pte(pte_t *ptep, struct page *page)
 	set_pte(ptep, mk_pte(page, PAGE_KERNEL));
 }
 
+/* Map @page at an empty PTE (one cmpxchg); false if the PTE was not empty. */
+bool lv_set_pte_if_none(pte_t *ptep, struct page *page)
+{
+	pteval_t none = 0;
+
+	return try_cmpxchg(&ptep->pte, &none, pte_val(mk_pte(page, PAGE_KERNEL)));
+}
+
 /* Clear a PTE with no TLB flush; return the page it mapped, if any. */
 struct page *lv_clear_pte(pte_t *ptep)
 {

@@ -11,6 +11,7 @@ struct task_struct;
 void *lv_vmap(struct page **pages, unsigned int count);
 pte_t *lv_lookup_pte(unsigned long addr);
 void lv_set_pte(pte_t *ptep, struct page *page);
+bool lv_set_pte_if_none(pte_t *ptep, struct page *page);
 struct page *lv_clear_pte(pte_t *ptep);
 struct page *lv_pte_page(pte_t *ptep);
 unsigned long lv_quarantine_add(struct page **pages, unsigned long n);

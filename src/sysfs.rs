@@ -3,43 +3,26 @@
 //! `/sys/kernel/lazy_vmap/`: the knobs, as a table of `{name, mode, show,
 //! store}`.
 //!
-//! 6.12 has no sysfs abstraction in the kernel crate; the attribute structs
-//! live in `shim.c` (lockdep wants them static) and every read and write is
-//! dispatched here by index. A write is parsed strictly (`lazy_core::parse`)
+//! The directory and the dispatch of every read and write to this table, by
+//! index, are in [`crate::sys::sysfs`]. A write is parsed strictly (`lazy_core::parse`)
 //! before anything changes, so a malformed one fails with `EINVAL` and leaves
 //! the knob as it was; a knob that must not change under a running stress
 //! fails with `EBUSY`. Writes are root-only through the file modes.
 
 use crate::knobs::*;
-use crate::arena::QUARANTINE_FREED;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
-use crate::shim::{lv_online_cpus, lv_sysfs_create, lv_sysfs_remove};
 use crate::stress::Stress;
+use crate::sys::pgtable::QUARANTINE_FREED;
+use crate::sys::sysfs::{Buf, Dir, Handler};
+use crate::sys::cpu;
 use core::fmt::{self, Write};
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
-use kernel::bindings;
+use core::sync::atomic::{AtomicU32, Ordering::*};
 use kernel::c_str;
-use kernel::ffi::{c_char, c_uint};
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow};
-
-/// A `show` output buffer (one page).
-struct Buf<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl Write for Buf<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).filter(|&e| e <= self.buf.len()).ok_or(fmt::Error)?;
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+use kernel::sync::Arc;
+use kernel::time::Ktime;
 
 type Show = fn(&Stress, &mut Buf<'_>) -> fmt::Result;
 type Store = fn(&Arc<Stress>, &[u8]) -> Result;
@@ -66,8 +49,7 @@ fn parse_name(buf: &[u8], names: &[&str]) -> Result<usize> {
 }
 
 fn max_threads() -> u64 {
-    // SAFETY: reads the online CPU count.
-    4 * u64::from(unsafe { lv_online_cpus() })
+    4 * u64::from(cpu::online())
 }
 
 static KNOBS: [Knob; 18] = [
@@ -248,8 +230,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "target {}", TARGETS[k.target.load(Relaxed) as usize])?;
     writeln!(b, "workload {}", WORKLOADS[k.workload.load(Relaxed) as usize].name)?;
     writeln!(b, "threads {}", k.threads.load(Relaxed))?;
-    // SAFETY: reads the monotonic clock.
-    let now = unsafe { bindings::ktime_get() };
+    let now = Ktime::ktime_get().to_ns();
     let end = if running { now } else { st.run_end_ns.load(Relaxed) };
     let elapsed_us = ((end - st.run_start_ns.load(Relaxed)) / 1000).max(0) as u64;
     let elapsed_ms = elapsed_us / 1000;
@@ -292,7 +273,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "lazy_pages_min {}", a.lazy.stats.lazy_min.load(Relaxed))?;
             writeln!(b, "lazy_pages_max {}", a.lazy.stats.lazy_max.load(Relaxed))?;
             writeln!(b, "lazy_max_pages {}", a.lazy.lazy_max_pages())?;
-            writeln!(b, "mapped_pages {}", a.stats.mapped.load(Relaxed))?;
+            writeln!(b, "mapped_pages {}", a.mapped())?;
             writeln!(b, "arena_pages {}", a.pages())?;
             writeln!(b, "live_areas {}", a.lazy.live_areas())?;
         }
@@ -300,90 +281,32 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     })
 }
 
-/// The registration of `/sys/kernel/lazy_vmap`; dropping it removes the
-/// directory, waiting for callbacks in flight.
-///
-/// # Invariants
-///
-/// `kobj` is the directory's kobject; [`STRESS`] holds a reference count of
-/// the `Stress` taken by `register` and released by `drop`.
+/// `/sys/kernel/lazy_vmap`, acting on the module's [`Stress`].
 pub(crate) struct Registration {
-    kobj: NonNull<bindings::kobject>,
+    _dir: Dir,
 }
 
-// SAFETY: the kobject pointer may be used from any thread.
-unsafe impl Send for Registration {}
-// SAFETY: `Registration` has no `&self` methods.
-unsafe impl Sync for Registration {}
+struct Table(Arc<Stress>);
 
-/// The `Stress` the callbacks act on (an `Arc::into_raw` pointer).
-static STRESS: AtomicPtr<Stress> = AtomicPtr::new(core::ptr::null_mut());
+impl Handler for Table {
+    fn show(&self, idx: usize, b: &mut Buf<'_>) -> fmt::Result {
+        (KNOBS.get(idx).ok_or(fmt::Error)?.show)(&self.0, b)
+    }
 
-impl Registration {
-    /// Creates `/sys/kernel/lazy_vmap` acting on `stress`.
-    pub(crate) fn register(stress: &Arc<Stress>) -> Result<Self> {
-        let names = KNOBS.each_ref().map(|k| k.name.as_char_ptr());
-        let modes = KNOBS.each_ref().map(|k| k.mode);
-        STRESS.store(Arc::into_raw(stress.clone()).cast_mut(), Release);
-        // SAFETY: the arrays hold KNOBS.len() static names and modes.
-        let kobj = unsafe {
-            lv_sysfs_create(c_str!("lazy_vmap").as_char_ptr(), names.as_ptr(), modes.as_ptr(), KNOBS.len() as c_uint)
-        };
-        match NonNull::new(kobj) {
-            Some(kobj) => Ok(Registration { kobj }),
-            None => {
-                drop_stress();
-                Err(ENOMEM)
-            }
+    fn store(this: &Arc<Self>, idx: usize, input: &[u8]) -> Result {
+        match KNOBS.get(idx).and_then(|k| k.store) {
+            Some(store) => store(&this.0, input),
+            None => Err(EINVAL),
         }
     }
 }
 
-fn drop_stress() {
-    let p = STRESS.swap(core::ptr::null_mut(), AcqRel);
-    // SAFETY: `p` came from `Arc::into_raw` in `register`.
-    drop(unsafe { Arc::from_raw(p) });
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // SAFETY: `kobj` is our directory (type invariant); removal waits
-        // for running show/store callbacks, so none sees STRESS after this.
-        unsafe { lv_sysfs_remove(self.kobj.as_ptr()) };
-        drop_stress();
-    }
-}
-
-/// The `Stress` while the directory exists.
-fn stress<'a>() -> ArcBorrow<'a, Stress> {
-    // SAFETY: callbacks run only while the directory exists, and STRESS
-    // holds a reference from `register` until after it is removed.
-    unsafe { ArcBorrow::from_raw(STRESS.load(Acquire)) }
-}
-
-#[no_mangle]
-extern "C" fn lv_sysfs_show(idx: c_uint, buf: *mut c_char) -> isize {
-    // SAFETY: sysfs hands `show` a buffer of PAGE_SIZE bytes.
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, kernel::page::PAGE_SIZE) };
-    let mut b = Buf { buf, len: 0 };
-    let s = stress();
-    match KNOBS.get(idx as usize).map(|k| (k.show)(&s, &mut b)) {
-        Some(Ok(())) => b.len as isize,
-        _ => EIO.to_errno() as isize,
-    }
-}
-
-#[no_mangle]
-extern "C" fn lv_sysfs_store(idx: c_uint, buf: *const c_char, len: usize) -> isize {
-    // SAFETY: sysfs hands `store` `len` bytes (plus a NUL we ignore).
-    let input = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
-    let s: Arc<Stress> = stress().into();
-    let r = match KNOBS.get(idx as usize).and_then(|k| k.store) {
-        Some(store) => store(&s, input),
-        None => Err(EINVAL),
-    };
-    match r {
-        Ok(()) => len as isize,
-        Err(e) => e.to_errno() as isize,
+impl Registration {
+    /// Creates `/sys/kernel/lazy_vmap` acting on `stress`; dropping the
+    /// registration removes it, waiting for callbacks in flight.
+    pub(crate) fn register(stress: &Arc<Stress>) -> Result<Self> {
+        let attrs = KNOBS.each_ref().map(|k| (k.name, k.mode));
+        let handler = Arc::new(Table(stress.clone()), GFP_KERNEL)?;
+        Ok(Registration { _dir: Dir::register(c_str!("lazy_vmap"), &attrs, handler)? })
     }
 }

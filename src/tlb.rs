@@ -24,11 +24,8 @@
 //! - Lazy-TLB and idle CPUs are in the online mask and get the IPI too, so no
 //!   CPU keeps a stale kernel translation.
 
-use crate::shim::{lv_flush_tlb_all_local, lv_invlpg, lv_pti_enabled};
+use crate::sys::{cpu, pgtable, tlb};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use kernel::bindings;
-use kernel::ffi::c_void;
-use kernel::page::PAGE_SHIFT;
 
 /// Above this many pages a full flush is cheaper than `invlpg` per page.
 pub(crate) const SINGLE_PAGE_CEILING: u64 = 33;
@@ -54,20 +51,12 @@ pub(crate) struct Round {
 /// Flushes pages `[start, end)` (page numbers) from every CPU's TLB.
 /// Must not be called with a spinlock held or interrupts off.
 pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
-    // SAFETY: reads a boot-time CPU feature bit.
-    let pti = unsafe { lv_pti_enabled() };
-    let kind = if pti || end - start > SINGLE_PAGE_CEILING { Kind::Full } else { Kind::Pages };
+    let kind = if tlb::pti() || end - start > SINGLE_PAGE_CEILING { Kind::Full } else { Kind::Pages };
     let cpus = AtomicU32::new(0);
-    on_every_cpu(&|| {
+    cpu::on_each(&|| {
         match kind {
-            // SAFETY: flushing this CPU's TLB is always safe.
-            Kind::Full => unsafe { bindings::__flush_tlb_all() },
-            Kind::Pages => {
-                for pn in start..end {
-                    // SAFETY: invlpg of any address is safe.
-                    unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
-                }
-            }
+            Kind::Full => tlb::flush_all(),
+            Kind::Pages => (start..end).for_each(|pn| tlb::invlpg(pgtable::addr(pn))),
         }
         cpus.fetch_add(1, Relaxed);
     });
@@ -78,42 +67,13 @@ pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
 /// address that no other CPU has touched (a CPU-bound thread's own area).
 pub(crate) fn flush_pages_local(start: u64, end: u64) {
     if end - start > SINGLE_PAGE_CEILING {
-        // SAFETY: flushing this CPU's TLB is always safe; the helper
-        // disables preemption around it, as __flush_tlb_all() requires.
-        unsafe { lv_flush_tlb_all_local() };
+        tlb::flush_all();
     } else {
-        for pn in start..end {
-            // SAFETY: invlpg of any address is safe.
-            unsafe { lv_invlpg((pn << PAGE_SHIFT) as _) };
-        }
+        (start..end).for_each(|pn| tlb::invlpg(pgtable::addr(pn)));
     }
 }
 
 /// Flushes the whole TLB of every CPU.
 pub(crate) fn flush_all() {
-    // SAFETY: flushing this CPU's TLB is always safe.
-    on_every_cpu(&|| unsafe { bindings::__flush_tlb_all() });
-}
-
-/// Runs `f` on every online CPU and waits for all of them.
-pub(crate) fn on_every_cpu<F: Fn() + Sync>(f: &F) {
-    /// # Safety
-    ///
-    /// `info` is a `&F` alive for the whole call.
-    unsafe extern "C" fn call<F: Fn() + Sync>(info: *mut c_void) {
-        // SAFETY: `info` is the `&F` passed below, alive until all CPUs return.
-        unsafe { (*(info as *const F))() }
-    }
-    // SAFETY: `call::<F>` only calls `f`, which outlives the call because
-    // `wait` is true; `F: Sync` makes running it on several CPUs at once
-    // sound; `__cpu_online_mask` is the kernel's mask of online CPUs.
-    unsafe {
-        bindings::on_each_cpu_cond_mask(
-            None,
-            Some(call::<F>),
-            f as *const F as *mut c_void,
-            true,
-            &raw const bindings::__cpu_online_mask,
-        )
-    };
+    pgtable::flush_all_cpus();
 }

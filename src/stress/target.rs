@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the stress threads allocate from: this module's arena, the kernel's
+//! `vmalloc()`, or the floor; and the areas they hold.
+
+use crate::arena::Arena;
+use crate::knobs::{TARGET_LAZY, TARGET_VMALLOC};
+use crate::lazy_core::workload::Req;
+use crate::sys::pgtable::{Mapped, PageView};
+use crate::sys::vmalloc::Vmalloc;
+use crate::tlb;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// An area as a stress thread holds it: owning its pages, on either target.
+pub(crate) enum Area {
+    /// Pages of the arena (the `lazy_vmap` target and the floor).
+    Arena(Mapped),
+    /// An area of the kernel's vmalloc.
+    Vmalloc(Vmalloc),
+}
+
+impl Area {
+    /// Kernel virtual address of the first page.
+    pub(crate) fn addr(&self) -> usize {
+        match self {
+            Area::Arena(m) => m.addr(),
+            Area::Vmalloc(v) => v.addr(),
+        }
+    }
+
+    /// Number of pages.
+    pub(crate) fn pages(&self) -> u64 {
+        match self {
+            Area::Arena(m) => m.pages(),
+            Area::Vmalloc(v) => v.pages(),
+        }
+    }
+
+    /// Writes the two check words of page `i`, through the area's address.
+    pub(crate) fn write_words(&self, i: u64, w: (u64, u64)) {
+        match self {
+            Area::Arena(m) => m.write_words(i, w),
+            Area::Vmalloc(v) => v.write_words(i, w),
+        }
+    }
+
+    /// Reads the two check words of page `i`, through the area's address.
+    pub(crate) fn read_words(&self, i: u64) -> (u64, u64) {
+        match self {
+            Area::Arena(m) => m.read_words(i),
+            Area::Vmalloc(v) => v.read_words(i),
+        }
+    }
+}
+
+/// Where a thread allocates.
+pub(crate) enum Target {
+    /// This module's allocator.
+    Lazy(Arc<Arena>),
+    /// The kernel's vmalloc()/vfree().
+    Vmalloc,
+    /// The floor: pages mapped and unmapped at a fixed range of the arena
+    /// reserved for this thread (`region`, `pages` long), flushed from this
+    /// CPU's TLB only (the thread is bound to it); no alignment, no address
+    /// management, no cross-CPU flush.
+    Floor { arena: Arc<Arena>, region: u64, pages: u64 },
+}
+
+impl Target {
+    /// The target selected by the `target` knob, for a thread whose areas
+    /// are at most `max_pages` long.
+    pub(crate) fn new(kind: u32, arena: &Arc<Arena>, max_pages: u64) -> Result<Self> {
+        Ok(match kind {
+            TARGET_LAZY => Target::Lazy(arena.clone()),
+            TARGET_VMALLOC => Target::Vmalloc,
+            _ => Target::Floor { arena: arena.clone(), region: arena.reserve(max_pages, 1)?, pages: max_pages },
+        })
+    }
+
+    /// Allocates and maps an area.
+    pub(crate) fn alloc(&self, r: Req) -> Result<Area> {
+        Ok(match self {
+            Target::Lazy(a) => Area::Arena(a.alloc(r.pages, r.align)?),
+            Target::Floor { arena, region, pages } => {
+                if r.pages > *pages {
+                    return Err(ENOMEM);
+                }
+                Area::Arena(arena.map(*region, r.pages)?)
+            }
+            Target::Vmalloc => Area::Vmalloc(Vmalloc::new(r.pages, r.align)?),
+        })
+    }
+
+    /// Frees an area of this target.
+    pub(crate) fn free(&self, a: Area) {
+        match (self, a) {
+            (Target::Lazy(arena), Area::Arena(m)) => arena.free(m),
+            (Target::Floor { arena, .. }, Area::Arena(m)) => {
+                let (start, end) = (m.start(), m.start() + m.pages());
+                arena.unmap(m);
+                tlb::flush_pages_local(start, end);
+            }
+            // vfree() on drop.
+            (_, Area::Vmalloc(v)) => drop(v),
+            (Target::Vmalloc, Area::Arena(m)) => {
+                // Cannot happen: a thread frees only what its target made.
+                pr_err!("stress: arena area {:#x} freed on the vmalloc target, leaked\n", m.addr());
+                core::mem::forget(m);
+            }
+        }
+    }
+
+    /// The page that page `i` of `a` maps according to the page tables (not
+    /// to any TLB): the page the arena put in the PTE, or vmalloc's.
+    pub(crate) fn page<'a>(&self, a: &'a Area, i: u64) -> Option<PageView<'a>> {
+        match (self, a) {
+            (Target::Lazy(arena) | Target::Floor { arena, .. }, Area::Arena(m)) => arena.page_table().page(m, i),
+            (_, Area::Vmalloc(v)) => v.page(i),
+            (Target::Vmalloc, Area::Arena(_)) => None,
+        }
+    }
+
+    /// Largest alignment (pages) worth asking for.
+    pub(crate) fn max_align(&self) -> u64 {
+        match self {
+            // 1/64 of the arena: 64 aligned slots, so that concurrent
+            // threads rarely take them all (see the README).
+            Target::Lazy(a) => 1 << (63 - (a.pages() / 64).max(1).leading_zeros()),
+            Target::Vmalloc => 1024,
+            Target::Floor { .. } => 1,
+        }
+    }
+
+    /// Whether the target is the floor (one fixed range per thread).
+    pub(crate) fn is_floor(&self) -> bool {
+        matches!(self, Target::Floor { .. })
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Target::Floor { arena, region, .. } = self {
+            arena.release(*region);
+        }
+    }
+}

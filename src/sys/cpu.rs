@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! CPUs: how many are online, which one runs us, running a function on
+//! every one of them, preemption points and busy waits.
+
+use super::ffi;
+use kernel::bindings;
+use kernel::ffi::c_void;
+
+/// Number of online CPUs.
+pub(crate) fn online() -> u32 {
+    // SAFETY: reads `num_online_cpus()`.
+    unsafe { ffi::lv_online_cpus() }
+}
+
+/// The `n`-th online CPU, counting from 0, modulo the online count (the
+/// online mask may have holes: a CPU taken offline).
+pub(crate) fn nth_online(n: u32) -> u32 {
+    // SAFETY: reads the online mask; the result is a CPU number.
+    unsafe { ffi::lv_nth_online_cpu(n) as u32 }
+}
+
+/// The CPU running the caller (may change right after, unless the caller
+/// is bound to it).
+pub(crate) fn this() -> u32 {
+    // SAFETY: `raw_smp_processor_id()`, valid in any context.
+    unsafe { ffi::lv_this_cpu() as u32 }
+}
+
+/// Pages of RAM.
+pub(crate) fn totalram_pages() -> u64 {
+    // SAFETY: reads a counter.
+    unsafe { ffi::lv_totalram_pages() as u64 }
+}
+
+/// A preemption point (`cond_resched()`). Must not be called with a
+/// spinlock held; Rust code cannot hold a `SpinLock` guard across a call
+/// that does not take it, so only the caller's own locks matter.
+pub(crate) fn cond_resched() {
+    // SAFETY: may sleep; called from process context.
+    unsafe { ffi::lv_cond_resched() };
+}
+
+/// Busy-waits `us` microseconds (preemptible, unless the caller holds a
+/// lock).
+pub(crate) fn udelay(us: u32) {
+    // SAFETY: a busy wait.
+    unsafe { bindings::__udelay(us as _) };
+}
+
+/// Runs `f` on every online CPU (in IPI context on the others, with
+/// preemption off on this one) and waits for all of them. Must not be
+/// called with interrupts off or a spinlock held.
+pub(crate) fn on_each<F: Fn() + Sync>(f: &F) {
+    /// # Safety
+    ///
+    /// `info` is a `&F` alive for the whole call.
+    unsafe extern "C" fn call<F: Fn() + Sync>(info: *mut c_void) {
+        // SAFETY: `info` is the `&F` passed below, alive until all CPUs return.
+        unsafe { (*(info as *const F))() }
+    }
+    // SAFETY: `call::<F>` only calls `f`, which outlives the call because
+    // `wait` is true; `F: Sync` makes running it on several CPUs at once
+    // sound; `__cpu_online_mask` is the kernel's mask of online CPUs.
+    unsafe {
+        bindings::on_each_cpu_cond_mask(
+            None,
+            Some(call::<F>),
+            f as *const F as *mut c_void,
+            true,
+            &raw const bindings::__cpu_online_mask,
+        )
+    };
+}
