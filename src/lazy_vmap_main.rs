@@ -5,7 +5,7 @@
 //! `BUG_ON(nr > vmap_lazy_nr)` race and its three fixes.
 //!
 //! Layout, bottom up:
-//! - [`sys`]: the platform layer, every `unsafe` of the module: the arena's
+//! - [`sys`]: the platform layer, where all FFI and raw memory access live: the arena's
 //!   kernel virtual range and its PTEs in init_mm, pages, vmalloc areas,
 //!   CPUs and cross-CPU calls, TLB primitives, kthreads, sysfs, the purge
 //!   lock, BUG/WARN and test hooks;

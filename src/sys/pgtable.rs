@@ -84,6 +84,7 @@ unsafe impl Sync for PageTable {}
 /// base address of the table that made it. So the range's memory is mapped
 /// and ours while the token lives (the table never goes away under a live
 /// token: its drop leaks the range instead, see `Drop for PageTable`).
+#[must_use = "dropping a Mapped leaks its pages: unmap it"]
 pub(crate) struct Mapped {
     start: u64,
     pages: u64,
