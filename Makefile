@@ -11,6 +11,7 @@
 #                   QUICK, debug-kernel fault/fuzz/soak (SKIP_DEBUG=1: not those)
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
+#   make ab [REV=rev]  this tree's module against REV's (default HEAD~1), one boot
 #   make soak [SOAK_OPS=N] [SOAK_MIN=M]  10^7 ops (and M minutes) per fixed
 #                   mode under the debug kernel
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
@@ -22,9 +23,9 @@
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
 # DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG
+export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG ROUNDS AB_MS CELLS
 
-.PHONY: all module run test run-oops guest host-test loom miri bench soak clean
+.PHONY: all module run test run-oops guest host-test loom miri bench ab soak clean
 
 all module:
 	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
@@ -40,6 +41,9 @@ run-oops:
 
 bench:
 	@QUICK=$(QUICK) scripts/bench.sh
+
+ab:
+	@REV=$(REV) scripts/ab.sh
 
 soak:
 	@scripts/soak.sh

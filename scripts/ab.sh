@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make ab [REV=<git rev>]: is the work tree's module as fast as REV's (default
+# HEAD~1)? Builds the module of REV (in a git worktree under out/ab/), boots
+# one guest with both, and runs the same cells with each, alternating per
+# round (qemu/ab.sh). Prints per cell the median ns/op of each and B/A.
+# Under TCG on a shared machine only the ratio within this run means
+# anything. ROUNDS (5), AB_MS (300), CELLS (see below) override.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+rev=$(git -C "$TOP" rev-parse --verify "${REV:-HEAD~1}^{commit}")
+out=$TOP/out/ab
+mkdir -p "$out"
+wt=$out/src
+git -C "$TOP" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
+git -C "$TOP" worktree prune
+git -C "$TOP" worktree add --detach -q "$wt" "$rev"
+trap 'git -C "$TOP" worktree remove --force "$wt" 2>/dev/null || true' EXIT
+ko_a=$("$wt/scripts/build-module.sh")
+cp "$ko_a" "$out/lazy_vmap_a.ko"
+cells=${CELLS:-"fix_size:1:1:lazy_vmap fix_size:16:1:lazy_vmap random_size:1:1:lazy_vmap full_fit:1:4:lazy_vmap
+handoff:1:4:lazy_vmap fix_size:1:1:floor fix_size:16:1:floor fix_size:1:1:vmalloc full_fit:1:4:vmalloc"}
+{
+	echo "ROUNDS=${ROUNDS:-5} AB_MS=${AB_MS:-300} CELLS='$(echo $cells)'"
+	cat "$TOP/qemu/ab.sh"
+} >"$out/ab-guest.sh"
+say "ab: A = $(git -C "$TOP" log -1 --format='%h %s' "$rev" | cut -c1-60), B = work tree"
+"$TOP/scripts/guest.sh" "$out/ab-guest.sh" --extra "$out/lazy_vmap_a.ko" --mem 2G --timeout 3000 |
+	tee "$out/raw.txt" | grep -v '^AB ' >&2
+awk '/^AB [AB] / { v[$3, $2] = v[$3, $2] " " $4; cells[$3] = 1 }
+	function median(s,   a, n, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n ? a[int((n + 1) / 2)] : 0
+	}
+	END {
+		printf "%-32s %10s %10s %7s\n", "cell (workload:pages:threads:target)", "A ns/op", "B ns/op", "B/A"
+		for (c in cells) {
+			a = median(v[c, "A"]); b = median(v[c, "B"])
+			printf "%-32s %10d %10d %7.3f\n", c, a, b, a ? b / a : 0
+		}
+	}' "$out/raw.txt" | { read -r h; echo "$h"; sort; } | tee "$out/table.txt"
