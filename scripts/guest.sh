@@ -6,6 +6,7 @@
 # debug kernel (KASAN, kmemleak, fault injection, ...).
 #   scripts/guest.sh SCRIPT [run-guest options]
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 script=${1:?usage: scripts/guest.sh SCRIPT [run-guest options]}
 shift

@@ -9,6 +9,7 @@
 #   cargo: bindgen-cli 0.71 (bookworm's bindgen is older than 6.12 accepts),
 #          installed into the cache, not into ~/.cargo.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang-19 lld-19 llvm-19
