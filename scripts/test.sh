@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make test: host tests (cargo test, loom), the judge's own test, module
-# build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
+# make test: host tests (cargo test, loom), the judge's own test, the lints
+# (scripts/lint.sh), module build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
 # and on the debug kernel fault injection, fuzzing, the stale-TLB suite and
 # a short soak (SKIP_DEBUG=1 skips those, for a quick local loop; CI runs
 # everything). Ends with "N passed, N failed".
@@ -154,6 +154,11 @@ say "test: the judge (run-guest.sh --scan-log on canned console logs)"
 "$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
 guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
 guest_line "$T/judge.log" >"$T/judge.ktap"; suite judge "$T/judge.ktap"
+
+say "test: lints (scripts/lint.sh: rustfmt, clippy, checkpatch, shellcheck, the ABI file)"
+t0=$(date +%s)
+"$TOP/scripts/lint.sh" >"$T/lint.log" 2>&1 || true
+guest_line "$T/lint.log" >"$T/lint.ktap"; suite lint "$T/lint.ktap"; echo "# lint: $(took "$t0")"
 
 say "test: module build"
 log=$T/module.log
