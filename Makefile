@@ -16,6 +16,8 @@
 #                   mode under the debug kernel
 #   make guest SCRIPT=path   run a busybox sh script in a fresh guest
 #   make host-test  only the host tests
+#   make lint       rustfmt, clippy (CLIPPY=1), checkpatch, shellcheck, the ABI
+#                   file against the knob table (scripts/lint.sh)
 #   make loom       the loom model check, deeper than make test's
 #   make miri       the host tests under Miri (nightly, installed if missing)
 #   make clean
@@ -25,7 +27,7 @@
 
 export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG ROUNDS AB_MS CELLS
 
-.PHONY: all module run test run-oops guest host-test loom miri bench ab soak clean
+.PHONY: all module run test run-oops guest host-test lint loom miri bench ab soak clean
 
 all module:
 	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
@@ -51,6 +53,9 @@ soak:
 guest:
 	@test -n "$(SCRIPT)" || { echo "usage: make guest SCRIPT=path"; exit 2; }
 	@scripts/guest.sh "$(SCRIPT)"
+
+lint:
+	@scripts/lint.sh
 
 host-test:
 	@scripts/setup.sh && cd host && cargo test --release

@@ -11,6 +11,7 @@
 # an error: said on a "# ..." line, counted in the last line,
 #   BENCH errors=N
 # and the script (so the boot, so scripts/bench.sh) fails unless N is 0.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 ipis() { awk '/^ *(CAL|TLB):/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 label() { if [ $2 = 1 ]; then echo $1; else echo $1_$2; fi; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print 0 }'; }

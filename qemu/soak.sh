@@ -14,6 +14,7 @@
 # "SOAK ... errors=N ... kmemleak=N ...", sums them up, and the script fails
 # unless errors=0 and kmemleak=0 (a kmemleak that cannot be scanned or read
 # is "kmemleak=unreadable", a failure).
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 F=/sys/kernel/debug
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 echo clear 2>/dev/null > $F/kmemleak
@@ -32,6 +33,7 @@ judge_load() {
 	r=$(stat race_detected) m=$(stat mismatches) mm=$(stat map_mismatches)
 	loads=$((loads + 1))
 	races=$((races + ${r:-0})) mism=$((mism + ${m:-0} + ${mm:-0}))
+	# shellcheck disable=SC2015 # the error when any of the three is not 0
 	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] ||
 		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable}"
 }

@@ -9,6 +9,7 @@
 # quiesced after ..." in the output), or its "BENCH errors=0" line is
 # missing; the table and plot are still written for what was measured.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 "$TOP/scripts/setup.sh"
 out=$TOP/out/bench

@@ -4,15 +4,16 @@
 # cached under $CACHE/kernel-<version>-<hash>.
 # Prints the build directory (KDIR) on stdout.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || die "missing $tarball (package linux-source-6.12); run scripts/setup.sh"
 version=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-frag="$TOP/qemu/kernel.config"
-[ "${DEBUG:-0}" = 1 ] && frag="$frag $TOP/qemu/kernel-debug.config"
+frag=("$TOP/qemu/kernel.config")
+[ "${DEBUG:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-debug.config")
 # Key: source package version + every fragment + this script's make flags.
-hash=$( { echo "$version"; cat $frag; echo "LLVM=$LLVM_SUFFIX"; } | sha256sum | cut -c1-12)
+hash=$( { echo "$version"; cat "${frag[@]}"; echo "LLVM=$LLVM_SUFFIX"; } | sha256sum | cut -c1-12)
 KDIR="$CACHE/kernel-$version-$hash"
 
 if [ -f "$KDIR/.done" ]; then
@@ -27,12 +28,12 @@ MK=(make -s LLVM="$LLVM_SUFFIX" RUSTC="$KRUSTC" RUSTDOC="$KRUSTDOC" BINDGEN="$BI
 log="$CACHE/kernel-build.log"
 {
 	"${MK[@]}" tinyconfig
-	./scripts/kconfig/merge_config.sh -m .config $frag
+	./scripts/kconfig/merge_config.sh -m .config "${frag[@]}"
 	"${MK[@]}" olddefconfig
 } >"$log" 2>&1 || die "kernel: configuration failed; see $log"
 # Every line of the fragments must have survived olddefconfig, or a
 # dependency is missing and the guest would silently lack a feature.
-for f in $frag; do
+for f in "${frag[@]}"; do
 	while IFS= read -r line; do
 		case "$line" in
 		CONFIG_*=*) grep -qx "$line" .config || die "kernel: '$line' from $f did not survive olddefconfig" ;;

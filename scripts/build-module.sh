@@ -3,10 +3,15 @@
 # if missing; DEBUG=1 selects the debug kernel). The sources are copied
 # (timestamps kept) into out/build/<kernel>/ and built there with M=, so the
 # work tree stays clean and each kernel keeps its own objects. Prints the
-# path of the .ko on stdout.
+# path of the .ko on stdout. With KDIR given and the toolchain there
+# (rustc, bindgen, clang), the apt/cargo setup is skipped.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
-"$TOP/scripts/setup.sh"
+if [ -z "${KDIR:-}" ] || ! [ -x "$KRUSTC" ] || ! "$BINDGEN" --version >/dev/null 2>&1 ||
+	! command -v "clang$LLVM_SUFFIX" >/dev/null; then
+	"$TOP/scripts/setup.sh"
+fi
 KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")}
 B="$TOP/out/build/$(basename "$KDIR")"
 mkdir -p "$B/src"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by every script: the paths and tool names the project shares.
 # Override any of them from the environment.
 : "${CACHE:=${LAZY_VMAP_CACHE:-$HOME/.cache/lazy_vmap}}"
@@ -8,6 +9,11 @@
 # distribution's rustc (rustc-web) and its std sources.
 : "${KRUSTC:=/usr/bin/rustc}"
 : "${KRUSTDOC:=/usr/bin/rustdoc}"
+# That toolchain's rustfmt and clippy (rustfmt-web, rust-web-clippy), for the lints.
+: "${KRUSTFMT:=/usr/bin/rustfmt}"
+: "${KCARGOFMT:=/usr/bin/cargo-fmt}"
+: "${KCLIPPY:=/usr/bin/clippy-driver}"
+# shellcheck disable=SC2034 # TOP is for the scripts that source this file
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$CACHE"
 say() { printf '==> %s\n' "$*" >&2; }

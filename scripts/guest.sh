@@ -6,6 +6,7 @@
 # debug kernel (KASAN, kmemleak, fault injection, ...).
 #   scripts/guest.sh SCRIPT [run-guest options]
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 script=${1:?usage: scripts/guest.sh SCRIPT [run-guest options]}
 shift
@@ -16,7 +17,8 @@ name=$(basename "$script" .sh)
 mkdir -p "$TOP/out/guest"
 full="$TOP/out/guest/$name.sh"
 cat "$TOP/qemu/tests/lib.sh" "$script" >"$full"
-extra=()
+# The ABI document, which the knobs suite compares with the directory.
+extra=(--extra "$TOP/docs/ABI/testing/sysfs-kernel-lazy_vmap")
 [ -f "$KDIR/lib/test_vmalloc.ko" ] && extra+=(--extra "$KDIR/lib/test_vmalloc.ko")
 # The debug kernel's page-allocator and slab checks are off unless asked for
 # at boot: page poisoning, and SLUB's sanity checks (F), red zones (Z),

@@ -10,6 +10,7 @@
 # rust-src components is installed with rustup if missing (the stable
 # toolchain stays the default).
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 
 if ! cargo +nightly miri --version >/dev/null 2>&1; then

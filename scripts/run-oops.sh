@@ -3,6 +3,7 @@
 # hit the race; the run passes only if the guest dies in the seeds' BUG.
 # Then show our trace next to the seeds' log lines.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/oops.sh" --timeout 300 \
 	--expect-oops 'kernel BUG at .*shim\.c'

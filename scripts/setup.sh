@@ -3,22 +3,26 @@
 # machine returns in well under a second.
 #
 #   apt:   kernel source, the distribution's Rust (with std sources, which the
-#          kernel build needs), clang/lld/llvm 19, kernel build deps, QEMU,
-#          a static busybox for the guest's initramfs.
+#          kernel build needs; its clippy and rustfmt for the lints),
+#          clang/lld/llvm 19, kernel build deps, QEMU, a static busybox for
+#          the guest's initramfs, shellcheck.
 #   cargo: bindgen-cli 0.71 (bookworm's bindgen is older than 6.12 accepts),
 #          installed into the cache, not into ~/.cargo.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang-19 lld-19 llvm-19
 	  libclang-19-dev flex bison bc libelf-dev libssl-dev cpio dwarves kmod
 	  xz-utils qemu-system-x86 busybox-static make gcc libc6-dev binutils gzip
-	  gnuplot-nox)
+	  gnuplot-nox rust-web-clippy rustfmt-web shellcheck)
 
+# One dpkg-query for all (a package it does not know is missing too).
+installed=" $(dpkg-query -W -f='${Package} ${Status}\n' "${APT_PKGS[@]}" 2>/dev/null |
+	awk '$NF == "installed" && $(NF-1) == "ok" { printf "%s ", $1 }')"
 missing=()
 for p in "${APT_PKGS[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing+=("$p")
+	[[ $installed == *" $p "* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
 	say "setup: installing ${#missing[@]} apt packages (${missing[*]})"

@@ -16,6 +16,7 @@
 # beyond our module's; no timeout), and no line of the console log matches
 # the judge's kernel-report patterns (splats=0).
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 export DEBUG=1
 SOAK_OPS=${SOAK_OPS:-10000000} SOAK_MIN=${SOAK_MIN:-0} DELAY_OPS=${DELAY_OPS:-100000} CYCLE_S=${CYCLE_S:-60}

@@ -8,6 +8,7 @@
 # case); exits 1 if any case failed. Host only, no guest: under a second.
 #   scripts/test-judge.sh
 set -uo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 J=$TOP/qemu/judge
 JUDGE=$TOP/qemu/run-guest.sh
@@ -84,6 +85,7 @@ while IFS= read -r c; do
 	else
 		failed=$((failed + 1))
 		echo "not ok $i - $desc: $why"
+		# shellcheck disable=SC2001 # every line prefixed: ${//} cannot anchor at line starts
 		sed 's/^/# /' <<<"$err" | tail -n 12   # the judge's own words
 	fi
 done <<<"$CASES"

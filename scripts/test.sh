@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make test: host tests (cargo test, loom), the judge's own test, module
-# build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
+# make test: host tests (cargo test, loom), the judge's own test, the lints
+# (scripts/lint.sh), module build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
 # and on the debug kernel fault injection, fuzzing, the stale-TLB suite and
 # a short soak (SKIP_DEBUG=1 skips those, for a quick local loop; CI runs
 # everything). Ends with "N passed, N failed".
@@ -12,6 +12,7 @@
 # (tools/testing/kunit/kunit.py parse, from the built kernel tree) reads
 # each suite and the whole document, and must count what this script counts.
 set -uo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 T=$TOP/out/test
 rm -rf "$T"; mkdir -p "$T"
@@ -107,7 +108,7 @@ debug_chain() {  # SUITE... [soak]
 		# and free (__kernel_map_pages), which wipes the stale entries the
 		# tlb suite's negative control must leave; page poisoning, SLUB
 		# debugging and KASAN stay on to catch what a stale write corrupts.
-		extra=(); [ $t = tlb ] && extra=(--append debug_pagealloc=off)
+		extra=(); [ "$t" = tlb ] && extra=(--append debug_pagealloc=off)
 		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 \
 			--log "$TOP/out/guest/$t-debug.log" "${extra[@]}" >"$T/guest-$t-debug.out" 2>&1
 		echo $? >"$T/guest-$t-debug.rc"; took "$t0" >"$T/guest-$t-debug.took"
@@ -141,18 +142,23 @@ fi
 say "test: host tests (cargo test)"
 t0=$(date +%s); log=$T/host.log
 (cd "$TOP/host" && cargo test --release) >"$log" 2>&1 || fail "host tests build and run (see $log)"
-ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo "# host: $(took $t0)"
+ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo "# host: $(took "$t0")"
 
 say "test: loom model check of the lazy purge"
 t0=$(date +%s); log=$T/loom.log
 (cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
 	cargo test --release --test loom) >"$log" 2>&1 || fail "loom tests build and run (see $log)"
-ktap_of_cargo "$log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"; echo "# loom: $(took $t0)"
+ktap_of_cargo "$log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"; echo "# loom: $(took "$t0")"
 
 say "test: the judge (run-guest.sh --scan-log on canned console logs)"
 "$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
 guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
 guest_line "$T/judge.log" >"$T/judge.ktap"; suite judge "$T/judge.ktap"
+
+say "test: lints (scripts/lint.sh: rustfmt, clippy, checkpatch, shellcheck, the ABI file)"
+t0=$(date +%s)
+"$TOP/scripts/lint.sh" >"$T/lint.log" 2>&1 || true
+guest_line "$T/lint.log" >"$T/lint.ktap"; suite lint "$T/lint.ktap"; echo "# lint: $(took "$t0")"
 
 say "test: module build"
 log=$T/module.log
@@ -174,7 +180,7 @@ for t in knobs workloads lazy race tlb; do
 	say "test: guest $t"
 	t0=$(date +%s); log=$T/guest-$t.out
 	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 >"$log" 2>&1
-	guest_suite "$t" "$log" $?; echo "# $t: $(took $t0)"
+	guest_suite "$t" "$log" "$?"; echo "# $t: $(took "$t0")"
 done
 
 say "test: the seeds' BUG on demand (make run-oops)"
@@ -199,18 +205,19 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 		      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
 		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc" }' "$csv")
 	if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
-	else fail "bench QUICK=1: missing or empty cells: $(echo $bad)"; fi
+	else fail "bench QUICK=1: missing or empty cells: ${bad//$'\n'/ }"; fi
 	if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
 	else fail "bench QUICK=1: no plot"; fi
 else
 	fail "bench QUICK=1 ran, every run quiesced (see $log: $(grep -E 'BENCH errors|error' "$log" | tail -1))"
 fi
-echo "# bench: $(took $t0)"
+echo "# bench: $(took "$t0")"
 
 # The debug kernel's suites ran in the background (started above): their
 # accounting, in order.
 if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
+	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
 	for t in fault fuzz tlb; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"

@@ -120,8 +120,10 @@ void lv_quarantine_free(struct list_head *list)
 	}
 }
 
-/* Fill the NULL slots of @pages[0..n) with fresh pages; returns how many
- * slots are filled (the bulk allocator may give fewer than asked). */
+/*
+ * Fill the NULL slots of @pages[0..n) with fresh pages; returns how many
+ * slots are filled (the bulk allocator may give fewer than asked).
+ */
 unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages)
 {
 	return alloc_pages_bulk_array(GFP_KERNEL, n, pages);
@@ -363,8 +365,10 @@ module_param(inject_init_failure, uint, 0400);
 MODULE_PARM_DESC(inject_init_failure,
 		 "Test hook: fail the Nth fault-injectable allocation of init (needs CONFIG_FAULT_INJECTION; 0 = off)");
 
-/* Arm; returns the parameter (0: unset), or -EINVAL (too big, or no
- * fault injection in this kernel). */
+/*
+ * Arm; returns the parameter (0: unset), or -EINVAL (too big, or no
+ * fault injection in this kernel).
+ */
 int lv_init_fault_arm(void)
 {
 	if (!inject_init_failure)

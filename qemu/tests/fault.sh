@@ -8,6 +8,7 @@
 # The vmalloc target gets page-allocation failures only: under failslab the
 # kernel's own alloc_vmap_area() WARNs (va_clip() cannot get its preloaded
 # vmap_area, mm/vmalloc.c:1804), a kernel behaviour, not ours.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 F=/sys/kernel/debug
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 # inject PERCENT [WHAT]: page (and slab) allocations of make-it-fail tasks fail.
@@ -151,6 +152,7 @@ fail_init() {
 			bad "load with inject_init_failure=$1 said neither 'failed' nor 'not reached'"
 		fi
 		tolerated=$((tolerated + 1))
+		# shellcheck disable=SC2015 # bad when any step fails
 		run_stress 1 && quiesced && rmmod lazy_vmap ||
 			bad "load that tolerated allocation $1 failing does not run"
 		return
@@ -161,6 +163,7 @@ fail_init() {
 		! dmesg | grep -q "lazy_vmap: init failed"; then
 		bad "init failure at allocation $1 left something behind"
 	fi
+	# shellcheck disable=SC2015 # bad when any step fails
 	insmod $LAZY_VMAP_KO && [ "$(arena_areas)" = 1 ] && rmmod lazy_vmap ||
 		bad "retry after init failure at allocation $1"
 }
@@ -196,7 +199,9 @@ start_armed() {
 	(
 		exec 3> $K/stress 4<> /proc/self/fail-nth 5> /tmp/start.err || exit 1
 		echo $1 >&4
-		echo 1 >&3 2>&5; r=$?
+		echo 1 >&3 2>&5
+		# shellcheck disable=SC2320 # the echo is the write under test
+		r=$?
 		read -r left <&4
 		echo 0 >&4
 		read -r on < $K/stress

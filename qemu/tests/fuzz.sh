@@ -3,6 +3,7 @@
 # stress. A malformed input must fail with EINVAL, a valid one succeed or
 # fail with EBUSY (wrong time); a failed write leaves the knob unchanged and
 # a successful one reads back as written. Non-root writes are refused.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 N=${FUZZ_N:-1000}
 # The fuzzed knobs: KNOB READBACK VALID... on_race excludes warn and bug
 # (they end the run by design); lazy_max_pages is reset by arena_mb changes
@@ -61,14 +62,17 @@ gen() {
 fuzz() {
 	knob=$1; rb=$2; shift 2
 	good=0 inval=0 busy=0 wrong=0
+	# shellcheck disable=SC3028 # busybox sh has $RANDOM
 	gen $RANDOM $knob "$*" > /tmp/in.$knob
 	while IFS= read -r line; do
 		kind=${line%% *}; s=${line#* }
 		read -r before < $K/$knob 2>/dev/null
+		# shellcheck disable=SC3037 # busybox echo has -n and -e
 		if { echo -ne "$s" > $K/$knob; } 2>/tmp/err.$knob; then
 			if [ $kind = B ]; then wrong=$((wrong + 1)); echo "# $knob accepted '$s'"
 			else
 				good=$((good + 1))
+				# shellcheck disable=SC3037 # busybox echo has -n and -e
 				v=$(echo -ne "$s" | head -n 1)
 				read -r after < $K/$knob 2>/dev/null
 				if [ $rb = 1 ] && [ "$after" != "$v" ]; then
@@ -97,8 +101,10 @@ toggle() {
 	starts=0
 	while [ -e /tmp/fuzzing ]; do
 		echo 1 > $K/stress 2>/dev/null && starts=$((starts + 1))
+		# shellcheck disable=SC3028 # busybox sh has $RANDOM
 		sleep 0.$((RANDOM % 3 + 1))
 		echo 2 > $K/stress 2>/dev/null && echo "# stress accepted 2"
+		# shellcheck disable=SC3028 # busybox sh has $RANDOM
 		[ $((RANDOM % 2)) = 0 ] && echo 0 > $K/stress
 		sleep 0.1
 	done
@@ -125,6 +131,7 @@ grep '^#' /tmp/fuzz.out | head -40
 # lost) fails both of its checks instead of vanishing.
 for knob in $(echo "$FUZZED" | cut -d' ' -f1); do
 	tag='' total='' wrong=''
+	# shellcheck disable=SC2034 # k: the knob name field, skipped
 	read -r tag k total good inval busy wrong <<EOF
 $(grep "^RESULT $knob " /tmp/fuzz.out)
 EOF

@@ -2,14 +2,15 @@
 # EBUSY while stress runs, root-only writes, no raw addresses.
 # The init fault-injection hook needs CONFIG_FAULT_INJECTION (the debug
 # kernel): here the load fails with EINVAL and leaves nothing.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb flush arena_mb \
 lazy_max_pages mode on_race race_delay_us purge selftest stats"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
 # Numeric knobs: 7, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
 # of 1 (one more). Name knobs: 2 checks per value (20 values), BAD_NAMES
-# per knob (5 knobs).
-plan $((3 + nknobs + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 20 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
+# per knob (5 knobs). The ABI file: 2.
+plan $((3 + nknobs + 2 + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 20 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -17,6 +18,28 @@ check "insmod" insmod $LAZY_VMAP_KO
 for f in $KNOBS; do
 	check "knob $f exists" [ -e $K/$f ]
 done
+
+# The ABI document (docs/ABI/testing/sysfs-kernel-lazy_vmap, which
+# scripts/guest.sh copies in): one What: line per file of the directory,
+# and every stats key printed described in the stats entry.
+ABI=/sysfs-kernel-lazy_vmap
+abi_is_dir() {
+	[ -s $ABI ] || { echo "# no $ABI in the guest"; return 1; }
+	want=$(sed -n "s|^What:[[:space:]]*$K/\([^[:space:]]*\)[[:space:]]*\$|\1|p" $ABI | sort)
+	have=$(for f in "$K"/*; do echo "${f##*/}"; done | sort)
+	[ "$want" = "$have" ] && return 0
+	echo "# What: lines: $(echo "$want" | tr '\n' ' ')"; echo "# $K: $(echo "$have" | tr '\n' ' ')"; return 1
+}
+abi_has_stats() {
+	[ -s $ABI ] || return 1
+	desc=$(awk -v w=$K/stats '/^What:/ { on = ($2 == w) } on' $ABI)
+	missing=$(cut -d' ' -f1 $K/stats | while read -r key; do
+		echo "$desc" | grep -qE "(^|[[:space:]])${key}[:,]" || echo "$key"
+	done)
+	[ -z "$missing" ] || { echo "# stats keys not described in the ABI file: $(echo "$missing" | tr '\n' ' ')"; return 1; }
+}
+check "the ABI file's What: lines are the files of $K" abi_is_dir
+check "every stats key is described in the ABI file" abi_has_stats
 cpus=$(grep -c ^processor /proc/cpuinfo)
 check "default threads = online CPUs" [ "$(cat $K/threads)" = "$cpus" ]
 check "default mode ordered" [ "$(cat $K/mode)" = ordered ]
@@ -27,7 +50,7 @@ check "default flush on" [ "$(cat $K/flush)" = on ]
 check "default check_tlb 1" [ "$(cat $K/check_tlb)" = 1 ]
 
 # Numeric knobs: NAME MIN MAX GOOD
-while read knob min max good; do
+while read -r knob min max good; do
 	check "$knob accepts $good" put $knob "$good\n"
 	check "$knob reads back $good" [ "$(cat $K/$knob)" = "$good" ]
 	check "$knob accepts min $min" put $knob "$min"
@@ -68,6 +91,7 @@ for spec in "mode buggy drop-bugon purge-lock ordered" "on_race warn bug count" 
 		check "$knob accepts $v" put $knob "$v\n"
 		check "$knob reads back $v" [ "$(cat $K/$knob)" = "$v" ]
 	done
+	# shellcheck disable=SC2018,SC2019 # the knob values are ASCII
 	for bad in "\n" "$v " " $v" "$v\n\n" "$(echo $v | tr a-z A-Z)" "${v%?}" "${v}x" "$v\0" nope; do
 		check "$knob refuses '$bad'" refused $knob "$bad" "Invalid argument"
 	done

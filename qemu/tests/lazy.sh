@@ -2,6 +2,7 @@
 # stale-TLB test and its negative control, rmmod during stress, reload,
 # repeated and concurrent start/stop.
 # 29 checks, 3 of them twice (one per target).
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 plan 32
 check "insmod" insmod $LAZY_VMAP_KO
 cpus=$(grep -c ^processor /proc/cpuinfo)

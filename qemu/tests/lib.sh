@@ -4,6 +4,7 @@
 # "not ok N - ..." per check. `finish` fails the suite if the number of
 # results differs from the plan, so a check skipped by mistake (or a result
 # line lost) cannot pass unnoticed; the host-side runner checks the same.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 K=/sys/kernel/lazy_vmap
 KTAP_N=0
 KTAP_FAILED=0
@@ -11,6 +12,7 @@ KTAP_PLAN=''
 
 # plan N: the header, before any result.
 plan() {
+	# shellcheck disable=SC2015 # the error when either test fails
 	[ -z "$KTAP_PLAN" ] && [ $KTAP_N -eq 0 ] || { echo "# plan: called twice or after a result"; exit 1; }
 	KTAP_PLAN=$1; echo "KTAP version 1"; echo "1..$1"
 }
@@ -23,7 +25,7 @@ not_ok() { _ktap; KTAP_FAILED=$((KTAP_FAILED + 1)); echo "not ok $KTAP_N - $*"; 
 # check DESC CMD...: one test, passing iff CMD succeeds.
 check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 # cmp_ DESC A OP B: a numeric comparison, with the numbers in the message.
-cmp_() { if [ "$2" "$3" "$4" ] 2>/dev/null; then ok "$1 ($2 $3 $4)"; else not_ok "$1 ($2 $3 $4 is false)"; fi; }
+cmp_() { if test "$2" "$3" "$4" 2>/dev/null; then ok "$1 ($2 $3 $4)"; else not_ok "$1 ($2 $3 $4 is false)"; fi; }
 # finish: the suite's exit status: every planned check ran, and passed.
 finish() {
 	if [ "$KTAP_N" -ne "${KTAP_PLAN:-0}" ]; then
@@ -37,6 +39,7 @@ stat() { sed -n "s/^$1 //p" $K/stats; }
 # put KNOB VALUE: write VALUE (backslash escapes such as \n and \0 expanded,
 # no newline added) in one write(); prints the error text of a failed write
 # ("Invalid argument", ...); succeeds iff written.
+# shellcheck disable=SC3037 # busybox echo has -n and -e
 put() { out=$( { echo -ne "$2" > $K/$1; } 2>&1 ); r=$?; [ -n "$out" ] && echo "$out"; return $r; }
 # fails CMD...: succeeds iff CMD fails.
 fails() { ! "$@"; }

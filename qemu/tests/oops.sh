@@ -1,6 +1,7 @@
 # The seeds' crash on demand: buggy mode with the armed check as a real
 # BUG(). The guest is expected to die in __purge_vmap_area_lazy's check
 # (lv_race_bug); the harness runs this with --expect-oops.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 insmod $LAZY_VMAP_KO || exit 1
 echo buggy > $K/mode
 echo bug > $K/on_race

@@ -3,9 +3,9 @@
 # dips below zero, `purge-lock` and `ordered` detect none; every mode ends
 # with the counter at 0; mode changes while running are refused.
 # Per mode 5 checks and 1 or 2 (buggy 1); 8 around.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 plan $((4 * 5 + 1 + 3 * 2 + 8))
 check "insmod" insmod $LAZY_VMAP_KO
-cpus=$(grep -c ^processor /proc/cpuinfo)
 put threads 4; put workload fix_size; put nr_pages 1
 # Frequent purges: each one is a chance to meet a freer inside its window.
 put lazy_max_pages 64

@@ -9,6 +9,7 @@
 # Also: the flush round counters, the detector switched off, the
 # quarantine, and two bugs found in review (PageTable::new's error paths,
 # thread binding with a hole in the online mask).
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 cpus=$(grep -c ^processor /proc/cpuinfo)
 PATHS="threshold exhaustion demand mode_switch"
 # insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 5) + 2 x 4 + 1

@@ -3,9 +3,9 @@
 # translation, no failure, one flush round per purge run by every CPU,
 # counters back to 0, nothing of ours left in vmalloc space, and free memory
 # back where it was after rmmod.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff"
-FIXED="drop-bugon purge-lock ordered"
 set -- $WORKLOADS; nw=$#
 cpus=$(grep -c ^processor /proc/cpuinfo)
 # Per cell 6 checks, 3 more for this module's flush rounds; a check per

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# The lints, as one KTAP suite (scripts/test.sh runs it as "lint"): the
+# header and the plan first, one "ok N - ..."/"not ok N - ..." per check, its
+# findings on "# " lines under it. Exits 1 if any check failed. Host only,
+# about 10 s (most of it the clippy build).
+#
+#   rustfmt      src/**/*.rs with the kernel's .rustfmt.toml, as the kernel's
+#                `make rustfmtcheck` runs it, with the rustfmt of the
+#                toolchain the module is built with (rustfmt-web)
+#   cargo fmt    the host crate (host/; it includes src/core)
+#   clippy       the module built through Kbuild with CLIPPY=1 (rust-web-clippy,
+#                the kernel's clippy flags) in its own output directory, not a
+#                single warning (nor a C compiler warning)
+#   checkpatch   --strict on the C sources in src/
+#   shell        shellcheck on the host scripts (bash), and on the guest
+#                scripts (busybox sh: those of qemu/ without a shebang, as POSIX sh)
+#   ABI          docs/ABI/testing/sysfs-kernel-lazy_vmap is well-formed
+#                (the kernel's get_abi.pl validate), its What: lines and the
+#                knob table in src/ name the same files, and every stats key
+#                the source prints is described (the guest checks the keys
+#                printed at run time, and the directory, in qemu/tests/knobs.sh)
+#
+# Full outputs in out/lint/; the findings, one a line, in out/lint-findings.txt.
+#   scripts/lint.sh          (KDIR=... for another kernel tree)
+set -uo pipefail
+# shellcheck source=env.sh
+. "$(dirname "$0")/env.sh"
+"$TOP/scripts/setup.sh" || die "lint: setup failed"
+KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || die "lint: no kernel tree"
+L=$TOP/out/lint
+FINDINGS=$TOP/out/lint-findings.txt
+rm -rf "$L"; mkdir -p "$L"; : >"$FINDINGS"
+cd "$TOP" || exit 1
+ABI=docs/ABI/testing/sysfs-kernel-lazy_vmap
+ABI_DIR=/sys/kernel/lazy_vmap
+
+N=0 FAILED=0
+PLAN=9
+echo "KTAP version 1"
+echo "1..$PLAN"
+# result OK DESC [FINDINGS...]: one check; its findings as "# " lines, and
+# into out/lint-findings.txt as "check: finding".
+result() {
+	local ok=$1 desc=$2 f; shift 2
+	N=$((N + 1))
+	desc=${desc//#/}   # (a "#" in a description is a KTAP directive)
+	if [ "$ok" = 0 ]; then echo "ok $N - $desc"
+	else FAILED=$((FAILED + 1)); echo "not ok $N - $desc"; fi
+	for f in "$@"; do
+		[ -n "$f" ] || continue
+		echo "# $f"
+		echo "${desc%%:*}: $f" >>"$FINDINGS"
+	done
+}
+to_array() { mapfile -t "$1" <"$2"; }
+
+# --- rustfmt: the module's sources -------------------------------------
+mapfile -t RS < <(find src -name '*.rs' | sort)
+"$KRUSTFMT" --check --color never --edition 2021 --config-path "$KDIR/.rustfmt.toml" "${RS[@]}" >"$L/rustfmt.log" 2>&1
+rc=$?
+# rustfmt walks into out-of-line modules too: one line per file, its hunks
+# once each ("Diff in /abs/path.rs:LINE:").
+summarise_fmt() {
+	sed -n "s|^Diff in $TOP/\(.*\.rs\):\([0-9]*\):$|\1 \2|p; s|^Diff in $TOP/\(.*\.rs\) at line \([0-9]*\):$|\1 \2|p" "$1" |
+		sed 's|host/src/\.\./\.\./||' | sort -u -k1,1 -k2,2n |
+		awk '{ n[$1]++; where[$1] = where[$1] " " $2 } END { for (f in n) print f ": " n[f] " hunk(s), at line(s)" where[f] }' | sort
+}
+summarise_fmt "$L/rustfmt.log" >"$L/rustfmt.sum"
+to_array F "$L/rustfmt.sum"
+[ "$rc" = 0 ] && [ ! -s "$L/rustfmt.sum" ] && ok=0 || ok=1
+[ "$rc" != 0 ] && [ ! -s "$L/rustfmt.sum" ] && F+=("rustfmt exited $rc: $(tail -n 3 "$L/rustfmt.log" | tr '\n' ' ')")
+result "$ok" "rustfmt: ${#RS[@]} files of src/ formatted as the kernel's .rustfmt.toml says ($("$KRUSTFMT" --version))" "${F[@]}"
+
+# --- cargo fmt: the host crate -----------------------------------------
+(cd host && RUSTFMT=$KRUSTFMT "$KCARGOFMT" --check -- --color never) >"$L/cargo-fmt.log" 2>&1
+rc=$?
+summarise_fmt "$L/cargo-fmt.log" >"$L/cargo-fmt.sum"
+to_array F "$L/cargo-fmt.sum"
+[ "$rc" = 0 ] && ok=0 || ok=1
+[ "$rc" != 0 ] && [ ! -s "$L/cargo-fmt.sum" ] && F+=("cargo fmt exited $rc: $(tail -n 3 "$L/cargo-fmt.log" | tr '\n' ' ')")
+result "$ok" "cargo fmt --check: the host crate (host/, with src/core)" "${F[@]}"
+
+# --- clippy through Kbuild ----------------------------------------------
+# Its own output directory, built from scratch every time (clippy only
+# speaks when it compiles), so the normal build's objects stay as they are.
+B=$L/clippy/$(basename "$KDIR")
+mkdir -p "$B"
+cp -rp src "$B/"; cp -p Kbuild "$B/"
+make -s -C "$KDIR" M="$B" LLVM="$LLVM_SUFFIX" RUSTC="$KRUSTC" RUSTDOC="$KRUSTDOC" \
+	CLIPPY=1 CLIPPY_DRIVER="$KCLIPPY" BINDGEN="$BINDGEN" modules >"$L/clippy.log" 2>&1
+rc=$?
+# One line per warning: FILE:LINE: LINT: MESSAGE (rustc's and clang's formats).
+awk -v b="$B/" '
+	function flush() { if (msg != "") print (loc != "" ? loc : "?") ": " (lint != "" ? lint : "?") ": " msg; msg = loc = lint = "" }
+	/^(warning|error)(\[[A-Za-z0-9]+\])?: / {
+		flush()
+		if ($0 ~ /^(warning|error): [0-9]+ (warning|error)s? (emitted|generated)/ ||
+		    $0 ~ /^error: aborting due to/) next
+		msg = $0; sub(/^(warning|error)(\[[A-Za-z0-9]+\])?: /, "", msg)
+		if (match($0, /^error/)) msg = "error: " msg
+		next }
+	msg != "" && loc == "" && /^ *--> / { loc = $2; sub(b, "", loc); sub(/:[0-9]+$/, "", loc) }
+	msg != "" && lint == "" && /#\[(warn|deny)\(/ { lint = $0; sub(/.*#\[(warn|deny)\(/, "", lint); sub(/\)\].*/, "", lint) }
+	msg != "" && lint == "" && /`-[WD] [a-z_:-]+`/ { lint = $0; sub(/^[^`]*`-[WD] /, "", lint); sub(/`.*/, "", lint); gsub(/-/, "_", lint) }
+	msg != "" && lint == "" && /rust-clippy\/.*#[a-z_]+/ { lint = $0; sub(/.*#/, "clippy::", lint) }
+	/^[^ ].*:[0-9]+:[0-9]+: (warning|error): / {
+		flush(); l = $0; sub(b, "", l)
+		split(l, p, ": "); w = l; sub(/^[^:]*:[0-9]+:[0-9]+: (warning|error): /, "", w)
+		f = p[1]; sub(/:[0-9]+$/, "", f)
+		fl = w; if (match(w, /\[-W[^]]*\]$/)) { fl = substr(w, RSTART + 1, RLENGTH - 2); sub(/ \[-W[^]]*\]$/, "", w) } else fl = "?"
+		print f ": " fl ": " w }
+	END { flush() }' "$L/clippy.log" >"$L/clippy.sum"
+to_array F "$L/clippy.sum"
+[ "$rc" = 0 ] && [ ! -s "$L/clippy.sum" ] && ok=0 || ok=1
+[ "$rc" != 0 ] && [ ! -s "$L/clippy.sum" ] && F+=("the CLIPPY=1 build failed ($rc): $(tail -n 3 "$L/clippy.log" | tr '\n' ' ')")
+result "$ok" "clippy: the module through Kbuild with CLIPPY=1, no warning ($("$KCLIPPY" --version))" "${F[@]}"
+
+# --- checkpatch on the C sources -----------------------------------------
+# Ignored: AVOID_BUG. lv_race_bug() is the seeds' BUG_ON on purpose: on_race=bug
+# must crash the kernel the way 2.6.28 did (make run-oops).
+mapfile -t CS < <(find src -name '*.[ch]' | sort)
+perl "$KDIR/scripts/checkpatch.pl" --strict --no-tree --show-types --terse --ignore AVOID_BUG \
+	-f "${CS[@]}" >"$L/checkpatch.log" 2>&1
+rc=$?
+grep -E '^[^ ]+:[0-9]+: (ERROR|WARNING|CHECK):' "$L/checkpatch.log" >"$L/checkpatch.sum"
+to_array F "$L/checkpatch.sum"
+[ "$rc" = 0 ] && ok=0 || ok=1
+[ "$rc" != 0 ] && [ ! -s "$L/checkpatch.sum" ] && F+=("checkpatch exited $rc: $(tail -n 3 "$L/checkpatch.log" | tr '\n' ' ')")
+result "$ok" "checkpatch --strict: ${CS[*]}" "${F[@]}"
+
+# --- shellcheck -----------------------------------------------------------
+# The scripts of qemu/ without a shebang run in the guest under busybox sh
+# (qemu/tests/* with lib.sh prepended, the demo, bench and soak bodies):
+# checked as POSIX sh, busybox's extensions (echo -e, $RANDOM) allowed
+# inline where used. The rest run on the host (bash).
+HOST_SH=(scripts/*.sh .ci/run) GUEST_SH=()
+for f in qemu/*.sh qemu/tests/*.sh; do
+	if head -n1 "$f" | grep -q '^#!'; then HOST_SH+=("$f"); else GUEST_SH+=("$f"); fi
+done
+shellcheck -x -P SCRIPTDIR -f gcc "${HOST_SH[@]}" >"$L/shellcheck-host.log" 2>&1
+rc=$?
+to_array F "$L/shellcheck-host.log"
+[ "$rc" = 0 ] && ok=0 || ok=1
+result "$ok" "shellcheck: ${#HOST_SH[@]} host scripts (bash)" "${F[@]}"
+shellcheck -s sh -f gcc "${GUEST_SH[@]}" >"$L/shellcheck-guest.log" 2>&1
+rc=$?
+to_array F "$L/shellcheck-guest.log"
+[ "$rc" = 0 ] && ok=0 || ok=1
+result "$ok" "shellcheck -s sh: ${#GUEST_SH[@]} guest scripts (busybox sh)" "${F[@]}"
+
+# --- the ABI document -------------------------------------------------------
+F=()
+if [ ! -s "$ABI" ]; then
+	F=("$ABI is missing")
+else
+	perl "$KDIR/scripts/get_abi.pl" --dir "$(dirname "$(dirname "$ABI")")" validate >"$L/abi-validate.log" 2>&1 ||
+		F+=("get_abi.pl validate failed")
+	to_array W "$L/abi-validate.log"
+	F+=("${W[@]}")
+	grep -q "^What:[[:space:]]*$ABI_DIR/" "$ABI" || F+=("no What: line under $ABI_DIR")
+	# Every entry has the five fields.
+	while read -r w; do F+=("$w: an entry without its Date, KernelVersion, Contact and Description"); done < <(
+		awk '/^What:/ { if (w != "" && n < 4) print w; w = $2; n = 0; next }
+			/^(Date|KernelVersion|Contact|Description):/ { n++ }
+			END { if (w != "" && n < 4) print w }' "$ABI")
+fi
+[ ${#F[@]} = 0 ] && ok=0 || ok=1
+result "$ok" "ABI: $ABI well-formed (get_abi.pl validate; What, Date, KernelVersion, Contact, Description)" "${F[@]}"
+
+# The knob table: wherever it lives under src/, its entries are
+# `name: c_str!("file")` (or a C string literal, `name: c"file"`).
+grep -rhoE --include='*.rs' 'name:[[:space:]]*(c_str!\([[:space:]]*"[^"]+"|c"[^"]+")' src |
+	grep -oE '"[^"]+"' | tr -d '"' | sort -u >"$L/knobs.src"
+sed -n "s|^What:[[:space:]]*$ABI_DIR/\([^[:space:]]*\)[[:space:]]*$|\1|p" "$ABI" 2>/dev/null | sort >"$L/knobs.abi"
+F=()
+if ! grep -qx stats "$L/knobs.src" || [ "$(wc -l <"$L/knobs.src")" -lt 5 ]; then
+	F=("the knob table was not found in src/ (no 'name: c_str!(\"stats\")' entry)")
+else
+	while read -r k; do F+=("$k: a file of the knob table in src/, not described in $ABI"); done \
+		< <(comm -23 "$L/knobs.src" "$L/knobs.abi")
+	while read -r k; do F+=("$k: described in $ABI, not in the knob table in src/"); done \
+		< <(comm -13 "$L/knobs.src" "$L/knobs.abi")
+fi
+[ ${#F[@]} = 0 ] && ok=0 || ok=1
+result "$ok" "ABI: the $(wc -l <"$L/knobs.src") files of the knob table in src/ are the What: lines of the ABI file" "${F[@]}"
+
+# The stats keys the source prints with a fixed name (`writeln!(b, "key {...}"`;
+# the per-mode and per-path ones are checked in the guest, as printed).
+grep -rhoE --include='*.rs' 'writeln!\([a-z_]+, "[a-z_]+ \{' src | sed -E 's/.*"([a-z_]+) \{/\1/' | sort -u >"$L/stats.src"
+awk -v w="$ABI_DIR/stats" '/^What:/ { on = ($2 == w) } on' "$ABI" 2>/dev/null >"$L/stats.abi"
+F=()
+if [ "$(wc -l <"$L/stats.src")" -lt 5 ]; then
+	F=("the stats keys were not found in src/ (no 'writeln!(b, \"key {...}\")')")
+else
+	while read -r k; do
+		grep -qE "(^|[[:space:]])${k}[:,]" "$L/stats.abi" || F+=("stats key $k: not described in $ABI")
+	done <"$L/stats.src"
+fi
+[ ${#F[@]} = 0 ] && ok=0 || ok=1
+result "$ok" "ABI: the $(wc -l <"$L/stats.src") fixed stats keys printed in src/ are described in the ABI file" "${F[@]}"
+
+[ "$N" = "$PLAN" ] || echo "# lint: ran $N checks for the plan 1..$PLAN"
+echo "# lint: $((N - FAILED)) passed, $FAILED failed (findings: out/lint-findings.txt, outputs: out/lint/)"
+[ "$FAILED" = 0 ] && [ "$N" = "$PLAN" ]
