@@ -6,6 +6,7 @@
 # workload:nr_pages:threads:target). Prints one line per run:
 #   AB <module> <cell> <ns_per_op> <ops>
 # and fails if a run did nothing or did not quiesce.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 errors=0
 one_round() {  # module .ko
 	insmod $2 || { echo "# insmod $2 failed"; errors=$((errors + 1)); return; }

@@ -6,6 +6,7 @@
 # Under TCG on a shared machine only the ratio within this run means
 # anything. ROUNDS (5), AB_MS (300), CELLS (see below) override.
 set -euo pipefail
+# shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 rev=$(git -C "$TOP" rev-parse --verify "${REV:-HEAD~1}^{commit}")
 out=$TOP/out/ab
@@ -20,7 +21,7 @@ cp "$ko_a" "$out/lazy_vmap_a.ko"
 cells=${CELLS:-"fix_size:1:1:lazy_vmap fix_size:16:1:lazy_vmap random_size:1:1:lazy_vmap full_fit:1:4:lazy_vmap
 handoff:1:4:lazy_vmap fix_size:1:1:floor fix_size:16:1:floor fix_size:1:1:vmalloc full_fit:1:4:vmalloc"}
 {
-	echo "ROUNDS=${ROUNDS:-5} AB_MS=${AB_MS:-300} CELLS='$(echo $cells)'"
+	echo "ROUNDS=${ROUNDS:-5} AB_MS=${AB_MS:-300} CELLS='${cells//$'\n'/ }'"
 	cat "$TOP/qemu/ab.sh"
 } >"$out/ab-guest.sh"
 say "ab: A = $(git -C "$TOP" log -1 --format='%h %s' "$rev" | cut -c1-60), B = work tree"
