@@ -25,10 +25,6 @@ pub(crate) struct Vmalloc {
 // SAFETY: vfree() may be called from any thread in process context, and the
 // area's memory is ours wherever we are.
 unsafe impl Send for Vmalloc {}
-// SAFETY: shared access only reads and writes through volatile accesses of
-// plain words, which may race (that is what the stress checks) but never
-// create Rust references to the memory.
-unsafe impl Sync for Vmalloc {}
 
 impl Vmalloc {
     /// `vmalloc()` of `pages` pages aligned to `align` pages.
