@@ -23,10 +23,10 @@ one_round() {  # module .ko
 	done
 	rmmod lazy_vmap
 }
-r=0
-while [ $r -lt $ROUNDS ]; do
-	r=$((r + 1))
-	if [ $((r % 2)) = 1 ]; then
+round=0
+while [ $round -lt $ROUNDS ]; do
+	round=$((round + 1))
+	if [ $((round % 2)) = 1 ]; then
 		one_round A /lazy_vmap_a.ko; one_round B $LAZY_VMAP_KO
 	else
 		one_round B $LAZY_VMAP_KO; one_round A /lazy_vmap_a.ko

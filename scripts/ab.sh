@@ -2,7 +2,8 @@
 # make ab [REV=<git rev>]: is the work tree's module as fast as REV's (default
 # HEAD~1)? Builds the module of REV (in a git worktree under out/ab/), boots
 # one guest with both, and runs the same cells with each, alternating per
-# round (qemu/ab.sh). Prints per cell the median ns/op of each and B/A.
+# round (qemu/ab.sh). Prints per cell the median and the minimum ns/op of
+# each and B/A; on a loaded machine the minimum is the steadier figure.
 # Under TCG on a shared machine only the ratio within this run means
 # anything. ROUNDS (5), AB_MS (300), CELLS (see below) override.
 set -euo pipefail
@@ -28,15 +29,16 @@ say "ab: A = $(git -C "$TOP" log -1 --format='%h %s' "$rev" | cut -c1-60), B = w
 "$TOP/scripts/guest.sh" "$out/ab-guest.sh" --extra "$out/lazy_vmap_a.ko" --mem 2G --timeout 3000 |
 	tee "$out/raw.txt" | grep -v '^AB ' >&2
 awk '/^AB [AB] / { v[$3, $2] = v[$3, $2] " " $4; cells[$3] = 1 }
-	function median(s,   a, n, i, j, t) {
+	function sorted(s, a,   n, i, j, t) {
 		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n ? a[int((n + 1) / 2)] : 0
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n
 	}
 	END {
-		printf "%-32s %10s %10s %7s\n", "cell (workload:pages:threads:target)", "A ns/op", "B ns/op", "B/A"
+		printf "%-32s %9s %9s %6s %9s %9s %6s\n", "cell (workload:pages:threads:target)", "A median", "B median", "B/A", "A min", "B min", "B/A"
 		for (c in cells) {
-			a = median(v[c, "A"]); b = median(v[c, "B"])
-			printf "%-32s %10d %10d %7.3f\n", c, a, b, a ? b / a : 0
+			na = sorted(v[c, "A"], a); nb = sorted(v[c, "B"], b)
+			ma = a[int((na + 1) / 2)]; mb = b[int((nb + 1) / 2)]
+			printf "%-32s %9d %9d %6.3f %9d %9d %6.3f\n", c, ma, mb, ma ? mb / ma : 0, a[1], b[1], a[1] ? b[1] / a[1] : 0
 		}
 	}' "$out/raw.txt" | { read -r h; echo "$h"; sort; } | tee "$out/table.txt"
