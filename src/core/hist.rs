@@ -324,16 +324,18 @@ impl AtomicHist {
     }
 }
 
-/// The events whose latency is measured. Where each one is recorded:
+/// The events whose latency is measured, and who measures them:
 ///
-/// | event | measured by | what |
-/// |---|---|---|
-/// | `alloc` | the stress threads | one allocation (area + pages + mapping) |
-/// | `free` | the stress threads | one free (unmapping + lazy free, with any purge it runs) |
-/// | `purge` | `lazy.rs`, [`super::lazy::Env::record`] | a purge that took areas, from holding the purge lock to the end |
-/// | `purge_flush` | `lazy.rs` | the purge's [`super::lazy::Env::flush`] call |
-/// | `purge_hold` | `lazy.rs` | one hold of the tree lock giving areas back |
-/// | `alloc_wait` | `lazy.rs` | an allocation's synchronous purge (waiting for the purge lock, then purging) |
+/// - `alloc`, `free`: the stress threads (kernel side, both targets), per
+///   operation, in a per-thread [`Hist`] merged at each publish. A free's
+///   time includes the threshold purge it may run inline.
+/// - `purge`: `lazy.rs` through [`super::lazy::Env::record`]: a purge that
+///   took areas, from holding the purge lock to its end (lock wait excluded).
+/// - `purge_flush`: `lazy.rs`: the purge's [`super::lazy::Env::flush`].
+/// - `purge_hold`: `lazy.rs`: one tree-lock hold giving areas back
+///   (measured inside the hold).
+/// - `alloc_wait`: `lazy.rs`: an allocation's synchronous purge on the
+///   exhaustion path, the wait for the purge lock included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     /// One allocation.
@@ -352,8 +354,14 @@ pub enum Event {
 
 impl Event {
     /// Every event, in the order of the latency table.
-    pub const ALL: [Event; 6] =
-        [Event::Alloc, Event::Free, Event::Purge, Event::PurgeFlush, Event::PurgeHold, Event::AllocWait];
+    pub const ALL: [Event; 6] = [
+        Event::Alloc,
+        Event::Free,
+        Event::Purge,
+        Event::PurgeFlush,
+        Event::PurgeHold,
+        Event::AllocWait,
+    ];
 
     /// The name in the latency table.
     pub fn name(self) -> &'static str {
