@@ -32,6 +32,15 @@
 //! The check stays armed in every mode but `DropBugon`; what happens when it
 //! fires is up to [`Env::race`] (count, WARN or a real BUG).
 //!
+//! In every mode a purge gives its batch back to the tree in holds of the
+//! tree lock of at most [`Env::hold_max_areas`] areas ([`HOLD_MAX_AREAS`] =
+//! 64 by default), calling [`Env::resched`] between two holds, so the
+//! non-preemptible part of a purge is bounded whatever the batch (issue 13;
+//! 4.10 did the same with `cond_resched_lock()`). `purge_holds` and
+//! `purge_hold_max_areas` in [`Stats`] count the holds. With
+//! [`Env::timing`] on, the purge reports its latencies through
+//! [`Env::record`] (see [`super::hist::Event`]).
+//!
 //! Areas are described by [`AreaSlot`]s indexed by `(start - base) / 2`:
 //! every reservation is at least two pages long (one page and its guard), so
 //! two live areas never share a slot. The slot array plays the role of
