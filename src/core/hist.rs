@@ -422,8 +422,13 @@ impl Latency {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for AtomicHist {
     fn default() -> Self {
         Self::new()
     }
