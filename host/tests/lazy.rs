@@ -5,10 +5,11 @@
 mod common;
 use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
+use lazy_vmap_core::hist::{Event, Latency};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Stats, Why, HOLD_MAX_AREAS};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Mutex, MutexGuard};
 
 // --- A std environment ------------------------------------------------------------------------
@@ -29,6 +30,41 @@ struct StdEnv {
     races: AtomicU64,
     /// Flush-before-give-back checker (off under Miri: it walks the tree twice per operation).
     order: Option<FlushOrder>,
+    /// What `Env::hold_max_areas` returns.
+    hold_max: AtomicUsize,
+    /// Calls of `Env::resched`.
+    rescheds: AtomicU64,
+    /// Set while a `with_tree` closure runs (single-threaded tests only look at it).
+    in_tree: AtomicBool,
+    /// When set, `trace` logs flushes, tree holds that gave pages back (with the pages),
+    /// rescheds and recorded events, in order.
+    tracing: AtomicBool,
+    trace: Mutex<Vec<Tr>>,
+    /// What `Env::timing` returns.
+    timing: AtomicBool,
+    /// A fake clock: each `now_ns` reads it and moves it 10 ns on.
+    clock: AtomicU64,
+    clock_reads: AtomicU64,
+    /// What `Env::record` received.
+    latency: Latency,
+}
+
+/// One step of a purge as the environment saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tr {
+    Flush,
+    /// A tree hold that freed this many pages.
+    Hold(u64),
+    Resched,
+    Record(Event),
+}
+
+impl StdEnv {
+    fn trace(&self, t: Tr) {
+        if self.tracing.load(Relaxed) {
+            self.trace.lock().unwrap().push(t);
+        }
+    }
 }
 
 impl Env for StdEnv {
@@ -48,10 +84,18 @@ impl Env for StdEnv {
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Vec<Node>>) -> R) -> R {
         let mut tree = self.tree.lock().unwrap();
-        match &self.order {
+        let before = tree.free_pages();
+        self.in_tree.store(true, Relaxed);
+        let r = match &self.order {
             Some(o) => o.around(&mut tree, f),
             None => f(&mut tree),
+        };
+        self.in_tree.store(false, Relaxed);
+        let after = tree.free_pages();
+        if after > before {
+            self.trace(Tr::Hold(after - before));
         }
+        r
     }
 
     fn flush(&self, start: u64, end: u64) {
@@ -63,6 +107,7 @@ impl Env for StdEnv {
         if let Some(o) = &self.order {
             o.flushed(start, end);
         }
+        self.trace(Tr::Flush);
     }
 
     fn race_window(&self) {
@@ -78,6 +123,38 @@ impl Env for StdEnv {
         assert!(nr > lazy);
         self.races.fetch_add(1, Relaxed);
     }
+
+    fn resched(&self) {
+        self.rescheds.fetch_add(1, Relaxed);
+        self.trace(Tr::Resched);
+    }
+
+    fn hold_max_areas(&self) -> usize {
+        self.hold_max.load(Relaxed)
+    }
+
+    fn timing(&self) -> bool {
+        self.timing.load(Relaxed)
+    }
+
+    fn now_ns(&self) -> u64 {
+        assert!(self.timing.load(Relaxed), "the clock read with timing off");
+        self.clock_reads.fetch_add(1, Relaxed);
+        self.clock.fetch_add(10, Relaxed) + 10
+    }
+
+    fn record(&self, ev: Event, ns: u64) {
+        assert!(self.timing.load(Relaxed), "an event recorded with timing off");
+        assert!(ns > 0, "{ev:?}: no clock read inside the timed section");
+        // Only the give-back hold is timed under the tree lock. (`in_tree` is meaningful in the
+        // single-threaded tests, which trace.)
+        if self.tracing.load(Relaxed) {
+            let held = self.in_tree.load(Relaxed);
+            assert_eq!(held, ev == Event::PurgeHold, "{ev:?} recorded with the tree lock held: {held}");
+        }
+        self.latency.record(ev, ns);
+        self.trace(Tr::Record(ev));
+    }
 }
 
 /// One arena: `[base, base + pages)`.
@@ -88,6 +165,9 @@ struct Arena {
     pages: u64,
     /// Length of each live area, by start (for the flush-order check).
     lens: Mutex<std::collections::HashMap<u64, u64>>,
+    /// Used by one thread only (the arenas that record their flushes; the multi-threaded
+    /// stress does not).
+    single: bool,
 }
 
 impl Arena {
@@ -107,9 +187,19 @@ impl Arena {
             yields: AtomicBool::new(false),
             races: AtomicU64::new(0),
             order: (!cfg!(miri)).then(FlushOrder::default),
+            hold_max: AtomicUsize::new(HOLD_MAX_AREAS),
+            rescheds: AtomicU64::new(0),
+            in_tree: AtomicBool::new(false),
+            tracing: AtomicBool::new(false),
+            trace: Mutex::new(Vec::new()),
+            timing: AtomicBool::new(false),
+            clock: AtomicU64::new(1_000_000),
+            clock_reads: AtomicU64::new(0),
+            latency: Latency::new(),
         };
         let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
-        Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max), base, pages, lens: Mutex::default() }
+        let lazy = Lazy::new(slots, base, mode, lazy_max);
+        Arena { env, lazy, base, pages, lens: Mutex::default(), single: record }
     }
 
     fn alloc(&self, len: u64, align: u64) -> Option<u64> {
@@ -188,6 +278,9 @@ const NEVER: u64 = 1 << 40;
 fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
     let (base, pages) = (0x1000, 512);
     let a = Arena::new(base, pages, mode, lazy_max);
+    // Odd seeds time the purges; the accounting must not change.
+    let timing = seed % 2 == 1;
+    a.env.timing.store(timing, Relaxed);
     let mut rng = Rng::new(seed);
     let mut live: Vec<(u64, u64)> = Vec::new();
     let mut lazy: Vec<(u64, u64)> = Vec::new();
@@ -246,6 +339,42 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
     a.purge(true);
     a.assert_empty();
     assert_eq!(a.env.races.load(Relaxed), 0);
+    let st = &a.lazy.stats;
+    let holds = st.purge_holds.load(Relaxed);
+    assert!(holds >= a.purges());
+    assert!((1..=HOLD_MAX_AREAS as u64).contains(&st.purge_hold_max_areas.load(Relaxed)));
+    assert_eq!(a.env.rescheds.load(Relaxed), holds - a.purges(), "one resched between two holds");
+    check_events(&a, timing);
+}
+
+/// With timing, one `purge` and one `purge_flush` per purge that took areas, one `purge_hold`
+/// per hold, one `alloc_wait` per allocation that had to purge (at least one per exhaustion
+/// purge that took areas; single-threaded, at most that plus the failures: an exhaustion
+/// purge that finds nothing leaves no space for the retry); without, no event and no clock
+/// read.
+fn check_events(a: &Arena, timing: bool) {
+    let st = &a.lazy.stats;
+    let count = |e: Event| a.env.latency.hist(e).count();
+    if !timing {
+        assert_eq!(a.env.clock_reads.load(Relaxed), 0, "the clock read with timing off");
+        assert!(Event::ALL.iter().all(|&e| count(e) == 0));
+        return;
+    }
+    assert_eq!(count(Event::Purge), a.purges());
+    assert_eq!(count(Event::PurgeFlush), a.env.nr_flushes.load(Relaxed));
+    assert_eq!(count(Event::PurgeHold), st.purge_holds.load(Relaxed));
+    let exhaustion = st.purges_by[Why::Exhaustion as usize].load(Relaxed);
+    let failures = st.alloc_failures.load(Relaxed);
+    let waits = count(Event::AllocWait);
+    assert!(waits >= exhaustion, "{waits} alloc_wait for {exhaustion} exhaustion purges");
+    if a.single {
+        assert!(waits <= exhaustion + failures, "{waits} alloc_wait, {exhaustion} + {failures}");
+    }
+    assert_eq!(count(Event::Alloc) + count(Event::Free), 0, "the core does not time allocs or frees");
+    for e in Event::ALL {
+        let s = a.env.latency.hist(e).summary();
+        assert!(s.count == 0 || s.p50 >= 10, "{e:?}: {s:?}: a timed section read the clock once");
+    }
 }
 
 #[test]
@@ -526,7 +655,142 @@ fn extremes_reset() {
     a.purge(true);
     assert_eq!(a.lazy.stats.lazy_min.load(Relaxed), 0);
     assert_eq!(a.lazy.stats.lazy_max.load(Relaxed), 6);
+    assert_eq!(a.lazy.stats.purge_hold_max_areas.load(Relaxed), 1);
     a.assert_empty();
+    // purge_hold_max_areas is an extreme too: reset with the others, not added up by add_to
+    // (purge_holds is).
+    a.lazy.reset_extremes();
+    assert_eq!(a.lazy.stats.purge_hold_max_areas.load(Relaxed), 0);
+    assert_eq!(a.lazy.stats.purge_holds.load(Relaxed), 1);
+    let (s1, s2) = (a.alloc(2, 1).unwrap(), a.alloc(2, 1).unwrap());
+    a.free(s1);
+    a.free(s2);
+    a.purge(true);
+    assert_eq!(a.lazy.stats.purge_hold_max_areas.load(Relaxed), 2);
+    let total = Stats::default();
+    a.lazy.stats.add_to(&total);
+    a.lazy.stats.add_to(&total);
+    assert_eq!(total.purge_holds.load(Relaxed), 4);
+    assert_eq!(total.purge_hold_max_areas.load(Relaxed), 0);
+}
+
+// --- Bounded give-back and timing ------------------------------------------------------------
+
+/// An arena with `n` two-page areas, all lazily freed (nothing purged yet).
+fn lazy_batch(mode: Mode, n: u64) -> Arena {
+    let a = Arena::new(0x1000, 2 * n + 6, mode, NEVER);
+    let starts: Vec<u64> = (0..n).map(|_| a.alloc(2, 1).unwrap()).collect();
+    for s in starts {
+        a.free(s);
+    }
+    assert_eq!(a.lazy.lazy_pages(), 2 * n as i64);
+    assert_eq!(a.purges(), 0);
+    a
+}
+
+/// What a purge of `n` two-page areas must look like with `bound` areas per hold: the flush,
+/// then holds of at most `bound` areas, a resched between each two and none after the last.
+fn want_trace(n: u64, bound: u64, timing: bool) -> Vec<Tr> {
+    let mut t = vec![Tr::Flush];
+    if timing {
+        t.push(Tr::Record(Event::PurgeFlush));
+    }
+    let mut left = n;
+    while left > 0 {
+        if left < n {
+            t.push(Tr::Resched);
+        }
+        let k = left.min(bound);
+        if timing {
+            t.push(Tr::Record(Event::PurgeHold)); // recorded inside the hold
+        }
+        t.push(Tr::Hold(2 * k));
+        left -= k;
+    }
+    if timing {
+        t.push(Tr::Record(Event::Purge));
+    }
+    t
+}
+
+/// A purge of 1000 lazily freed areas gives them back in ceil(1000/64) = 16 holds of at most
+/// 64 areas, with a resched between two holds, all after the flush (`FlushOrder` checks every
+/// hold); other bounds likewise, and 0 is one unbounded hold.
+#[test]
+fn purge_gives_back_in_bounded_holds() {
+    for mode in Mode::ALL {
+        let bounds = [(64, 16), (0, 1), (1, 1000), (100, 10), (999, 2), (1000, 1), (5000, 1)];
+        // Under Miri the default and the unbounded hold only: the same code paths.
+        for (hold, holds) in bounds.into_iter().take(if cfg!(miri) { 2 } else { bounds.len() }) {
+            let a = lazy_batch(mode, 1000);
+            let bound = if hold == 0 { 1000 } else { hold.min(1000) };
+            a.env.hold_max.store(hold as usize, Relaxed);
+            a.env.tracing.store(true, Relaxed);
+            assert_eq!(a.purge(true), 1000);
+            a.env.tracing.store(false, Relaxed);
+            let trace = a.env.trace.lock().unwrap().clone();
+            assert_eq!(trace, want_trace(1000, bound, false), "{mode:?} hold {hold}");
+            let st = &a.lazy.stats;
+            assert_eq!(st.purge_holds.load(Relaxed), holds, "{mode:?} hold {hold}");
+            assert_eq!(st.purge_hold_max_areas.load(Relaxed), bound);
+            assert_eq!(a.env.rescheds.load(Relaxed), holds - 1);
+            assert_eq!(st.purged_areas.load(Relaxed), 1000);
+            assert_eq!(a.purges(), 1);
+            a.assert_empty();
+            check_events(&a, false);
+        }
+    }
+}
+
+/// With timing on: the events of a purge in order (purge_flush after the flush, purge_hold
+/// inside each hold, purge at the end), and alloc_wait for allocations that purge, whether
+/// or not the purge finds anything.
+#[test]
+fn timing_records_each_event() {
+    for mode in Mode::ALL {
+        let a = lazy_batch(mode, 200);
+        a.env.timing.store(true, Relaxed);
+        a.env.tracing.store(true, Relaxed);
+        assert_eq!(a.purge(true), 200);
+        let trace = std::mem::take(&mut *a.env.trace.lock().unwrap());
+        assert_eq!(trace, want_trace(200, 64, true), "{mode:?}");
+        let count = |e: Event| a.env.latency.hist(e).count();
+        let counts = || Event::ALL.map(count);
+        // alloc, free, purge, purge_flush, purge_hold, alloc_wait
+        assert_eq!(counts(), [0, 0, 1, 1, 4, 0]);
+        // Fill the arena: the allocation that finds no space purges (nothing) and fails.
+        let starts: Vec<u64> = std::iter::from_fn(|| a.alloc(2, 1)).collect();
+        assert_eq!(starts.len(), 203);
+        assert_eq!(counts(), [0, 0, 1, 1, 4, 1], "an empty exhaustion purge waits, nothing else");
+        // Free one and allocate: the exhaustion purge takes it, the retry gets it.
+        a.free(starts[7]);
+        a.env.trace.lock().unwrap().clear();
+        assert_eq!(a.alloc(2, 1), Some(starts[7]));
+        assert_eq!(counts(), [0, 0, 2, 2, 5, 2]);
+        let trace = std::mem::take(&mut *a.env.trace.lock().unwrap());
+        let mut want = want_trace(1, 64, true);
+        want.push(Tr::Record(Event::AllocWait));
+        assert_eq!(trace, want);
+        a.env.tracing.store(false, Relaxed);
+        // The clock moves 10 ns per read. The empty purge's wait spans one read (the purge's
+        // start, taken before it knows the batch is empty): 20 ns. This wait spans the
+        // purge's six (purge, flush, flush, hold, hold, purge): 70 ns.
+        let wait = a.env.latency.hist(Event::AllocWait).summary();
+        assert_eq!((wait.p50, wait.max), (20, 70));
+        for s in starts {
+            a.free(s);
+        }
+        a.purge(true);
+        a.assert_empty();
+        check_events(&a, true);
+        // Timing off again: no clock read from here on.
+        a.env.timing.store(false, Relaxed);
+        let reads = a.env.clock_reads.load(Relaxed);
+        let s = a.alloc(2, 1).unwrap();
+        a.free(s);
+        a.purge(true);
+        assert_eq!(a.env.clock_reads.load(Relaxed), reads);
+    }
 }
 
 // --- Multi-threaded ---------------------------------------------------------------------------
@@ -543,6 +807,11 @@ struct Round {
 /// (trylock) in a loop; then a final synchronous purge must leave the arena empty. With
 /// `window`, every free spins and yields between its two steps.
 fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
+    stress_hold(mode, ops, window, seed, HOLD_MAX_AREAS)
+}
+
+/// `stress` with `hold` areas per give-back hold, and timing on when `hold` is not the default.
+fn stress_hold(mode: Mode, ops: u64, window: bool, seed: u64, hold: usize) -> Round {
     // Under Miri a smaller arena: the purger's scan of every slot is what
     // the interpreter spends its time on.
     let pages = if cfg!(miri) { 512 } else { 2048 };
@@ -551,6 +820,9 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
         a.env.spins.store(1000, Relaxed);
         a.env.yields.store(true, Relaxed);
     }
+    a.env.hold_max.store(hold, Relaxed);
+    let timing = hold != HOLD_MAX_AREAS;
+    a.env.timing.store(timing, Relaxed);
     let stop = AtomicBool::new(false);
     std::thread::scope(|sc| {
         let purger = sc.spawn(|| {
@@ -610,6 +882,9 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
     }
     let races = st.race_detected.load(Relaxed);
     assert_eq!(races, a.env.races.load(Relaxed));
+    let max_hold = st.purge_hold_max_areas.load(Relaxed);
+    assert!(max_hold >= 1 && (hold == 0 || max_hold <= hold as u64), "{max_hold} areas in a hold");
+    check_events(&a, timing);
     Round { races, lazy_min: st.lazy_min.load(Relaxed) }
 }
 
@@ -620,6 +895,22 @@ fn stress_fixed_modes_never_race() {
             let r = stress(mode, if window { 3000 } else { 20_000 }, window, seed);
             assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
             assert!(r.lazy_min >= 0, "{mode:?}: the counter went negative: {}", r.lazy_min);
+        }
+    }
+}
+
+/// Chunked give-backs racing allocations and frees (an allocation may get a range of a chunk
+/// given back while the rest of the batch is still out): the flush order holds (`FlushOrder`),
+/// nothing is lost, every mode keeps its behaviour, and the timed events add up.
+#[test]
+fn stress_chunked_give_back() {
+    for mode in Mode::ALL {
+        for (seed, hold) in [(30, 1), (31, 3)] {
+            let r = stress_hold(mode, 5000, seed % 2 == 1, seed, hold);
+            if matches!(mode, Mode::PurgeLock | Mode::Ordered) {
+                assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
+                assert!(r.lazy_min >= 0, "{mode:?}: the counter went negative: {}", r.lazy_min);
+            }
         }
     }
 }

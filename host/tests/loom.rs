@@ -7,6 +7,9 @@
 //! must leave the arena as it started. loom runs the closure once per interleaving of the
 //! atomic operations and lock acquisitions (within the preemption bound, if any).
 //!
+//! One variant gives the purged areas back one per tree-lock hold (`Env::hold_max_areas` = 1),
+//! so an allocation can find part of a purge's batch back in the tree before the rest.
+//!
 //! Per execution, in every mode: each area is purged exactly once, every purged range was
 //! flushed before its range went back to the tree (`common::FlushOrder`), the tree is back to one free range covering the arena and the lazy counter is 0.
 //! In `PurgeLock` and `Ordered` the armed `BUG_ON(nr > vmap_lazy_nr)` never fires and the
@@ -33,6 +36,12 @@ struct LoomEnv {
     races: StdU64,
     /// No range goes back to the tree before a flush over it has completed.
     order: FlushOrder,
+    /// `Env::hold_max_areas`.
+    hold: usize,
+    /// Set by `Env::resched` (between two holds of a give-back), cleared by the next hold.
+    in_gap: std::sync::atomic::AtomicBool,
+    /// An allocation took space from the tree between two holds of a give-back.
+    gap_alloc: std::sync::atomic::AtomicBool,
 }
 
 impl Env for LoomEnv {
@@ -51,7 +60,16 @@ impl Env for LoomEnv {
     }
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<Vec<Node>>) -> R) -> R {
-        self.order.around(&mut self.tree.lock().unwrap(), f)
+        let mut tree = self.tree.lock().unwrap();
+        let before = tree.free_pages();
+        let r = self.order.around(&mut tree, f);
+        let after = tree.free_pages();
+        if after > before {
+            self.in_gap.store(false, Relaxed);
+        } else if after < before && self.in_gap.load(Relaxed) {
+            self.gap_alloc.store(true, Relaxed);
+        }
+        r
     }
 
     fn flush(&self, start: u64, end: u64) {
@@ -66,6 +84,14 @@ impl Env for LoomEnv {
     fn race(&self, nr: i64, lazy: i64) {
         assert!(nr > lazy);
         self.races.fetch_add(1, Relaxed);
+    }
+
+    fn hold_max_areas(&self) -> usize {
+        self.hold
+    }
+
+    fn resched(&self) {
+        self.in_gap.store(true, Relaxed);
     }
 }
 
@@ -96,17 +122,23 @@ struct Variant {
     /// allocation finds no space and purges synchronously, racing with the purger thread, and
     /// a slot is reused while the other free may still be in flight.
     realloc: bool,
+    /// Areas per give-back hold (`Env::hold_max_areas`): 64 (the default) never splits these
+    /// batches; 1 gives each area back in its own hold, so the reallocation can find the first
+    /// one back in the tree while the purger still holds the second.
+    hold: usize,
 }
 
-const VARIANTS: [Variant; 5] = [
-    Variant { lazy_max: NEVER, sync: false, pages: 8, realloc: false },
-    Variant { lazy_max: NEVER, sync: true, pages: 8, realloc: false },
+const VARIANTS: [Variant; 6] = [
+    Variant { lazy_max: NEVER, sync: false, pages: 8, realloc: false, hold: 64 },
+    Variant { lazy_max: NEVER, sync: true, pages: 8, realloc: false, hold: 64 },
     // The second free to be counted passes the threshold (4 > 2) and purges.
-    Variant { lazy_max: 2, sync: false, pages: 8, realloc: false },
+    Variant { lazy_max: 2, sync: false, pages: 8, realloc: false, hold: 64 },
     // Every free purges.
-    Variant { lazy_max: 0, sync: true, pages: 8, realloc: false },
+    Variant { lazy_max: 0, sync: true, pages: 8, realloc: false, hold: 64 },
     // A full arena: the reallocation must purge to find space.
-    Variant { lazy_max: NEVER, sync: false, pages: 4, realloc: true },
+    Variant { lazy_max: NEVER, sync: false, pages: 4, realloc: true, hold: 64 },
+    // The same with one area per hold: the give-back is chunked and races the reallocation.
+    Variant { lazy_max: NEVER, sync: false, pages: 4, realloc: true, hold: 1 },
 ];
 
 /// What the executions of one model saw.
@@ -117,6 +149,8 @@ struct Seen {
     raced: AtomicUsize,
     /// Executions in which the counter went below 0.
     negative: AtomicUsize,
+    /// Executions in which an allocation took a range between two holds of a give-back.
+    gap_allocs: AtomicUsize,
 }
 
 fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
@@ -128,6 +162,9 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
         flushes: std::sync::Mutex::new(Vec::new()),
         races: StdU64::new(0),
         order: FlushOrder::default(),
+        hold: v.hold,
+        in_gap: Default::default(),
+        gap_alloc: Default::default(),
     };
     let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
     let a = Arc::new(Arena { env, lazy: Lazy::new(slots, BASE, mode, v.lazy_max) });
@@ -195,6 +232,12 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     let by_path: u64 = st.purges_by.iter().map(|p| p.load(Relaxed)).sum();
     assert_eq!(by_path, purges);
     assert!((1..=n).contains(&purges));
+    let holds = st.purge_holds.load(Relaxed);
+    let max_hold = st.purge_hold_max_areas.load(Relaxed);
+    assert!(holds >= purges && (1..=v.hold as u64).contains(&max_hold), "{holds} holds, {max_hold}");
+    if v.hold == 1 {
+        assert_eq!(holds, n, "one hold per area");
+    }
     if v.realloc {
         assert!(purges >= 2, "the reallocation reused a range before it was purged");
     }
@@ -229,6 +272,9 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     if min < 0 {
         seen.negative.fetch_add(1, Relaxed);
     }
+    if a.env.gap_alloc.load(Relaxed) {
+        seen.gap_allocs.fetch_add(1, Relaxed);
+    }
 }
 
 /// Explores one mode and variant; returns what the executions saw.
@@ -247,18 +293,22 @@ fn explore(mode: Mode, v: Variant) -> Arc<Seen> {
         b.check(move || one_execution(mode, v, &seen));
     }
     eprintln!(
-        "{:<10} lazy_max={:<5} sync={:<5} pages={} realloc={:<5}: {:>6} executions in {:>6.2?}, \
-         {:>6} raced, {:>5} negative",
+        "{:<10} lazy_max={:<5} sync={:<5} pages={} realloc={:<5} hold={:<2}: {:>6} executions in \
+         {:>6.2?}, {:>6} raced, {:>5} negative, {:>5} allocated between holds",
         mode.name(),
         if v.lazy_max == NEVER { "never".to_string() } else { v.lazy_max.to_string() },
         v.sync,
         v.pages,
         v.realloc,
+        v.hold,
         seen.executions.load(Relaxed),
         t.elapsed(),
         seen.raced.load(Relaxed),
         seen.negative.load(Relaxed),
+        seen.gap_allocs.load(Relaxed),
     );
+    // The chunked variant reaches its point: an allocation between two holds of a purge.
+    assert_eq!(seen.gap_allocs.load(Relaxed) > 0, v.hold == 1, "{mode:?} {v:?}");
     seen
 }
 

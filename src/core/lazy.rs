@@ -32,12 +32,22 @@
 //! The check stays armed in every mode but `DropBugon`; what happens when it
 //! fires is up to [`Env::race`] (count, WARN or a real BUG).
 //!
+//! In every mode a purge gives its batch back to the tree in holds of the
+//! tree lock of at most [`Env::hold_max_areas`] areas ([`HOLD_MAX_AREAS`] =
+//! 64 by default), calling [`Env::resched`] between two holds, so the
+//! non-preemptible part of a purge is bounded whatever the batch (issue 13;
+//! 4.10 did the same with `cond_resched_lock()`). `purge_holds` and
+//! `purge_hold_max_areas` in [`Stats`] count the holds. With
+//! [`Env::timing`] on, the purge reports its latencies through
+//! [`Env::record`] (see [`super::hist::Event`]).
+//!
 //! Areas are described by [`AreaSlot`]s indexed by `(start - base) / 2`:
 //! every reservation is at least two pages long (one page and its guard), so
 //! two live areas never share a slot. The slot array plays the role of
 //! 2.6.28's `vmap_area_list`, the list the buggy purge walks.
 
 use super::freetree::{FreeTree, Node};
+use super::hist::Event;
 use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
 
@@ -171,6 +181,61 @@ pub trait Env {
     fn race_window(&self);
     /// The armed check found `nr > lazy` (already counted in `race_detected`).
     fn race(&self, nr: i64, lazy: i64);
+
+    /// A preemption point, called by a purge between two tree-lock holds of
+    /// its give-back (never while holding the tree lock; the purge lock is
+    /// held, which is a sleeping lock in the kernel). The kernel calls
+    /// `cond_resched()`. Default: nothing.
+    fn resched(&self) {}
+
+    /// Most areas a purge gives back to the tree in one [`Env::with_tree`]
+    /// call; [`Env::resched`] runs between two such holds. `0` means no
+    /// bound: the whole batch in one hold, as before issue 13 (for
+    /// before/after measurements only). Default: [`HOLD_MAX_AREAS`] (64).
+    /// (4.10's `__purge_vmap_area_lazy()` has a `cond_resched_lock()` after
+    /// every area; a fixed chunk keeps the lock traffic low and the hold
+    /// bounded all the same.)
+    fn hold_max_areas(&self) -> usize {
+        HOLD_MAX_AREAS
+    }
+
+    /// Whether the core measures latencies ([`Env::now_ns`] and
+    /// [`Env::record`]). When `false` (the default) the core never reads the
+    /// clock.
+    fn timing(&self) -> bool {
+        false
+    }
+
+    /// A monotonic clock in ns (the kernel: `ktime_get()`); only called when
+    /// [`Env::timing`] is true. It may be called with the tree lock held.
+    fn now_ns(&self) -> u64 {
+        0
+    }
+
+    /// One latency of `ev`, in ns; only called when [`Env::timing`] is
+    /// true. The core records [`Event::Purge`], [`Event::PurgeFlush`],
+    /// [`Event::PurgeHold`] (with the tree lock held: keep it short, e.g.
+    /// [`super::hist::AtomicHist::record`]) and [`Event::AllocWait`].
+    /// Default: nothing.
+    fn record(&self, ev: Event, ns: u64) {
+        let _ = (ev, ns);
+    }
+}
+
+/// Default bound of [`Env::hold_max_areas`]: areas given back per
+/// tree-lock hold.
+pub const HOLD_MAX_AREAS: usize = 64;
+
+/// The start of a timed section: `Some(now)` when the environment times.
+fn clock<E: Env>(env: &E, timing: bool) -> Option<u64> {
+    timing.then(|| env.now_ns())
+}
+
+/// Records `ev` as the time since `t0`, if timing.
+fn since<E: Env>(env: &E, ev: Event, t0: Option<u64>) {
+    if let Some(t0) = t0 {
+        env.record(ev, env.now_ns().saturating_sub(t0));
+    }
 }
 
 /// Counters of the lazy logic. All cumulative except the two extremes.
@@ -196,11 +261,17 @@ pub struct Stats {
     pub lazy_min: AtomicI64,
     /// Highest value of the lazy counter since the last reset.
     pub lazy_max: AtomicI64,
+    /// Tree-lock holds of purges giving areas back (cumulative).
+    pub purge_holds: AtomicU64,
+    /// Most areas given back in one tree-lock hold since the last reset
+    /// ([`Lazy::reset_extremes`]); an extreme like `lazy_min`/`lazy_max`.
+    pub purge_hold_max_areas: AtomicU64,
 }
 
 impl Stats {
-    /// Adds these counters to `into` (all but the two extremes, which
-    /// describe one arena's counter and do not add up).
+    /// Adds these counters to `into` (all but the extremes `lazy_min`,
+    /// `lazy_max` and `purge_hold_max_areas`, which describe one arena
+    /// since its last [`Lazy::reset_extremes`] and do not add up).
     pub fn add_to(&self, into: &Stats) {
         let add = |a: &AtomicU64, b: &AtomicU64| {
             b.fetch_add(a.load(Relaxed), Relaxed);
@@ -217,6 +288,7 @@ impl Stats {
         add(&self.purged_areas, &into.purged_areas);
         add(&self.purged_pages, &into.purged_pages);
         add(&self.race_detected, &into.race_detected);
+        add(&self.purge_holds, &into.purge_holds);
     }
 }
 
@@ -283,11 +355,13 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         self.lazy_max_pages.store(pages, Relaxed);
     }
 
-    /// Starts a new observation of the counter's extremes.
+    /// Starts a new observation of the extremes: the counter's
+    /// (`lazy_min`, `lazy_max`) and `purge_hold_max_areas`.
     pub fn reset_extremes(&self) {
         let v = self.lazy_nr.load(Relaxed);
         self.stats.lazy_min.store(v, Relaxed);
         self.stats.lazy_max.store(v, Relaxed);
+        self.stats.purge_hold_max_areas.store(0, Relaxed);
     }
 
     /// Number of areas that are allocated, lazy or being purged.
@@ -306,10 +380,14 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
 
     /// Reserves `len` pages (guard included) aligned to `align` pages, and
     /// returns the first page. Purges synchronously and retries once when
-    /// there is no space, as both 2.6.28 and 6.12 do.
+    /// there is no space, as both 2.6.28 and 6.12 do; when timing, the
+    /// synchronous purge (the wait for the purge lock included) is recorded
+    /// as [`Event::AllocWait`].
     pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
         let start = env.with_tree(|t| t.alloc(len, align)).or_else(|| {
+            let t0 = clock(env, env.timing());
             self.purge(env, Why::Exhaustion);
+            since(env, Event::AllocWait, t0);
             env.with_tree(|t| t.alloc(len, align))
         });
         let Some(start) = start else {
@@ -378,6 +456,12 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// A synchronous purge (every path but [`Why::Threshold`]) waits for the
     /// purge lock; otherwise a purge already running makes this one return
     /// at once. Returns the number of areas purged.
+    ///
+    /// The ranges go back to the tree in holds of at most
+    /// [`Env::hold_max_areas`] areas, with [`Env::resched`] between two
+    /// holds. When timing ([`Env::timing`]), a purge that took areas records
+    /// [`Event::Purge`] (from holding the purge lock to the end), one
+    /// [`Event::PurgeFlush`] and one [`Event::PurgeHold`] per hold.
     pub fn purge<E: Env>(&self, env: &E, why: Why) -> u64 {
         let _guard = if why.sync() {
             env.purge_lock()
@@ -387,6 +471,8 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
                 None => return 0,
             }
         };
+        let timing = env.timing();
+        let t0 = clock(env, timing);
         let mode = self.mode();
         let batch = match mode {
             Mode::Ordered => self.take_purge_list(),
@@ -405,18 +491,19 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         }
         if mode == Mode::Ordered {
             // 6.12: flush, give the ranges back, then subtract what was taken.
-            self.flush_and_release(env, &batch);
+            self.flush_and_release(env, &batch, timing);
             self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
         } else {
             // 2.6.28: atomic_sub(nr, &vmap_lazy_nr) before the flush.
             self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
-            self.flush_and_release(env, &batch);
+            self.flush_and_release(env, &batch, timing);
         }
         let st = &self.stats;
         st.purges[mode as usize].fetch_add(1, Relaxed);
         st.purges_by[why as usize].fetch_add(1, Relaxed);
         st.purged_areas.fetch_add(batch.areas, Relaxed);
         st.purged_pages.fetch_add(batch.nr as u64, Relaxed);
+        since(env, Event::Purge, t0);
         batch.areas
     }
 
@@ -454,19 +541,49 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// returned, some CPU may still translate an address of the batch to
     /// the page it mapped before, so the range must not be handed out again
     /// (the host tests and the loom model check this order).
-    fn flush_and_release<E: Env>(&self, env: &E, batch: &Batch) {
+    ///
+    /// The give-back takes the tree lock once per chunk of at most
+    /// [`Env::hold_max_areas`] areas, with a preemption point between
+    /// chunks, so the non-preemptible work is bounded whatever the batch.
+    /// An allocation between two chunks may get a range of an earlier
+    /// chunk: it was flushed with the rest before the first chunk. The
+    /// next link of each slot is read before the slot is freed (an
+    /// allocation may reuse a freed slot as soon as the lock drops).
+    fn flush_and_release<E: Env>(&self, env: &E, batch: &Batch, timing: bool) {
+        let t0 = clock(env, timing);
         env.flush(batch.start, batch.end);
-        env.with_tree(|tree| {
-            let mut idx = batch.head;
-            while idx != NIL {
-                let slot = &self.slots[idx as usize];
-                idx = slot.next.load(Relaxed);
-                let (start, len) = (slot.start.load(Relaxed), slot.len.load(Relaxed));
-                slot.next.store(NIL, Relaxed);
-                slot.state.store(SLOT_FREE, Relaxed);
-                tree.free(start, u64::from(len));
+        since(env, Event::PurgeFlush, t0);
+        let max = match env.hold_max_areas() {
+            0 => u64::MAX,
+            n => n as u64,
+        };
+        let mut idx = batch.head;
+        let mut first = true;
+        while idx != NIL {
+            if !first {
+                env.resched();
             }
-        });
+            first = false;
+            let n;
+            (idx, n) = env.with_tree(|tree| {
+                let t0 = clock(env, timing);
+                let mut idx = idx;
+                let mut n = 0;
+                while idx != NIL && n < max {
+                    let slot = &self.slots[idx as usize];
+                    idx = slot.next.load(Relaxed);
+                    let (start, len) = (slot.start.load(Relaxed), slot.len.load(Relaxed));
+                    slot.next.store(NIL, Relaxed);
+                    slot.state.store(SLOT_FREE, Relaxed);
+                    tree.free(start, u64::from(len));
+                    n += 1;
+                }
+                since(env, Event::PurgeHold, t0);
+                (idx, n)
+            });
+            self.stats.purge_holds.fetch_add(1, Relaxed);
+            self.stats.purge_hold_max_areas.fetch_max(n, Relaxed);
+        }
     }
 }
 

@@ -5,12 +5,14 @@
 //! under property tests and the `loom` model checker.
 //!
 //! - [`freetree`]: the vmap-area allocator (free ranges in an augmented tree).
+//! - [`hist`]: latency histograms (log-linear, constant memory, no allocation).
 //! - [`lazy`]: lazy free and purge, with the 2010 bug and its three fixes.
 //! - [`parse`]: strict parsing of sysfs knob writes.
 //! - [`workload`]: the stress workloads, shaped like `lib/test_vmalloc.c`.
 #![allow(unreachable_pub, dead_code)]
 
 pub mod freetree;
+pub mod hist;
 pub mod lazy;
 pub mod parse;
 pub mod sync;
