@@ -24,6 +24,7 @@
 
 use crate::knobs::{Knobs, OnRace};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
+use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable};
 use crate::sys::{cpu, debug, sync};
@@ -32,6 +33,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
+use kernel::time::Ktime;
 
 /// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
 /// pages, sized for a 32 TiB vmalloc space; we cap it at a quarter of the
@@ -79,6 +81,11 @@ impl ArenaStats {
     }
 }
 
+/// The latency histograms of the module (`/sys/kernel/lazy_vmap/latency`):
+/// the purge's events recorded here by the lazy logic, `alloc` and `free`
+/// merged in by the stress threads. Reset when stress starts.
+pub(crate) static LATENCY: Latency = Latency::new();
+
 /// See the module documentation.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Arena {
@@ -124,6 +131,26 @@ impl Env for Arena {
         };
         st.flush_cpus.fetch_add(u64::from(round.cpus), Relaxed);
         st.flushed_span.fetch_add(end - start, Relaxed);
+    }
+
+    fn resched(&self) {
+        cpu::cond_resched();
+    }
+
+    fn hold_max_areas(&self) -> usize {
+        self.knobs.purge_hold_areas.load(Relaxed) as usize
+    }
+
+    fn timing(&self) -> bool {
+        true
+    }
+
+    fn now_ns(&self) -> u64 {
+        Ktime::ktime_get().to_ns() as u64
+    }
+
+    fn record(&self, ev: Event, ns: u64) {
+        LATENCY.record(ev, ns);
     }
 
     fn race_window(&self) {

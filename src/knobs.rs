@@ -5,7 +5,7 @@
 //! stored, and the ones that must not move under a running stress are only
 //! written with the control lock held and stress stopped (see `sysfs`).
 
-use crate::lazy_core::lazy::Mode;
+use crate::lazy_core::lazy::{Mode, HOLD_MAX_AREAS};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What the armed check does when it finds `nr > lazy counter`.
@@ -46,6 +46,8 @@ pub(crate) const MAX_NR_PAGES: u64 = 1024;
 pub(crate) const MAX_BUSY_AREAS: u64 = 100_000;
 /// Busy areas per thread when `busy_areas` is 0, as in test_vmalloc.
 pub(crate) const DEFAULT_BUSY_AREAS: u64 = 15_000;
+/// Largest `purge_hold_areas` (0 is no bound).
+pub(crate) const MAX_PURGE_HOLD_AREAS: u64 = 1 << 20;
 /// Smallest and largest `arena_mb`.
 pub(crate) const ARENA_MB: (u64, u64) = (4, 1024);
 
@@ -67,6 +69,9 @@ pub(crate) struct Knobs {
     pub(crate) check_tlb: AtomicBool,
     /// Purges flush the TLB (`on`); `off` is the negative control.
     pub(crate) flush: AtomicBool,
+    /// Most areas a purge gives back per tree-lock hold (0: all in one
+    /// hold, the pre-4.10 behaviour, for the before/after figure).
+    pub(crate) purge_hold_areas: AtomicU64,
 }
 
 impl Knobs {
@@ -85,6 +90,7 @@ impl Knobs {
             check_map: AtomicBool::new(true),
             check_tlb: AtomicBool::new(true),
             flush: AtomicBool::new(true),
+            purge_hold_areas: AtomicU64::new(HOLD_MAX_AREAS as u64),
         }
     }
 

@@ -9,6 +9,7 @@
 //! the knob as it was; a knob that must not change under a running stress
 //! fails with `EBUSY`. Writes are root-only through the file modes.
 
+use crate::arena::LATENCY;
 use crate::knobs::*;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
@@ -52,7 +53,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 18] = [
+static KNOBS: [Knob; 20] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -196,7 +197,18 @@ static KNOBS: [Knob; 18] = [
         show: show_selftest,
         store: Some(store_selftest),
     },
+    Knob {
+        name: c_str!("purge_hold_areas"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.purge_hold_areas.load(Relaxed)),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_PURGE_HOLD_AREAS)?;
+            s.knobs.purge_hold_areas.store(v, Relaxed);
+            Ok(())
+        }),
+    },
     Knob { name: c_str!("stats"), mode: RO, show: show_stats, store: None },
+    Knob { name: c_str!("latency"), mode: RO, show: |_, b| LATENCY.write_table(b), store: None },
 ];
 
 /// Last self-test: kind (0 none, 1 tlb, 2 tlb-noflush), CPUs, fresh, stale.
@@ -258,6 +270,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         }
         writeln!(b, "purged_areas {}", ld(&lz.purged_areas))?;
         writeln!(b, "purged_pages {}", ld(&lz.purged_pages))?;
+        writeln!(b, "purge_holds {}", ld(&lz.purge_holds))?;
         writeln!(b, "tlb_flushes {}", ld(&ar.flushes))?;
         writeln!(b, "tlb_flushes_pages {}", ld(&ar.page_flushes))?;
         writeln!(b, "tlb_flushes_full {}", ld(&ar.full_flushes))?;
@@ -272,6 +285,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "lazy_pages {}", a.lazy.lazy_pages())?;
             writeln!(b, "lazy_pages_min {}", a.lazy.stats.lazy_min.load(Relaxed))?;
             writeln!(b, "lazy_pages_max {}", a.lazy.stats.lazy_max.load(Relaxed))?;
+            writeln!(b, "purge_hold_max_areas {}", a.lazy.stats.purge_hold_max_areas.load(Relaxed))?;
             writeln!(b, "lazy_max_pages {}", a.lazy.lazy_max_pages())?;
             writeln!(b, "mapped_pages {}", a.mapped())?;
             writeln!(b, "arena_pages {}", a.pages())?;

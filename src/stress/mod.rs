@@ -16,7 +16,7 @@
 mod target;
 mod worker;
 
-use crate::arena::{Arena, ArenaStats};
+use crate::arena::{Arena, ArenaStats, LATENCY};
 use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGET_FLOOR};
 use crate::lazy_core::lazy::{Mode, Stats, Why};
 use crate::lazy_core::workload::WORKLOADS;
@@ -133,6 +133,7 @@ impl Stress {
         s.run_loop_ns.store(0, Relaxed);
         s.run_end_ns.store(start, Relaxed);
         arena.lazy.reset_extremes();
+        LATENCY.reset();
         // Areas of a thread are at most 100 pages (random_size,
         // long_busy_list) or nr_pages (fix_size), 10 for the aligned ones.
         let max_pages = k.nr_pages.load(Relaxed).max(100);

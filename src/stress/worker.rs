@@ -15,7 +15,9 @@
 
 use super::target::{Area, Target};
 use super::Stress;
+use crate::arena::LATENCY;
 use crate::knobs::TARGETS;
+use crate::lazy_core::hist::{Event, Hist};
 use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
 use crate::sys::kthread;
 use crate::sys::cpu;
@@ -95,7 +97,8 @@ pub(super) struct Worker {
 }
 
 /// Counters a thread adds up locally and publishes now and then, so the
-/// hot loop does not bounce shared cache lines.
+/// hot loop does not bounce shared cache lines. The two histograms (2.4 KiB
+/// each) make it too big for a kthread's stack: it lives in a `KBox`.
 #[derive(Default)]
 struct Local {
     ops: u64,
@@ -105,6 +108,9 @@ struct Local {
     failures: u64,
     mismatches: u64,
     stale: u64,
+    /// Latency of each successful allocation and of each free, ns.
+    alloc_ns: Hist,
+    free_ns: Hist,
 }
 
 /// The words written at the start and the end of page `i` of `a`.
@@ -136,7 +142,11 @@ impl Worker {
         s.alloc_failures.fetch_add(l.failures, Relaxed);
         s.mismatches.fetch_add(l.mismatches, Relaxed);
         s.stale_tlb.fetch_add(l.stale, Relaxed);
-        *l = Local::default();
+        // Empties the histograms.
+        l.alloc_ns.merge_into(LATENCY.hist(Event::Alloc));
+        l.free_ns.merge_into(LATENCY.hist(Event::Free));
+        (l.ops, l.allocs, l.frees, l.freed_pages) = (0, 0, 0, 0);
+        (l.failures, l.mismatches, l.stale) = (0, 0, 0);
     }
 
     fn should_stop(&self, ctx: &kthread::Ctx, deadline: Option<i64>) -> bool {
@@ -200,16 +210,23 @@ impl Worker {
     }
 
     fn alloc(&self, r: Req, l: &mut Local) -> Option<Area> {
+        let t0 = now_ns();
         let a = self.target.alloc(r).ok();
-        l.allocs += u64::from(a.is_some());
-        l.failures += u64::from(a.is_none());
+        if a.is_some() {
+            l.alloc_ns.record((now_ns() - t0) as u64);
+            l.allocs += 1;
+        } else {
+            l.failures += 1;
+        }
         a
     }
 
     fn free(&self, a: Area, l: &mut Local) {
         l.frees += 1;
         l.freed_pages += a.pages();
+        let t0 = now_ns();
         self.target.free(a);
+        l.free_ns.record((now_ns() - t0) as u64);
     }
 
     /// Allocates the busy set of the workload; on failure keeps what it got.
@@ -247,19 +264,23 @@ impl Worker {
 
     fn run(&self, ctx: &kthread::Ctx) {
         let w = &WORKLOADS[self.workload];
-        let mut l = Local::default();
-        let busy = self.setup_busy(ctx, (w.busy)(self.busy_budget), &mut l);
+        let Ok(mut l) = KBox::new(Local::default(), GFP_KERNEL) else {
+            pr_err!("stress: no memory for a thread's counters\n");
+            return;
+        };
+        let l = &mut *l;
+        let busy = self.setup_busy(ctx, (w.busy)(self.busy_budget), l);
         let mut wctx = Ctx::new(self.seed, self.nr_pages, self.target.max_align());
         // The clock of the steady loop starts after the busy-set setup.
         let t0 = now_ns();
         let deadline = self.duration_ns.map(|d| t0 + d);
         while !self.should_stop(ctx, deadline) {
             for r in (w.step)(&mut wctx).into_iter().flatten() {
-                self.one(r, &mut l);
+                self.one(r, l);
             }
             wctx.iter += 1;
             if wctx.iter % 64 == 0 {
-                self.publish(&mut l);
+                self.publish(l);
             }
             cpu::cond_resched();
         }
@@ -267,16 +288,16 @@ impl Worker {
         // What the previous CPU's thread did not take of ours.
         if let Some(h) = &self.handoff {
             while let Some((a, _)) = h.take(self.index) {
-                self.free(a, &mut l);
+                self.free(a, l);
             }
         }
         for (i, a) in busy.into_iter().enumerate() {
-            self.free(a, &mut l);
+            self.free(a, l);
             if i % 64 == 63 {
                 // A preemption point (tens of thousands of frees).
                 cpu::cond_resched();
             }
         }
-        self.publish(&mut l);
+        self.publish(l);
     }
 }
