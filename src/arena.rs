@@ -201,6 +201,14 @@ impl Env for Arena {
             OnRace::Bug => unsafe { lv_race_bug(nr as _, lazy as _) },
         }
     }
+
+    fn trace_free(&self, va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
+        crate::trace::free_vmap_area_noflush(va_start, nr_lazy, nr_lazy_max);
+    }
+
+    fn trace_purge(&self, start: u64, end: u64, npurged: u64) {
+        crate::trace::purge_vmap_area_lazy(start, end, npurged);
+    }
 }
 
 impl Arena {
@@ -236,9 +244,14 @@ impl Arena {
     }
 
     /// Reserves `pages` pages (plus a guard page) aligned to `align` pages,
-    /// unmapped; returns the first page number.
+    /// unmapped; returns the first page number. Fires `alloc_vmap_area`
+    /// once, with the outcome (the kernel's fires once more, `failed=1`,
+    /// before the purge and retry an allocation that finds no space makes).
     pub(crate) fn reserve(&self, pages: u64, align: u64) -> Result<u64> {
-        self.lazy.alloc(self, pages + 1, align).ok_or(ENOMEM)
+        let start = self.lazy.alloc(self, pages + 1, align);
+        let base = self.pt.base_pfn();
+        crate::trace::alloc_vmap_area(start, pages + 1, align, base, base + self.pages());
+        start.ok_or(ENOMEM)
     }
 
     /// Gives a reservation back, lazily: it is reusable after a purge.

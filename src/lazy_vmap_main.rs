@@ -12,7 +12,8 @@
 //!   the workload table;
 //! - [`arena`]: allocator + lazy state on the real page tables;
 //! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc;
-//! - [`sysfs`]: `/sys/kernel/lazy_vmap/`.
+//! - [`sysfs`]: `/sys/kernel/lazy_vmap/`;
+//! - [`trace`]: the `lazy_vmap:*` trace events.
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -26,6 +27,7 @@ mod shim;
 mod stress;
 mod sysfs;
 mod tlb;
+mod trace;
 
 module! {
     type: LazyVmap,
