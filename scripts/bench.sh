@@ -50,14 +50,14 @@ awk '
 			printf "%s,%s,%s,%d,%d,%d\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %10s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage",
+		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %13s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage",
 			"vs_vmalloc", "purges", "span_pages"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
 			# Purges and their flushed span: medians; "-" where not counted (floor).
-			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%d", med(pu, k, n[k])) : "-"
-			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%d", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %10s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
+			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
+			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %13s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
 				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-"), p, s
 		}
 	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
