@@ -8,7 +8,7 @@
 //! (`lazy_vmap_trace.h`, `trace_events.c`); these wrappers take page numbers
 //! and page counts, as the rest of the module does, and pass byte addresses
 //! and sizes, as the kernel's events do. A disabled event costs a call and a
-//! patched-out branch.
+//! test of its static key (see `trace_events.c`).
 
 use crate::shim::{lv_trace_alloc_vmap_area, lv_trace_free_vmap_area_noflush, lv_trace_purge_vmap_area_lazy};
 use kernel::page::PAGE_SHIFT;

@@ -2,8 +2,10 @@
 /*
  * The lazy_vmap:* trace events (lazy_vmap_trace.h) and plain functions that
  * fire them, for Rust, which cannot call the static inline trace_*()
- * helpers. Each costs a call and a patched-out static branch while its
- * event is disabled.
+ * helpers. While its event is disabled each costs a call and a test of the
+ * event's static key (a patched jump with CONFIG_JUMP_LABEL; a load and a
+ * compare in the guest kernels, which lack it), and with CONFIG_LOCKDEP
+ * the tracepoint's rcu_is_watching() check as well.
  */
 #include "shim.h"
 
