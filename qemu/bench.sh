@@ -1,11 +1,15 @@
 # make bench, guest side. Set by scripts/bench.sh before this: BENCH_MS
 # (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1).
 # Prints one line per run:
-#   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops>
+#   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
 # ns_per_op: time per op per thread (the threads' steady-loop time, busy-set
 # setup excluded, over the ops), like test_vmalloc's per-thread average
 # (which includes its setup); ipis_per_mpage: CAL + TLB interrupts of
-# /proc/interrupts (all CPUs) per 10^6 freed pages.
+# /proc/interrupts (all CPUs) per 10^6 freed pages; purges, span_pages:
+# purges that gave back areas and the pages their flushes spanned, from the
+# module's stats for lazy_vmap, from the kernel's vmalloc:purge_vmap_area_lazy
+# events (only that event enabled, in a trace instance of its own) for
+# vmalloc and test_vmalloc, "-" for the floor.
 # A run of the module that did nothing (ops 0) or did not quiesce (counters
 # not back to 0 after stop + purge: a measurement of a broken allocator) is
 # an error: said on a "# ..." line, counted in the last line,
@@ -32,14 +36,20 @@ IMPLS="lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmall
 # One run of the module's stress: workload nr_pages threads target mode label
 stress_run() {
 	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
-	i0=$(ipis); p0=$(stat freed_pages)
+	[ $4 = vmalloc ] && kpurge_begin
+	i0=$(ipis); p0=$(stat freed_pages); n0=$(stat purges); s0=$(stat flushed_span_pages)
 	put duration_ms $BENCH_MS; put stress 1
 	# Few forks while it runs: process exits cost TLB IPIs of their own.
 	sleep $((BENCH_MS / 1000)).$(printf %03d $((BENCH_MS % 1000)))
 	while read -r on < $K/stress && [ "$on" = 1 ]; do sleep 0.05; done
 	i1=$(ipis); p1=$(stat freed_pages)
 	ops=$(stat run_ops); us=$(stat run_loop_us)
-	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops"
+	case $4 in
+	lazy_vmap) purges="$(($(stat purges) - n0)) $(($(stat flushed_span_pages) - s0))" ;;
+	vmalloc) purges=$(kpurge_end) ;;
+	*) purges="- -" ;;
+	esac
+	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops $purges"
 	[ "$ops" -gt 0 ] || { echo "# no ops: $*"; errors=$((errors + 1)); }
 	quiesced || { echo "# not quiesced after $*"; errors=$((errors + 1)); }
 }
@@ -54,15 +64,17 @@ tv_run() {
 	random_size) mask=8 loops=$((BENCH_MS)) pages=50 areas=1 ;;
 	esac
 	dmesg -c >/dev/null
+	kpurge_begin
 	i0=$(ipis)
 	insmod /test_vmalloc.ko nr_threads=$3 test_loop_count=$loops run_test_mask=$mask nr_pages=$2 2>/dev/null
 	i1=$(ipis)
+	purges=$(kpurge_end)
 	# Median over the threads of the per-loop time, per area.
 	ns=$(dmesg | sed -n 's/.*Summary: .* loops: \([0-9]*\) avg: \([0-9]*\) usec.*/\1 \2/p' |
 		awk -v a=$areas '{ print $2 * 1000 / $1 / a }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else print 0 }')
 	freed=$(($3 * loops * pages))
-	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas))"
+	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges"
 }
 
 rep=0

@@ -36,6 +36,7 @@ grep -qx 'BENCH errors=0' "$out/raw.txt" || why+=("no 'BENCH errors=0' line")
 # Median, min and max per cell; ratios to vmalloc on the same cell.
 awk '
 	$1 == "RUN" { k = $2 SUBSEP $3 SUBSEP $4; n[k]++; ns[k, n[k]] = $5; ipi[k, n[k]] = $6; ops[k, n[k]] = $7
+		pu[k, n[k]] = $8; sp[k, n[k]] = $9
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
 	function med(a, k, m,    i, j, t, v) {
 		for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
@@ -50,14 +51,20 @@ awk '
 			printf "%s,%s,%s,%d,%d,%d\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage", "vs_vmalloc"
+		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %13s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage",
+			"vs_vmalloc", "purges", "span_pages"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
-				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-")
+			# Purges and their flushed span: medians; "-" where not counted (floor).
+			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
+			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %13s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
+				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-"), p, s
 		}
 	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
-echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios)"
+echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios;"
+echo " purges, span_pages: medians of purges that gave back areas and the pages their flushes spanned,"
+echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc)"
 
 # Plot: ns/op per cell, impls side by side, and the ratio to vmalloc.
 awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; c[++nc] = cell }

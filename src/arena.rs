@@ -173,6 +173,14 @@ impl Env for Arena {
             OnRace::Bug => debug::race_bug(nr, lazy),
         }
     }
+
+    fn trace_free(&self, va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
+        crate::sys::trace::free_vmap_area_noflush(va_start, nr_lazy, nr_lazy_max);
+    }
+
+    fn trace_purge(&self, start: u64, end: u64, npurged: u64) {
+        crate::sys::trace::purge_vmap_area_lazy(start, end, npurged);
+    }
 }
 
 impl Arena {
@@ -208,9 +216,14 @@ impl Arena {
     }
 
     /// Reserves `pages` pages (plus a guard page) aligned to `align` pages,
-    /// unmapped; returns the first page number.
+    /// unmapped; returns the first page number. Fires `alloc_vmap_area`
+    /// once, with the outcome (the kernel's fires once more, `failed=1`,
+    /// before the purge and retry an allocation that finds no space makes).
     pub(crate) fn reserve(&self, pages: u64, align: u64) -> Result<u64> {
-        self.lazy.alloc(self, pages + 1, align).ok_or(ENOMEM)
+        let start = self.lazy.alloc(self, pages + 1, align);
+        let base = self.pt.base_pfn();
+        crate::sys::trace::alloc_vmap_area(start, pages + 1, align, base, base + self.pages());
+        start.ok_or(ENOMEM)
     }
 
     /// Gives a reservation back, lazily: it is reusable after a purge.

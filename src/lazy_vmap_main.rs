@@ -17,6 +17,9 @@
 //! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc: targets,
 //!   the worker loop, control;
 //! - [`sysfs`]: `/sys/kernel/lazy_vmap/`.
+//!
+//! The trace events `lazy_vmap:*` (6.12's `vmalloc:*` fields and formats)
+//! are fired through [`sys::trace`].
 
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -47,6 +47,16 @@ void *lv_page_address(struct page *page);
 int lv_init_fault_arm(void);
 unsigned int lv_init_fault_disarm(void);
 
+/* trace_events.c: the lazy_vmap:* events, as 6.12's vmalloc:* ones. */
+void lv_trace_alloc_vmap_area(unsigned long addr, unsigned long size,
+			      unsigned long align, unsigned long vstart,
+			      unsigned long vend, int failed);
+void lv_trace_free_vmap_area_noflush(unsigned long va_start,
+				     unsigned long nr_lazy,
+				     unsigned long nr_lazy_max);
+void lv_trace_purge_vmap_area_lazy(unsigned long start, unsigned long end,
+				   unsigned int npurged);
+
 /* Implemented in Rust (src/sysfs.rs). */
 ssize_t lv_sysfs_show(unsigned int idx, char *buf);
 ssize_t lv_sysfs_store(unsigned int idx, const char *buf, size_t len);

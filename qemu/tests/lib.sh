@@ -65,3 +65,25 @@ quiesced() {
 	put stress 0 && put purge 1 && [ "$(stat lazy_pages)" = 0 ] && [ "$(stat mapped_pages)" = 0 ] &&
 		[ "$(stat live_areas)" = 0 ]
 }
+# The kernel's own purges, from its vmalloc:purge_vmap_area_lazy events, in
+# a trace instance of their own (its own buffer; only that event):
+# kpurge_begin before a run; kpurge_end after it prints "PURGES SPAN": the
+# purges that gave back at least one area (as the module's `purges` counts)
+# and the pages of the ranges they flushed, end - start summed (as
+# `flushed_span_pages`). Addresses are page-aligned, so exact as awk's
+# doubles. Prints "- -" if tracefs or the event is missing.
+KP=/sys/kernel/tracing/instances/kpurge
+kpurge_begin() {
+	{ [ -d $KP ] || mkdir $KP; } 2>/dev/null || return 0
+	echo 0 > $KP/tracing_on; echo > $KP/trace
+	echo 1 > $KP/events/vmalloc/purge_vmap_area_lazy/enable && echo 1 > $KP/tracing_on
+}
+kpurge_end() {
+	[ -d $KP ] && echo 0 > $KP/tracing_on 2>/dev/null || { echo "- -"; return 0; }
+	awk 'function hex(s,  i, v) { v = 0; sub(/^0x/, "", s)
+			for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+			return v }
+		/ purge_vmap_area_lazy: / { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			if (f["num_purged"] > 0) { n++; sp += (hex(f["end"]) - hex(f["start"])) / 4096 } }
+		END { printf "%d %.0f\n", n, sp }' $KP/trace
+}

@@ -181,6 +181,26 @@ pub trait Env {
     fn race_window(&self);
     /// The armed check found `nr > lazy` (already counted in `race_detected`).
     fn race(&self, nr: i64, lazy: i64);
+    /// A free has published the area at page `va_start` as lazy (every
+    /// mode): the counter after its add, `nr_lazy` pages (a negative count,
+    /// possible in `drop-bugon`, wraps as the kernel's `unsigned long` does),
+    /// and the threshold `nr_lazy_max`. Called before the threshold check,
+    /// where 6.12's `free_vmap_area_noflush()` calls
+    /// `trace_free_vmap_area_noflush(va_start, nr_lazy, nr_lazy_max)`.
+    fn trace_free(&self, va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
+        let _ = (va_start, nr_lazy, nr_lazy_max);
+    }
+    /// A purge ran (it held the purge lock, in every mode): it flushed the
+    /// pages `[start, end)`, the union of the `npurged` areas it gave back.
+    /// A purge that found nothing lazy reports `u64::MAX, 0, 0`, as 6.12's
+    /// `__purge_vmap_area_lazy(ULONG_MAX, 0, ...)` calls
+    /// `trace_purge_vmap_area_lazy(start, end, nr_purged_areas)` at its end
+    /// whether it purged or not. A threshold purge that finds the lock
+    /// taken does not run and does not report (the kernel's drain work is
+    /// then already queued).
+    fn trace_purge(&self, start: u64, end: u64, npurged: u64) {
+        let _ = (start, end, npurged);
+    }
 
     /// A preemption point, called by a purge between two tree-lock holds of
     /// its give-back (never while holding the tree lock; the purge lock is
@@ -433,7 +453,9 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         };
         self.track(nr);
         self.stats.frees.fetch_add(1, Relaxed);
-        if nr > i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX) {
+        let max = self.lazy_max_pages();
+        env.trace_free(start, nr as u64, max);
+        if nr > i64::try_from(max).unwrap_or(i64::MAX) {
             self.purge(env, Why::Threshold);
         }
     }
@@ -479,6 +501,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
             _ => self.take_flagged(),
         };
         if batch.head == NIL {
+            env.trace_purge(batch.start, batch.end, 0);
             return 0;
         }
         if mode.check_armed() {
@@ -503,6 +526,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         st.purges_by[why as usize].fetch_add(1, Relaxed);
         st.purged_areas.fetch_add(batch.areas, Relaxed);
         st.purged_pages.fetch_add(batch.nr as u64, Relaxed);
+        env.trace_purge(batch.start, batch.end, batch.areas);
         since(env, Event::Purge, t0);
         batch.areas
     }

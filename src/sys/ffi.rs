@@ -60,4 +60,14 @@ extern "C" {
     pub(super) fn lv_sysfs_remove(kobj: *mut kobject);
     pub(super) fn lv_init_fault_arm() -> c_int;
     pub(super) fn lv_init_fault_disarm() -> c_uint;
+    pub(super) fn lv_trace_alloc_vmap_area(
+        addr: c_ulong,
+        size: c_ulong,
+        align: c_ulong,
+        vstart: c_ulong,
+        vend: c_ulong,
+        failed: c_int,
+    );
+    pub(super) fn lv_trace_free_vmap_area_noflush(va_start: c_ulong, nr_lazy: c_ulong, nr_lazy_max: c_ulong);
+    pub(super) fn lv_trace_purge_vmap_area_lazy(start: c_ulong, end: c_ulong, npurged: c_uint);
 }

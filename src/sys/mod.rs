@@ -21,6 +21,7 @@
 //! - [`sysfs`]: a `/sys/kernel/<dir>` table of attributes dispatched to a
 //!   handler;
 //! - [`sync`]: the static purge lock;
+//! - [`trace`]: the `lazy_vmap:*` trace events (defined in C);
 //! - [`debug`]: BUG, WARN and the test hooks (fault injection).
 //!
 //! Where the kernel crate has the abstraction it is used directly by the
@@ -34,4 +35,5 @@ pub(crate) mod pgtable;
 pub(crate) mod sync;
 pub(crate) mod sysfs;
 pub(crate) mod tlb;
+pub(crate) mod trace;
 pub(crate) mod vmalloc;
