@@ -2,6 +2,7 @@
 # (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1).
 # Prints one line per run:
 #   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
+#       <alloc_p99_ns> <free_p99_ns> <free_p999_ns> <purge_hold_max_ns>
 # ns_per_op: time per op per thread (the threads' steady-loop time, busy-set
 # setup excluded, over the ops), like test_vmalloc's per-thread average
 # (which includes its setup); ipis_per_mpage: CAL + TLB interrupts of
@@ -49,7 +50,10 @@ stress_run() {
 	vmalloc) purges=$(kpurge_end) ;;
 	*) purges="- -" ;;
 	esac
-	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops $purges"
+	# The tail: alloc p99, free p99 and p999 of the stress threads, and the
+	# longest tree-lock hold of a purge of this module's arena.
+	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $([ $4 = lazy_vmap ] && lat purge_hold max || echo -)"
+	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops $purges $tail"
 	[ "$ops" -gt 0 ] || { echo "# no ops: $*"; errors=$((errors + 1)); }
 	quiesced || { echo "# not quiesced after $*"; errors=$((errors + 1)); }
 }
@@ -74,7 +78,7 @@ tv_run() {
 		awk -v a=$areas '{ print $2 * 1000 / $1 / a }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else print 0 }')
 	freed=$(($3 * loops * pages))
-	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges"
+	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges - - - -"
 }
 
 rep=0

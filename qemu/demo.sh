@@ -28,8 +28,8 @@ quiesced || echo "NOT QUIESCED"
 
 echo
 echo "== workloads x targets: 4 threads, 1 s each =="
-printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s\n" workload target ops/s purges flushes/purge span_pages \
-	failures mismatches stale_tlb
+printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" workload target ops/s purges flushes/purge span_pages \
+	failures mismatches stale_tlb alloc_p99 free_p99
 for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff; do
 	for t in lazy_vmap vmalloc; do
 		put workload $w; put target $t
@@ -42,8 +42,8 @@ for w in fix_size random_size long_busy_list full_fit fix_align random_size_alig
 		# its flush rounds are not counted (one per purge in 6.12).
 		fpp=$(ratio "$f" "$p")
 		[ $t = vmalloc ] && { set -- $(kpurge_end); p=$1; sp=$2; fpp=-; }
-		printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s\n" $w $t $(stat run_ops_per_sec) $p \
-			"$fpp" $sp $(d alloc_failures $a0) $(d mismatches $m0) $(d stale_tlb $s0)
+		printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" $w $t $(stat run_ops_per_sec) $p \
+			"$fpp" $sp $(d alloc_failures $a0) $(d mismatches $m0) $(d stale_tlb $s0) $(lat alloc p99) $(lat free p99)
 		quiesced || echo "NOT QUIESCED"
 	done
 done

@@ -36,35 +36,42 @@ grep -qx 'BENCH errors=0' "$out/raw.txt" || why+=("no 'BENCH errors=0' line")
 # Median, min and max per cell; ratios to vmalloc on the same cell.
 awk '
 	$1 == "RUN" { k = $2 SUBSEP $3 SUBSEP $4; n[k]++; ns[k, n[k]] = $5; ipi[k, n[k]] = $6; ops[k, n[k]] = $7
-		pu[k, n[k]] = $8; sp[k, n[k]] = $9
+		pu[k, n[k]] = $8; sp[k, n[k]] = $9; ap[k, n[k]] = $10; fp[k, n[k]] = $11; f3[k, n[k]] = $12; hm[k, n[k]] = $13
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
 	function med(a, k, m,    i, j, t, v) {
 		for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
 		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		lo = v[1]; hi = v[m]; return v[int((m + 1) / 2)]
 	}
+	# Median of a column that may be "-" (no such event for this impl): "".
+	function dash(v) { return v == "" ? "-" : v }
+	function opt(a, k, m) { return (a[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(a, k, m)) : "" }
 	END {
-		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops" > CSV
+		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns" > CSV
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); m = n[k]
 			x = med(ns, k, m); l = lo; h = hi
-			printf "%s,%s,%s,%d,%d,%d\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m) > CSV
+			printf "%s,%s,%s,%d,%d,%d,%s,%s,%s,%s\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m),
+				opt(ap, k, m), opt(fp, k, m), opt(f3, k, m), opt(hm, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %13s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage",
-			"vs_vmalloc", "purges", "span_pages"
+		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %13s %9s %9s %9s %9s\n", "workload", "thr", "impl", "ns/op", "spread",
+			"ipis/Mpage", "vs_vmalloc", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
 			# Purges and their flushed span: medians; "-" where not counted (floor).
 			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
 			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %13s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
-				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-"), p, s
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %13s %9s %9s %9s %9s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
+				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-"), p, s,
+				dash(opt(ap, k, n[k])), dash(opt(fp, k, n[k])), dash(opt(f3, k, n[k])), dash(opt(hm, k, n[k]))
 		}
 	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
 echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios;"
 echo " purges, span_pages: medians of purges that gave back areas and the pages their flushes spanned,"
-echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc)"
+echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc;"
+echo " alloc_p99, free_p99, free_p999: ns, medians over the repeats of the stress threads' percentiles;"
+echo " hold_max: the longest tree-lock hold of a purge's give-back, ns; '-': no such event for the impl)"
 
 # Plot: ns/op per cell, impls side by side, and the ratio to vmalloc.
 awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; c[++nc] = cell }
@@ -72,15 +79,24 @@ awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] 
 	END { printf "cell"; for (j = 1; j <= ni; j++) printf " %s", im[j]; print ""
 		for (i = 1; i <= nc; i++) { printf "%s", c[i]; for (j = 1; j <= ni; j++) printf " %s", (c[i], im[j]) in v ? v[c[i], im[j]] : "NaN"; print "" } }' \
 	"$out/results.csv" >"$out/plot.dat"
+# The tail: alloc and free p99 per cell and impl (test_vmalloc has none).
+for col in 7 8; do
+	awk -F, -v c=$col 'NR > 1 && $3 !~ /busy/ && $c != "" { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; cl[++nc] = cell }
+			if (!($3 in si)) { si[$3] = 1; im[++ni] = $3 } v[cell, $3] = $c }
+		END { printf "cell"; for (j = 1; j <= ni; j++) printf " %s", im[j]; print ""
+			for (i = 1; i <= nc; i++) { printf "%s", cl[i]; for (j = 1; j <= ni; j++) printf " %s", (cl[i], im[j]) in v ? v[cl[i], im[j]] : "NaN"; print "" } }' \
+		"$out/results.csv" >"$out/plot-p99-$col.dat"
+done
+timpls=$(head -1 "$out/plot-p99-7.dat" | wc -w)
 impls=$(head -1 "$out/plot.dat" | wc -w)
 vm=$(head -1 "$out/plot.dat" | tr ' ' '\n' | grep -nx vmalloc | cut -d: -f1 || true)
 if [ -z "$vm" ]; then
 	echo "bench: FAIL: no vmalloc cell to plot; $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
 fi
 gnuplot <<GP
-set terminal pngcairo size 1600,1000 noenhanced
+set terminal pngcairo size 1600,1800 noenhanced
 set output "$out/bench.png"
-set multiplot layout 2,1 title "lazy_vmap benchmark (QEMU TCG, 4 vCPUs; median ns per op per thread)"
+set multiplot layout 4,1 title "lazy_vmap benchmark (QEMU TCG, 4 vCPUs; median ns per op per thread)"
 set style data histograms
 set style histogram clustered gap 2
 set style fill solid 0.8 border -1
@@ -92,6 +108,10 @@ set logscale y
 plot for [i=2:$impls] "$out/plot.dat" using i:xtic(1) title columnheader(i)
 set ylabel "ratio to vmalloc (log)"
 plot for [i=2:$impls] "$out/plot.dat" using (column(i) / column($vm)):xtic(1) title columnheader(i)
+set ylabel "alloc p99 ns"
+plot for [i=2:$timpls] "$out/plot-p99-7.dat" using i:xtic(1) title columnheader(i)
+set ylabel "free p99 ns"
+plot for [i=2:$timpls] "$out/plot-p99-8.dat" using i:xtic(1) title columnheader(i)
 unset multiplot
 GP
 say "bench: wrote $out/results.csv, $out/table.txt, $out/bench.png"

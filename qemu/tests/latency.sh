@@ -15,11 +15,6 @@ CELLS="ordered:lazy_vmap purge-lock:lazy_vmap drop-bugon:lazy_vmap ordered:vmall
 plan $((1 + 4 * 9 + 8 * 3 + 6 + 1))
 check "insmod" insmod $LAZY_VMAP_KO
 
-# lat EVENT FIELD: a field of the latency file (count p50 p90 p99 p999 max).
-lat() {
-	awk -v e=$1 -v f=$2 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-		$1 == e { print $col[f] }' $K/latency
-}
 # ordered_percentiles: every event with a count has p50 <= p90 <= p99 <=
 # p999 <= max, and max > 0.
 ordered_percentiles() {

@@ -60,6 +60,12 @@ run_stress() {
 	done
 	return 0
 }
+# lat EVENT FIELD: a field (count p50 p90 p99 p999 max) of an event's line
+# of the latency file; a percentile or max of an event never seen is "-".
+lat() {
+	awk -v e="$1" -v f="$2" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$1 == e { print (f == "count" || $2 > 0 ? $col[f] : "-") }' $K/latency
+}
 # quiesce: stop stress, purge, and check the counters are back to zero.
 quiesced() {
 	put stress 0 && put purge 1 && [ "$(stat lazy_pages)" = 0 ] && [ "$(stat mapped_pages)" = 0 ] &&
@@ -79,7 +85,9 @@ kpurge_begin() {
 	echo 1 > $KP/events/vmalloc/purge_vmap_area_lazy/enable && echo 1 > $KP/tracing_on
 }
 kpurge_end() {
-	[ -d $KP ] && echo 0 > $KP/tracing_on 2>/dev/null || { echo "- -"; return 0; }
+	if ! { [ -d $KP ] && echo 0 > $KP/tracing_on; } 2>/dev/null; then
+		echo "- -"; return 0
+	fi
 	awk 'function hex(s,  i, v) { v = 0; sub(/^0x/, "", s)
 			for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
 			return v }
