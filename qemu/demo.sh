@@ -63,6 +63,21 @@ done
 put flush on
 
 echo
+echo "== the purge's give-back: areas per tree-lock hold, fix_size, 4 threads, 2 s per row (ns) =="
+put workload fix_size; put target lazy_vmap
+printf "%-10s %7s %7s %9s %9s %10s %10s %10s %10s %10s\n" hold_max purges holds max_areas hold_p99 hold_max \
+	purge_p99 purge_max free_p999 alloc_p99
+for bound in 0 64; do
+	put purge_hold_areas $bound
+	p0=$(stat purges); h0=$(stat purge_holds)
+	run_stress 2
+	printf "%-10s %7s %7s %9s %9s %10s %10s %10s %10s %10s\n" "$([ $bound = 0 ] && echo none || echo $bound)" \
+		$(d purges $p0) $(d purge_holds $h0) $(stat purge_hold_max_areas) $(lat purge_hold p99) $(lat purge_hold max) \
+		$(lat purge p99) $(lat purge max) $(lat free p999) $(lat alloc p99)
+	quiesced || echo "NOT QUIESCED"
+done
+
+echo
 echo "== the 2010 race: fix_size, 4 threads, lazy_max_pages 64, 2 s per row =="
 put workload fix_size; put target lazy_vmap; put lazy_max_pages 64
 printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" mode delay_us race_detected races/Mfree counter_min ops/s purges vs_ordered
