@@ -16,7 +16,7 @@
 //! - [`arena`]: allocator + lazy state on the real page tables;
 //! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc: targets,
 //!   the worker loop, control;
-//! - [`sysfs`]: `/sys/kernel/lazy_vmap/`.
+//! - [`sysfs`]: the directory `/sys/kernel/lazy_vmap/`.
 //!
 //! The trace events `lazy_vmap:*` (6.12's `vmalloc:*` fields and formats)
 //! are fired through [`sys::trace`].

@@ -60,7 +60,10 @@ static KNOBS: [Knob; 20] = [
         show: |s, b| writeln!(b, "{}", u8::from(s.running())),
         store: Some(|s, buf| match parse_u64(buf, 0, 1)? {
             1 => s.start(),
-            _ => Ok(s.stop()),
+            _ => {
+                s.stop();
+                Ok(())
+            }
         }),
     },
     Knob {

@@ -9,6 +9,7 @@
 # not its system, and the names are the same). Each run clears both, runs
 # the stress, stops them and reads them; a run whose buffer lost an event
 # fails its "complete" check.
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # busybox sh: lists split on purpose; tally's counts are assigned through eval
 T=/sys/kernel/tracing
 LV=$T/instances/lv
 KV=$T/instances/kv

@@ -150,7 +150,7 @@ fn handler() -> (*const (), &'static VTable) {
 #[no_mangle]
 extern "C" fn lv_sysfs_show(idx: c_uint, buf: *mut c_char) -> isize {
     // SAFETY: sysfs hands `show` a buffer of PAGE_SIZE bytes.
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, kernel::page::PAGE_SIZE) };
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
     let mut b = Buf { buf, len: 0 };
     let (h, vt) = handler();
     match (vt.show)(h, idx as usize, &mut b) {
@@ -162,7 +162,7 @@ extern "C" fn lv_sysfs_show(idx: c_uint, buf: *mut c_char) -> isize {
 #[no_mangle]
 extern "C" fn lv_sysfs_store(idx: c_uint, buf: *const c_char, len: usize) -> isize {
     // SAFETY: sysfs hands `store` `len` bytes (plus a NUL we ignore).
-    let input = unsafe { core::slice::from_raw_parts(buf as *const u8, len) };
+    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
     let (h, vt) = handler();
     match (vt.store)(h, idx as usize, input) {
         Ok(()) => len as isize,
