@@ -158,6 +158,7 @@ trace_begin
 check "vmalloc: stress 1 s" run_stress 1
 trace_end
 f=/tmp/kv.txt
+# shellcheck disable=SC2016 # eval expands them, when check runs it
 check "vmalloc: both traces complete" eval 'complete $KV $f && complete $LV /tmp/lv.txt'
 cmp_ "vmalloc: no lazy_vmap event" "$(grep -c ': [a-z_]*: ' /tmp/lv.txt)" -eq 0
 tally $f
