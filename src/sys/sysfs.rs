@@ -53,6 +53,11 @@ struct Erased<H>(PhantomData<H>);
 impl<H: Handler> Erased<H> {
     const VTABLE: VTable = VTable { show: Self::show, store: Self::store, release: Self::release };
 
+    /// The table, promoted to a static (a compile error if it could not be).
+    fn vtable() -> &'static VTable {
+        &Self::VTABLE
+    }
+
     fn show(p: *const (), idx: usize, b: &mut Buf<'_>) -> fmt::Result {
         // SAFETY: `p` is the `Arc<H>` pointer `Dir` holds while callbacks run.
         let h = unsafe { ArcBorrow::<H>::from_raw(p.cast()) };
@@ -108,7 +113,7 @@ impl Dir {
             Erased::<H>::release(p);
             return Err(EBUSY);
         }
-        VTABLE.store(&Erased::<H>::VTABLE as *const VTable as *mut VTable, Release);
+        VTABLE.store(Erased::<H>::vtable() as *const VTable as *mut VTable, Release);
         // SAFETY: the arrays hold N static names and modes; the C side keeps
         // the name pointers, which are 'static.
         let kobj = unsafe { ffi::lv_sysfs_create(name.as_char_ptr(), names.as_ptr(), modes.as_ptr(), N as c_uint) };
