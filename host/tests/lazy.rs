@@ -5,11 +5,21 @@
 mod common;
 use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
+use lazy_vmap_core::lazy::{addr_to_node_id, slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
-use std::sync::{Mutex, MutexGuard};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Vmap nodes of the std environment.
+const NODES: usize = 4;
+
+thread_local! {
+    /// The "CPU" of a test thread (`Env::this_cpu`); `None`: the single-threaded tests, whose
+    /// CPU moves every few allocations so that every node gets areas.
+    static CPU: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 // --- A std environment ------------------------------------------------------------------------
 
@@ -29,6 +39,21 @@ struct StdEnv {
     races: AtomicU64,
     /// Flush-before-give-back checker (off under Miri: it walks the tree twice per operation).
     order: Option<FlushOrder>,
+    /// The arena's slots (shared with `Lazy`), to walk the pools for the flush-order check.
+    slots: Arc<[AreaSlot]>,
+    /// Mode `nodes`: each node's lazy bookkeeping and pools, behind their own locks.
+    nodes: Vec<Mutex<NodeLazy>>,
+    pools: Vec<Mutex<NodePools>>,
+    /// Calls of `this_cpu` from threads with no CPU (the single-threaded tests).
+    cpu_calls: AtomicUsize,
+    /// `queue_drain` queues (sets `drain_pending`) instead of letting the free purge inline.
+    workqueue: AtomicBool,
+    drain_pending: AtomicBool,
+    drains_queued: AtomicU64,
+    /// `run_helpers` runs helpers on threads of their own.
+    helper_threads: AtomicBool,
+    /// Helpers run on another thread than the purger's.
+    helpers_elsewhere: AtomicU64,
 }
 
 impl Env for StdEnv {
@@ -78,12 +103,65 @@ impl Env for StdEnv {
         assert!(nr > lazy);
         self.races.fetch_add(1, Relaxed);
     }
+
+    fn this_cpu(&self) -> usize {
+        CPU.with(|c| c.get()).unwrap_or_else(|| self.cpu_calls.fetch_add(1, Relaxed) / 3)
+    }
+
+    fn nr_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R {
+        f(&mut self.nodes[node].lock().unwrap())
+    }
+
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R {
+        let mut pools = self.pools[node].lock().unwrap();
+        match &self.order {
+            Some(o) => o.around_pools(&self.slots, &mut pools, f),
+            None => f(&mut pools),
+        }
+    }
+
+    fn queue_drain(&self) -> bool {
+        if !self.workqueue.load(Relaxed) {
+            return false;
+        }
+        self.drains_queued.fetch_add(1, Relaxed);
+        self.drain_pending.store(true, Release);
+        true
+    }
+
+    fn run_helpers(&self, helpers: &[u8], inline: &[u8], give_back: &(dyn Fn(usize) + Sync)) -> u64 {
+        if !self.helper_threads.load(Relaxed) {
+            for &n in inline.iter().chain(helpers) {
+                give_back(usize::from(n));
+            }
+            return 0;
+        }
+        let me = std::thread::current().id();
+        std::thread::scope(|sc| {
+            for &n in helpers {
+                sc.spawn(move || {
+                    if std::thread::current().id() != me {
+                        self.helpers_elsewhere.fetch_add(1, Relaxed);
+                    }
+                    give_back(usize::from(n))
+                });
+            }
+            for &n in inline {
+                give_back(usize::from(n));
+            }
+        });
+        helpers.len() as u64
+    }
 }
 
 /// One arena: `[base, base + pages)`.
 struct Arena {
     env: StdEnv,
-    lazy: Lazy<Vec<AreaSlot>>,
+    lazy: Lazy<Arc<[AreaSlot]>>,
     base: u64,
     pages: u64,
     /// Length of each live area, by start (for the flush-order check).
@@ -97,6 +175,7 @@ impl Arena {
 
     fn with_record(base: u64, pages: u64, mode: Mode, lazy_max: u64, record: bool) -> Self {
         let pool = vec![Node::default(); nodes_needed(pages)];
+        let slots: Arc<[AreaSlot]> = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect();
         let env = StdEnv {
             purge: Mutex::new(()),
             tree: Mutex::new(FreeTree::new(pool, base, base + pages).unwrap()),
@@ -107,8 +186,16 @@ impl Arena {
             yields: AtomicBool::new(false),
             races: AtomicU64::new(0),
             order: (!cfg!(miri)).then(FlushOrder::default),
+            slots: slots.clone(),
+            nodes: (0..NODES).map(|_| Mutex::new(NodeLazy::new())).collect(),
+            pools: (0..NODES).map(|_| Mutex::new(NodePools::new())).collect(),
+            cpu_calls: AtomicUsize::new(0),
+            workqueue: AtomicBool::new(false),
+            drain_pending: AtomicBool::new(false),
+            drains_queued: AtomicU64::new(0),
+            helper_threads: AtomicBool::new(false),
+            helpers_elsewhere: AtomicU64::new(0),
         };
-        let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
         Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max), base, pages, lens: Mutex::default() }
     }
 
@@ -157,6 +244,11 @@ impl Arena {
     fn assert_empty(&self) {
         assert_eq!(self.lazy.lazy_pages(), 0);
         assert_eq!(self.lazy.live_areas(), 0);
+        assert_eq!(self.lazy.pooled_areas(), 0, "areas left in the node pools");
+        for n in 0..NODES {
+            assert_eq!(self.env.with_node_lazy(n, |l| l.lazy_areas()), 0);
+            assert_eq!(self.env.with_node_pools(n, |p| p.areas()), 0);
+        }
         self.env.with_tree(|t| {
             t.check().unwrap();
             assert_eq!(t.nr_ranges(), 1);
@@ -369,9 +461,24 @@ fn purge_flushes_once_over_the_union() {
         assert_eq!(a.lazy.live_areas(), 12);
         let mut want: Vec<(u64, u64)> = freed.iter().map(|&s| (s, s + 4)).collect();
         want.sort();
-        assert_eq!(a.free_ranges(), want);
-        // Nothing lazy: a purge takes nothing, flushes nothing and is not counted.
+        if mode == Mode::Nodes {
+            // The threshold purge (the drain) put them in their nodes' pools.
+            assert!(a.free_ranges().is_empty());
+            assert_eq!(a.lazy.pooled_areas(), 4);
+            let mut pooled = Vec::new();
+            for n in 0..NODES {
+                a.env.with_node_pools(n, |p| p.for_each_area(&a.env.slots, |s, l| pooled.push((s, s + l))));
+            }
+            pooled.sort();
+            assert_eq!(pooled, want);
+        } else {
+            assert_eq!(a.free_ranges(), want);
+        }
+        // Nothing lazy: a purge takes nothing, flushes nothing and is not counted (but in mode
+        // `nodes` it empties the pools: a synchronous purge decays them fully).
         assert_eq!(a.purge(true), 0);
+        assert_eq!(a.lazy.pooled_areas(), 0);
+        assert_eq!(a.free_ranges(), want);
         assert_eq!(a.purge(false), 0);
         assert_eq!(a.flushes().len(), 1);
         assert_eq!(a.purges(), 1);
@@ -417,6 +524,8 @@ fn threshold_triggers_purge() {
             assert_eq!(a.lazy.lazy_pages(), 0);
             assert_eq!(*a.flushes().last().unwrap(), (s, s + 4));
         }
+        // Mode `nodes`: the threshold purges left areas in the pools; this empties them.
+        assert_eq!(a.purge(true), 0);
         a.assert_empty();
         // A trylock purge does nothing while another purge holds the lock.
         let s = a.alloc(4, 1).unwrap();
@@ -437,6 +546,7 @@ fn threshold_triggers_purge() {
         } else {
             assert_eq!(a.purge(false), 1);
         }
+        a.purge(true);
         a.assert_empty();
     }
 }
@@ -504,7 +614,7 @@ fn set_mode_purges_what_the_old_mode_left() {
 #[test]
 fn mode_names() {
     let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
-    assert_eq!(names, ["buggy", "drop-bugon", "purge-lock", "ordered"]);
+    assert_eq!(names, ["buggy", "drop-bugon", "purge-lock", "ordered", "nodes"]);
     for m in Mode::ALL {
         assert_eq!(Mode::from_name(m.name().as_bytes()), Some(m));
         assert_eq!(m.check_armed(), m != Mode::DropBugon);
@@ -551,11 +661,18 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
         a.env.spins.store(1000, Relaxed);
         a.env.yields.store(true, Relaxed);
     }
+    // Mode `nodes`: frees past the threshold queue the drain, which the purger thread runs (the
+    // workqueue); helpers run on threads of their own.
+    a.env.workqueue.store(mode == Mode::Nodes, Relaxed);
+    a.env.helper_threads.store(mode == Mode::Nodes, Relaxed);
     let stop = AtomicBool::new(false);
     std::thread::scope(|sc| {
         let purger = sc.spawn(|| {
             let mut n = 0u64;
             while !stop.load(Relaxed) {
+                if a.env.drain_pending.swap(false, AcqRel) {
+                    n += a.lazy.drain(&a.env);
+                }
                 n += a.purge(n % 16 == 15);
                 std::thread::yield_now();
             }
@@ -565,6 +682,7 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
             .map(|t| {
                 let a = &a;
                 sc.spawn(move || {
+                    CPU.with(|c| c.set(Some(t as usize)));
                     let mut rng = Rng::new(seed * 1000 + t);
                     let mut live: Vec<(u64, u64)> = Vec::new();
                     for _ in 0..reps(ops) {
@@ -610,12 +728,18 @@ fn stress(mode: Mode, ops: u64, window: bool, seed: u64) -> Round {
     }
     let races = st.race_detected.load(Relaxed);
     assert_eq!(races, a.env.races.load(Relaxed));
+    if mode == Mode::Nodes && !cfg!(miri) {
+        let hits = st.pool_hits.load(Relaxed);
+        let (helpers, queued) = (st.purge_helpers.load(Relaxed), a.env.drains_queued.load(Relaxed));
+        eprintln!("nodes: {hits} pool hits, {helpers} helpers, {queued} drains queued");
+        assert!(hits > 0 && queued > 0, "nodes: the pools or the drain never used");
+    }
     Round { races, lazy_min: st.lazy_min.load(Relaxed) }
 }
 
 #[test]
 fn stress_fixed_modes_never_race() {
-    for mode in [Mode::PurgeLock, Mode::Ordered] {
+    for mode in [Mode::PurgeLock, Mode::Ordered, Mode::Nodes] {
         for (seed, window) in [(1, false), (2, true), (3, false), (4, true)] {
             let r = stress(mode, if window { 3000 } else { 20_000 }, window, seed);
             assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
@@ -932,4 +1056,222 @@ fn workload_rng() {
     assert!(first.iter().all(|&x| x != 0));
     let mut d = Ctx::new(0, 1, 1);
     assert_eq!((0..1000).map(|_| d.random()).collect::<Vec<_>>(), first, "deterministic");
+}
+
+// --- Mode `nodes` -----------------------------------------------------------------------------
+
+/// Allocates `len` pages on `cpu`.
+fn alloc_on(a: &Arena, cpu: usize, len: u64, align: u64) -> Option<u64> {
+    CPU.with(|c| c.set(Some(cpu)));
+    let s = a.alloc(len, align);
+    CPU.with(|c| c.set(None));
+    s
+}
+
+fn pool_len(a: &Arena, node: usize) -> u64 {
+    a.env.with_node_pools(node, |p| p.areas())
+}
+
+#[test]
+fn nodes_addr_to_node_id() {
+    for nodes in [1, 2, 3, 4, 128] {
+        for page in [0u64, 1, 15, 16, 31, 32, 1000, 1 << 40] {
+            assert_eq!(addr_to_node_id(page, nodes), ((page / 16) % nodes as u64) as usize);
+        }
+    }
+    assert_eq!(addr_to_node_id(16, 4), 1);
+    assert_eq!(addr_to_node_id(64, 4), 0);
+    assert_eq!(addr_to_node_id(5, 0), 0, "no division by zero");
+}
+
+/// A free goes on the lazy list of the node its allocation recorded; the threshold purge (the
+/// drain) gives it to that node's pool; the next allocation of that size on a CPU of that node
+/// gets it back, on another node's CPU it misses.
+#[test]
+fn nodes_pool_reuse() {
+    let a = Arena::new(0x1000, 256, Mode::Nodes, NEVER);
+    let x = alloc_on(&a, 1, 4, 1).unwrap();
+    let y = alloc_on(&a, 2 + NODES, 4, 1).unwrap(); // CPU 6: node 2
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), 2);
+    a.free(x);
+    a.free(y);
+    assert_eq!(a.env.with_node_lazy(1, |l| l.lazy_areas()), 1);
+    assert_eq!(a.env.with_node_lazy(2, |l| l.lazy_areas()), 1);
+    assert_eq!(a.env.with_node_lazy(0, |l| l.lazy_areas()), 0);
+    assert_eq!(a.purge(false), 2);
+    assert_eq!(a.flushes(), [(x.min(y), x.max(y) + 4)]);
+    assert_eq!((pool_len(&a, 1), pool_len(&a, 2), a.lazy.pooled_areas()), (1, 1, 2));
+    assert_eq!(a.lazy.live_areas(), 0);
+    assert_eq!(a.lazy.lazy_pages(), 0);
+    // Node 0 has nothing; node 1 hands x out; a different size misses.
+    assert_ne!(alloc_on(&a, 0, 4, 1), Some(x));
+    assert_eq!(alloc_on(&a, 1, 5, 1).map(|s| s == x), Some(false));
+    assert_eq!(alloc_on(&a, 1, 4, 1), Some(x));
+    assert_eq!(a.lazy.stats.pool_hits.load(Relaxed), 1);
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), 4);
+    assert_eq!(pool_len(&a, 1), 0);
+    // A misaligned head goes to the tail and the allocation misses.
+    let align = if y % 8 == 0 { 16 } else { 8 };
+    assert!(y % align != 0);
+    let z = alloc_on(&a, 2, 4, align).unwrap();
+    assert_ne!(z, y);
+    assert_eq!(pool_len(&a, 2), 1);
+    assert_eq!(alloc_on(&a, 2, 4, 1), Some(y));
+    let misses = a.lazy.stats.pool_misses.load(Relaxed);
+    // Above 256 pages there is no pool.
+    let big = a.alloc(257 - 250, 1).unwrap();
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), misses + 1);
+    let mut live: Vec<u64> = a.lens.lock().unwrap().keys().copied().collect();
+    live.sort();
+    for s in live {
+        a.free(s);
+    }
+    let _ = big;
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// 6.12's `decay_va_pool_node()`: a threshold purge decays a quarter of each pool (all of a pool
+/// shorter than 4), a synchronous one all; decayed areas go to the tree.
+#[test]
+fn nodes_pool_decay() {
+    let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
+    let eights: Vec<u64> = (0..8).map(|_| alloc_on(&a, 0, 2, 1).unwrap()).collect();
+    let threes: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
+    for &s in eights.iter().chain(&threes) {
+        a.free(s);
+    }
+    assert_eq!(a.purge(false), 11);
+    assert_eq!(pool_len(&a, 0), 11);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 0);
+    // Another threshold purge: 8 -> 6 (a quarter), 3 -> 0 (shorter than 4). It needs a lazy area
+    // to be counted, but decays either way.
+    let t = alloc_on(&a, 1, 2, 1).unwrap();
+    a.free(t);
+    assert_eq!(a.purge(false), 1);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 5);
+    assert_eq!(pool_len(&a, 0), 6);
+    assert_eq!(pool_len(&a, 1), 1);
+    // Decay with nothing lazy: 6 -> 5 (6 / 4 = 1), 1 -> 0.
+    assert_eq!(a.purge(false), 0);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 7);
+    assert_eq!(a.lazy.pooled_areas(), 5);
+    // A synchronous purge empties them.
+    assert_eq!(a.purge(true), 0);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 12);
+    a.assert_empty();
+}
+
+/// An area allocated in another mode has no node: its free in mode `nodes` goes to the lazy list
+/// of `addr_to_node_id`, and its purge to the tree, not a pool (6.12: no `vn_id`).
+#[test]
+fn nodes_area_without_node() {
+    let a = Arena::new(0x1000, 256, Mode::Ordered, NEVER);
+    let starts: Vec<u64> = (0..6).map(|_| a.alloc(16, 1).unwrap()).collect();
+    a.lazy.set_mode(&a.env, Mode::Nodes);
+    for &s in &starts {
+        a.free(s);
+    }
+    for n in 0..NODES {
+        let want = starts.iter().filter(|&&s| addr_to_node_id(s, NODES) == n).count() as u32;
+        assert_eq!(a.env.with_node_lazy(n, |l| l.lazy_areas()), want, "node {n}");
+    }
+    assert_eq!(a.purge(false), 6);
+    assert_eq!(a.lazy.pooled_areas(), 0);
+    a.assert_empty();
+}
+
+/// The exhaustion path decays every pool fully and gives the purged areas to the tree
+/// (`skip_populate`), so that the retry finds them.
+#[test]
+fn nodes_exhaustion_empties_the_pools() {
+    let a = Arena::new(0x100, 64, Mode::Nodes, NEVER);
+    let starts = fill(&a, 4);
+    a.free(starts[0]);
+    a.free(starts[1]);
+    assert_eq!(a.purge(false), 2);
+    assert_eq!(a.lazy.pooled_areas(), 2);
+    a.free(starts[2]);
+    // 8 pages: no pool has it, the tree has no space until the pools decay.
+    let s = a.alloc(8, 1).expect("the pools decay on exhaustion");
+    assert_eq!(s, starts[0]);
+    assert_eq!(a.lazy.stats.purges_by[Why::Exhaustion as usize].load(Relaxed), 1);
+    assert_eq!(a.lazy.pooled_areas(), 0, "exhaustion: nothing goes back to a pool");
+    assert_eq!(a.env.with_tree(|t| t.free_pages()), 4);
+    a.free(s);
+    for &s in &starts[3..] {
+        a.free(s);
+    }
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// Past the threshold a free queues the drain instead of purging; the drain purges (waiting for
+/// the lock) and counts as a threshold purge.
+#[test]
+fn nodes_free_queues_the_drain() {
+    let a = Arena::new(0x100, 64, Mode::Nodes, 6);
+    a.env.workqueue.store(true, Relaxed);
+    let starts = fill(&a, 4);
+    a.free(starts[0]);
+    assert!(!a.env.drain_pending.load(Relaxed));
+    a.free(starts[1]);
+    assert!(a.env.drain_pending.swap(false, Relaxed), "8 > 6: the drain is queued");
+    assert_eq!(a.purges(), 0, "nothing purged inline");
+    assert_eq!(a.lazy.drain(&a.env), 2);
+    assert_eq!(a.lazy.stats.purges_by[Why::Threshold as usize].load(Relaxed), 1);
+    assert_eq!(a.lazy.stats.purges[Mode::Nodes as usize].load(Relaxed), 1);
+    // In another mode the free purges inline, as before.
+    a.lazy.set_mode(&a.env, Mode::Ordered);
+    a.free(starts[2]);
+    a.free(starts[3]);
+    assert!(!a.env.drain_pending.load(Relaxed));
+    assert_eq!(a.lazy.stats.purges[Mode::Ordered as usize].load(Relaxed), 1);
+    for &s in &starts[4..] {
+        a.free(s);
+    }
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// `clamp(lazy / lazy_max_pages, 1, busy nodes) - 1` nodes are given back by helpers on other
+/// threads, the rest by the purger; every area comes back once.
+#[test]
+fn nodes_purge_helpers() {
+    for (lazy_max, busy, want) in [(4, 4, 3), (32, 4, 1), (16, 4, 3), (1000, 4, 0), (1, 2, 1), (1, 1, 0)] {
+        let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
+        a.env.helper_threads.store(true, Relaxed);
+        // Two 8-page areas per node: 64 lazy pages with 4 busy nodes.
+        let mut starts = Vec::new();
+        for n in 0..busy {
+            for _ in 0..2 {
+                starts.push(alloc_on(&a, n, 8, 1).unwrap());
+            }
+        }
+        for &s in &starts {
+            a.free(s);
+        }
+        a.lazy.set_lazy_max_pages(lazy_max);
+        assert_eq!(a.purge(false), 2 * busy as u64);
+        let st = &a.lazy.stats;
+        assert_eq!(st.purge_helpers.load(Relaxed), want, "lazy_max {lazy_max}, {busy} busy");
+        assert_eq!(a.env.helpers_elsewhere.load(Relaxed), want);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        assert_eq!(a.lazy.pooled_areas(), 2 * busy);
+        for n in 0..busy {
+            assert_eq!(pool_len(&a, n), 2);
+        }
+        a.purge(true);
+        a.assert_empty();
+    }
+}
+
+/// The seed's check stays armed in mode `nodes` and the race window sits between the count and
+/// the insertion: a purge never sees an area that is not counted yet.
+#[test]
+fn nodes_check_armed_never_fires() {
+    assert!(Mode::Nodes.check_armed());
+    let r = stress(Mode::Nodes, 3000, true, 77);
+    assert_eq!(r.races, 0);
+    assert!(r.lazy_min >= 0);
 }

@@ -25,9 +25,12 @@
 //!   check removed; the signed counter dips below zero for a moment.
 //! - [`Mode::PurgeLock`], seed 001's proposal: flag and count updated under
 //!   the purge lock, so a purger sees both or neither.
-//! - [`Mode::Ordered`], today's kernel: count first, publish second (push on
-//!   a lock-free purge list), and the purge detaches the whole list and
-//!   subtracts exactly what it took.
+//! - [`Mode::Ordered`], the 4.9–5.x kernels: count first, publish second
+//!   (push on a lock-free purge list), and the purge detaches the whole list
+//!   and subtracts exactly what it took.
+//! - [`Mode::Nodes`], 6.9+ (6.12): count first, then insert into the lazy
+//!   list of a per-CPU vmap node under that node's lock; per-node pools of
+//!   ready areas; the purge drains every node (see [`nodes`]).
 //!
 //! The check stays armed in every mode but `DropBugon`; what happens when it
 //! fires is up to [`Env::race`] (count, WARN or a real BUG).
@@ -38,8 +41,12 @@
 //! 2.6.28's `vmap_area_list`, the list the buggy purge walks.
 
 use super::freetree::{FreeTree, Node};
+pub use nodes::{addr_to_node_id, NodeLazy, NodePools, MAX_NODES, POOL_SIZES, ZONE_PAGES};
 use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
+
+#[path = "nodes.rs"]
+pub mod nodes;
 
 /// How lazy frees are published and purged; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,17 +57,20 @@ pub enum Mode {
     DropBugon = 1,
     /// Seed 001: flag and count under the purge lock; check armed.
     PurgeLock = 2,
-    /// 6.12: count, then publish on a list the purge detaches; check armed.
+    /// 4.9–5.x: count, then publish on a list the purge detaches; check armed.
     Ordered = 3,
+    /// 6.9+ (6.12): count, then insert into a per-CPU node's lazy list;
+    /// per-node pools; purge drained from a workqueue; check armed.
+    Nodes = 4,
 }
 
 impl Mode {
     /// Every mode, in the order of the table in the README.
-    pub const ALL: [Mode; 4] = [Mode::Buggy, Mode::DropBugon, Mode::PurgeLock, Mode::Ordered];
+    pub const ALL: [Mode; 5] = [Mode::Buggy, Mode::DropBugon, Mode::PurgeLock, Mode::Ordered, Mode::Nodes];
 
     /// The name used by the `mode` knob.
     pub fn name(self) -> &'static str {
-        ["buggy", "drop-bugon", "purge-lock", "ordered"][self as usize]
+        ["buggy", "drop-bugon", "purge-lock", "ordered", "nodes"][self as usize]
     }
 
     /// The mode called `name`, if any.
@@ -69,7 +79,7 @@ impl Mode {
     }
 
     fn from_u8(v: u8) -> Mode {
-        Mode::ALL[v as usize & 3]
+        Mode::ALL[v as usize % Mode::ALL.len()]
     }
 
     /// Whether the seed's `BUG_ON(nr > vmap_lazy_nr)` is checked.
@@ -118,6 +128,8 @@ const SLOT_BUSY: u32 = 1;
 const SLOT_LAZY: u32 = 2;
 /// A purger has taken the area (2.6.28's `VM_LAZY_FREEING`).
 const SLOT_PURGING: u32 = 3;
+/// The area waits in a node's pool, ready to be handed out (mode `nodes`).
+const SLOT_POOLED: u32 = 4;
 /// End of a chain of slots.
 const NIL: u32 = u32::MAX;
 
@@ -126,8 +138,11 @@ pub struct AreaSlot {
     state: AtomicU32,
     start: AtomicU64,
     len: AtomicU32,
-    /// Link in the purge list (ordered) or in a purger's private batch.
+    /// Link in the purge list (ordered) or in a purger's private batch; in
+    /// a node's lazy list, purge list or pool (nodes).
     next: AtomicU32,
+    /// The node whose pool the allocation tried (6.12's `vn_id`), or `NIL`.
+    node: AtomicU32,
 }
 
 impl AreaSlot {
@@ -138,6 +153,7 @@ impl AreaSlot {
             start: AtomicU64::new(0),
             len: AtomicU32::new(0),
             next: AtomicU32::new(NIL),
+            node: AtomicU32::new(NIL),
         }
     }
 }
@@ -150,7 +166,7 @@ pub fn slots_needed(pages: u64) -> usize {
 /// What the lazy logic needs from its surroundings: locks, the TLB flush and
 /// the race policy. The kernel module implements it on its arena; the host
 /// tests implement it with `std` or `loom` primitives.
-pub trait Env {
+pub trait Env: Sync {
     /// Storage of the free tree's nodes.
     type Pool: DerefMut<Target = [Node]>;
     /// Held while the static purge lock is held.
@@ -171,6 +187,35 @@ pub trait Env {
     fn race_window(&self);
     /// The armed check found `nr > lazy` (already counted in `race_detected`).
     fn race(&self, nr: i64, lazy: i64);
+
+    // --- Mode `nodes` (see [`nodes`]) ---
+
+    /// The CPU running the caller (`raw_smp_processor_id()`).
+    fn this_cpu(&self) -> usize {
+        0
+    }
+    /// Number of vmap nodes, 1..=[`MAX_NODES`], fixed for the arena's life.
+    fn nr_nodes(&self) -> usize;
+    /// Runs `f` on node `node`'s lazy bookkeeping under that node's lazy lock.
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R;
+    /// Runs `f` on node `node`'s pools under that node's pool lock.
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R;
+    /// Queues the drain work (6.12's `schedule_work(&drain_vmap_work)`),
+    /// which calls [`Lazy::drain`]; false if there is no workqueue, and the
+    /// free purges inline instead.
+    fn queue_drain(&self) -> bool {
+        false
+    }
+    /// Runs `give_back(node)` for every node of `helpers` on that node's
+    /// CPU (6.12's `schedule_work_on()`) and for every node of `inline` on
+    /// this one, then waits for the helpers (`flush_work()`). Returns how
+    /// many nodes helpers did. The default does everything here.
+    fn run_helpers(&self, helpers: &[u8], inline: &[u8], give_back: &(dyn Fn(usize) + Sync)) -> u64 {
+        for &n in inline.iter().chain(helpers) {
+            give_back(usize::from(n));
+        }
+        0
+    }
 }
 
 /// Counters of the lazy logic. All cumulative except the two extremes.
@@ -183,7 +228,7 @@ pub struct Stats {
     /// Allocations that failed even after a synchronous purge.
     pub alloc_failures: AtomicU64,
     /// Purges that took at least one area, per mode.
-    pub purges: [AtomicU64; 4],
+    pub purges: [AtomicU64; 5],
     /// The same purges, per path ([`Why`]).
     pub purges_by: [AtomicU64; 5],
     /// Areas given back by purges.
@@ -196,6 +241,13 @@ pub struct Stats {
     pub lazy_min: AtomicI64,
     /// Highest value of the lazy counter since the last reset.
     pub lazy_max: AtomicI64,
+    /// Allocations (mode `nodes`) served by a node's pool / not served.
+    pub pool_hits: AtomicU64,
+    pub pool_misses: AtomicU64,
+    /// Helper work items that gave a node's areas back (mode `nodes`).
+    pub purge_helpers: AtomicU64,
+    /// Pooled areas given back to the tree by pool decay (mode `nodes`).
+    pub decayed_areas: AtomicU64,
 }
 
 impl Stats {
@@ -217,6 +269,10 @@ impl Stats {
         add(&self.purged_areas, &into.purged_areas);
         add(&self.purged_pages, &into.purged_pages);
         add(&self.race_detected, &into.race_detected);
+        add(&self.pool_hits, &into.pool_hits);
+        add(&self.pool_misses, &into.pool_misses);
+        add(&self.purge_helpers, &into.purge_helpers);
+        add(&self.decayed_areas, &into.decayed_areas);
     }
 }
 
@@ -227,8 +283,9 @@ impl Stats {
 /// - `lazy_nr` equals the pages counted by frees minus the pages subtracted
 ///   by purges; at quiescence (no free or purge running) it equals the pages
 ///   of the areas in state `SLOT_LAZY`.
-/// - An area is in the free tree, or in exactly one slot as busy, lazy or
-///   purging, never two of these.
+/// - An area is in the free tree, or in exactly one slot as busy, lazy,
+///   purging or pooled, never two of these; a pooled area is in exactly one
+///   node pool.
 pub struct Lazy<S> {
     slots: S,
     base: u64,
@@ -241,7 +298,7 @@ pub struct Lazy<S> {
     pub stats: Stats,
 }
 
-impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
+impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// Lazy state for an arena starting at page `base`, with `slots` from
     /// [`slots_needed`].
     pub fn new(slots: S, base: u64, mode: Mode, lazy_max_pages: u64) -> Self {
@@ -292,7 +349,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
 
     /// Number of areas that are allocated, lazy or being purged.
     pub fn live_areas(&self) -> usize {
-        self.slots.iter().filter(|s| s.state.load(Relaxed) != SLOT_FREE).count()
+        self.slots.iter().filter(|s| !matches!(s.state.load(Relaxed), SLOT_FREE | SLOT_POOLED)).count()
     }
 
     fn slot(&self, start: u64) -> &AreaSlot {
@@ -308,8 +365,11 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// returns the first page. Purges synchronously and retries once when
     /// there is no space, as both 2.6.28 and 6.12 do.
     pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
-        let start = env.with_tree(|t| t.alloc(len, align)).or_else(|| {
+        // Mode `nodes`: this CPU's node pool first (`node_alloc()`).
+        let node = self.alloc_node(env);
+        let start = self.pool_alloc(env, node, len, align).or_else(|| env.with_tree(|t| t.alloc(len, align))).or_else(|| {
             self.purge(env, Why::Exhaustion);
+            // The exhaustion purge decayed every pool: only the tree is left.
             env.with_tree(|t| t.alloc(len, align))
         });
         let Some(start) = start else {
@@ -320,6 +380,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_FREE);
         slot.start.store(start, Relaxed);
         slot.len.store(len as u32, Relaxed);
+        slot.node.store(node, Relaxed);
         slot.state.store(SLOT_BUSY, Release);
         self.stats.allocs.fetch_add(1, Relaxed);
         Some(start)
@@ -332,7 +393,8 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         let slot = self.slot(start);
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_BUSY);
         let pages = i64::from(slot.len.load(Relaxed));
-        let nr = match self.mode() {
+        let mode = self.mode();
+        let nr = match mode {
             Mode::Buggy | Mode::DropBugon => {
                 // va->flags |= VM_LAZY_FREE; ... atomic_add(pages, &vmap_lazy_nr);
                 slot.state.store(SLOT_LAZY, Release);
@@ -352,11 +414,20 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
                 self.push_purge_list(start);
                 nr
             }
+            Mode::Nodes => {
+                let nr = self.lazy_nr.fetch_add(pages, AcqRel) + pages;
+                env.race_window();
+                self.node_insert_lazy(env, start);
+                nr
+            }
         };
         self.track(nr);
         self.stats.frees.fetch_add(1, Relaxed);
         if nr > i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX) {
-            self.purge(env, Why::Threshold);
+            // Mode `nodes` drains from a workqueue, where there is one.
+            if mode != Mode::Nodes || !env.queue_drain() {
+                self.purge(env, Why::Threshold);
+            }
         }
     }
 
@@ -387,7 +458,15 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
                 None => return 0,
             }
         };
+        self.purge_locked(env, why)
+    }
+
+    /// [`Self::purge`], with the purge lock held.
+    fn purge_locked<E: Env>(&self, env: &E, why: Why) -> u64 {
         let mode = self.mode();
+        if mode == Mode::Nodes {
+            return self.purge_nodes(env, why);
+        }
         let batch = match mode {
             Mode::Ordered => self.take_purge_list(),
             _ => self.take_flagged(),
