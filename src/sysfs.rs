@@ -17,6 +17,7 @@ use crate::stress::Stress;
 use crate::sys::pgtable::QUARANTINE_FREED;
 use crate::sys::sysfs::{Buf, Dir, Handler};
 use crate::sys::cpu;
+use crate::lazy_core::lazy::Env;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use kernel::c_str;
@@ -267,6 +268,11 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "quarantined_pages {}", ld(&ar.quarantined))?;
         writeln!(b, "quarantine_freed {}", QUARANTINE_FREED.load(Relaxed))?;
         writeln!(b, "race_detected {}", ld(&lz.race_detected))?;
+        writeln!(b, "pool_hits {}", ld(&lz.pool_hits))?;
+        writeln!(b, "pool_misses {}", ld(&lz.pool_misses))?;
+        writeln!(b, "purge_helpers {}", ld(&lz.purge_helpers))?;
+        writeln!(b, "decayed_areas {}", ld(&lz.decayed_areas))?;
+        writeln!(b, "drains_queued {}", ld(&ar.drains_queued))?;
         writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
         if let Some(a) = arena {
             writeln!(b, "lazy_pages {}", a.lazy.lazy_pages())?;
@@ -276,6 +282,8 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "mapped_pages {}", a.mapped())?;
             writeln!(b, "arena_pages {}", a.pages())?;
             writeln!(b, "live_areas {}", a.lazy.live_areas())?;
+            writeln!(b, "pooled_areas {}", a.pooled())?;
+            writeln!(b, "vmap_nodes {}", a.nr_nodes())?;
         }
         Ok(())
     })

@@ -41,6 +41,8 @@
 //! 2.6.28's `vmap_area_list`, the list the buggy purge walks.
 
 use super::freetree::{FreeTree, Node};
+// (`addr_to_node_id`, `POOL_SIZES` and `ZONE_PAGES`: for the host tests.)
+#[allow(unused_imports)]
 pub use nodes::{addr_to_node_id, NodeLazy, NodePools, MAX_NODES, POOL_SIZES, ZONE_PAGES};
 use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};

@@ -255,7 +255,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                 let idx = pool.pop_front(&self.slots)?;
                 let slot = &self.slots[idx as usize];
                 let start = slot.start.load(Relaxed);
-                if start % align == 0 {
+                if start & align.wrapping_sub(1) == 0 {
                     debug_assert_eq!(slot.state.load(Relaxed), SLOT_POOLED);
                     debug_assert_eq!(u64::from(slot.len.load(Relaxed)), len);
                     // Taken: the allocation marks it busy.

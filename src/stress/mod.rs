@@ -77,7 +77,7 @@ impl Control {
 }
 
 /// The stress machinery: knobs, counters, threads, arena.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Stress {
     pub(crate) knobs: Arc<Knobs>,
     pub(crate) stats: StressStats,
@@ -212,6 +212,7 @@ impl Stress {
     pub(crate) fn set_arena_mb(&self, mb: u64) -> Result {
         self.stopped(|ctl, old| {
             let new = Arena::new(mb, self.knobs.mode(), self.knobs.clone())?;
+            old.retire();
             old.purge(Why::Teardown);
             drain_quarantine();
             old.lazy.stats.add_to(&ctl.retired);
@@ -284,5 +285,17 @@ impl Stress {
             a.stats.add_to(&arena);
         }
         f(&lazy, &arena, ctl.arena.as_deref())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Stress {
+    /// The threads are gone (each held a reference to us); the arena goes
+    /// once its drain work has finished.
+    fn drop(self: Pin<&mut Self>) {
+        let arena = self.ctl.lock().arena.take();
+        if let Some(a) = arena {
+            a.retire();
+        }
     }
 }

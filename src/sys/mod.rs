@@ -21,6 +21,8 @@
 //! - [`sysfs`]: a `/sys/kernel/<dir>` table of attributes dispatched to a
 //!   handler;
 //! - [`sync`]: the static purge lock;
+//! - [`workqueue`]: `flush_work()`, and scoped work items on given CPUs
+//!   (the purge helpers of mode `nodes`);
 //! - [`debug`]: BUG, WARN and the test hooks (fault injection).
 //!
 //! Where the kernel crate has the abstraction it is used directly by the
@@ -35,3 +37,4 @@ pub(crate) mod sync;
 pub(crate) mod sysfs;
 pub(crate) mod tlb;
 pub(crate) mod vmalloc;
+pub(crate) mod workqueue;
