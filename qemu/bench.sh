@@ -26,7 +26,7 @@ put check_tlb 0
 [ "$BUSY_AREAS" != 0 ] && put busy_areas $BUSY_AREAS
 echo "# lazy_max_pages $(cat $K/lazy_max_pages)"
 WORKLOADS="fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1 handoff:1"
-IMPLS="lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"
+IMPLS="lazy_vmap lazy_vmap:nodes lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"
 
 # One run of the module's stress: workload nr_pages threads target mode label
 stress_run() {

@@ -27,21 +27,24 @@ quiesced || echo "NOT QUIESCED"
 
 echo
 echo "== workloads x targets: 4 threads, 1 s each =="
-printf "%-18s %-10s %10s %8s %14s %9s %10s %9s\n" workload target ops/s purges flushes/purge failures \
+printf "%-18s %-16s %10s %8s %14s %9s %10s %9s\n" workload target ops/s purges flushes/purge failures \
 	mismatches stale_tlb
 for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff; do
-	for t in lazy_vmap vmalloc; do
-		put workload $w; put target $t
+	for tm in lazy_vmap lazy_vmap:nodes vmalloc; do
+		# lazy_vmap: mode ordered; lazy_vmap:nodes: mode nodes.
+		t=${tm%%:*}; m=ordered; [ $tm = $t ] || m=${tm#*:}
+		put workload $w; put target $t; put mode $m
 		p0=$(stat purges); f0=$(stat tlb_flushes); a0=$(stat alloc_failures); m0=$(stat mismatches)
 		s0=$(stat stale_tlb)
 		run_stress 1
 		p=$(d purges $p0); f=$(d tlb_flushes $f0)
 		[ $t = vmalloc ] && { p=-; f=-; }
-		printf "%-18s %-10s %10s %8s %14s %9s %10s %9s\n" $w $t $(stat run_ops_per_sec) $p \
+		printf "%-18s %-16s %10s %8s %14s %9s %10s %9s\n" $w $tm $(stat run_ops_per_sec) $p \
 			"$(ratio "$f" "$p")" $(d alloc_failures $a0) $(d mismatches $m0) $(d stale_tlb $s0)
 		quiesced || echo "NOT QUIESCED"
 	done
 done
+put mode ordered
 
 echo
 echo "== the negative control: flush off (purges skip their flush), fix_size, 4 threads, 2 s =="
@@ -63,7 +66,7 @@ put workload fix_size; put target lazy_vmap; put lazy_max_pages 64
 printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" mode delay_us race_detected races/Mfree counter_min ops/s purges vs_ordered
 for delay in 0 50; do
 	put race_delay_us $delay
-	for mode in ordered buggy drop-bugon purge-lock; do
+	for mode in ordered buggy drop-bugon purge-lock nodes; do
 		put mode $mode
 		r0=$(stat race_detected); p0=$(stat purges); f0=$(stat frees)
 		run_stress 2

@@ -49,14 +49,16 @@ awk '
 			printf "%s,%s,%s,%d,%d,%d\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage", "vs_vmalloc"
+		printf "%-22s %3s %-22s %10s %8s %12s %10s %9s %11s\n", "workload", "thr", "impl", "ns/op", "spread", "ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered"
 		for (i = 1; i <= nk; i++) {
-			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
-				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-")
+			k = order[i]; split(k, f, SUBSEP); x = cell[f[1], f[2], f[3]]
+			v = cell[f[1], f[2], "vmalloc"]; fl = cell[f[1], f[2], "floor"]; o = cell[f[1], f[2], "lazy_vmap"]
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %9s %11s\n", f[1], f[2], f[3], x,
+				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", x / v) : "-"),
+				(fl > 0 ? sprintf("%.2f", x / fl) : "-"), (o > 0 ? sprintf("%.2f", x / o) : "-")
 		}
 	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
-echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios)"
+echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; vs_ordered: to impl lazy_vmap, mode ordered; TCG: compare ratios)"
 
 # Plot: ns/op per cell, impls side by side, and the ratio to vmalloc.
 awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; c[++nc] = cell }
