@@ -89,6 +89,8 @@ impl Stress {
     /// Creates the machinery and its arena (`arena_mb`, `mode` knobs).
     pub(crate) fn new(knobs: Arc<Knobs>) -> Result<Arc<Self>> {
         let arena = Arena::new(knobs.arena_mb.load(Relaxed), knobs.mode(), knobs.clone())?;
+        // If the rest fails, the arena must still be retired (not leaked).
+        let retire_on_error = arena.clone();
         let ctl = Control {
             threads: KVec::new(),
             arena: Some(arena),
@@ -103,6 +105,7 @@ impl Stress {
             }),
             GFP_KERNEL,
         )
+        .inspect_err(|_| retire_on_error.retire())
     }
 
     fn working(ctl: &Control) -> bool {
