@@ -36,11 +36,13 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:
 		cmp_ "$cell: no stale translation" "$(stat stale_tlb)" -eq "$st0"
 		case $tm/$w in
 		lazy_vmap:nodes/long_busy_list | lazy_vmap:nodes/full_fit | lazy_vmap:*/*align*)
-			# nodes, big busy sets: space freed by the other threads sits in
-			# their nodes' pools (exact size, their CPU only; a drain decays a
-			# quarter) until an exhaustion purge empties them, so the retry
-			# after it can lose to those threads in a 128 MiB arena (6.12
-			# has the same single retry).
+			# nodes, big busy sets (half the 128 MiB arena): the drain is a
+			# work item, so lazy space piles up past the threshold while it
+			# waits for a worker, and purged space sits in the nodes' pools
+			# (exact size, one node's CPU); an allocation then purges
+			# synchronously and retries once, and the retry can lose to the
+			# other threads (6.12 has the same single retry). Seen: 1 in
+			# ~14,000 ops, once.
 			# Alignments up to 1/64 of the arena: under contention a
 			# thread can find every aligned slot taken again between its
 			# purge and its retry (as vmalloc can); rare, but not never.
