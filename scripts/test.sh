@@ -170,7 +170,7 @@ fi
 
 # Guest suites: each script's KTAP (plan first), its count against its plan,
 # kunit.py's reading, and the harness verdict.
-for t in knobs workloads lazy race tlb; do
+for t in knobs workloads lazy race tlb nodes; do
 	say "test: guest $t"
 	t0=$(date +%s); log=$T/guest-$t.out
 	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 >"$log" 2>&1
