@@ -1,5 +1,6 @@
 # make bench, guest side. Set by scripts/bench.sh before this: BENCH_MS
-# (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1).
+# (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1), and
+# optionally WORKLOADS and IMPLS (the scaling view's subset).
 # Prints one line per run:
 #   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
 #       <alloc_p99_ns> <free_p99_ns> <free_p999_ns> <purge_hold_max_ns>
@@ -31,8 +32,8 @@ put check_map 0
 put check_tlb 0
 [ "$BUSY_AREAS" != 0 ] && put busy_areas $BUSY_AREAS
 echo "# lazy_max_pages $(cat $K/lazy_max_pages)"
-WORKLOADS="fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1 handoff:1"
-IMPLS="lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"
+WORKLOADS=${WORKLOADS:-"fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1 handoff:1"}
+IMPLS=${IMPLS:-"lazy_vmap lazy_vmap:nodes lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"}
 
 # One run of the module's stress: workload nr_pages threads target mode label
 stress_run() {

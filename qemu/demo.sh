@@ -28,11 +28,13 @@ quiesced || echo "NOT QUIESCED"
 
 echo
 echo "== workloads x targets: 4 threads, 1 s each =="
-printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" workload target ops/s purges flushes/purge span_pages \
+printf "%-18s %-16s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" workload target ops/s purges flushes/purge span_pages \
 	failures mismatches stale_tlb alloc_p99 free_p99
 for w in fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff; do
-	for t in lazy_vmap vmalloc; do
-		put workload $w; put target $t
+	for tm in lazy_vmap lazy_vmap:nodes vmalloc; do
+		# lazy_vmap: mode ordered; lazy_vmap:nodes: mode nodes.
+		t=${tm%%:*}; m=ordered; [ $tm = $t ] || m=${tm#*:}
+		put workload $w; put target $t; put mode $m
 		p0=$(stat purges); f0=$(stat tlb_flushes); a0=$(stat alloc_failures); m0=$(stat mismatches)
 		s0=$(stat stale_tlb); sp0=$(stat flushed_span_pages)
 		[ $t = vmalloc ] && kpurge_begin
@@ -42,11 +44,12 @@ for w in fix_size random_size long_busy_list full_fit fix_align random_size_alig
 		# its flush rounds are not counted (one per purge in 6.12).
 		fpp=$(ratio "$f" "$p")
 		[ $t = vmalloc ] && { set -- $(kpurge_end); p=$1; sp=$2; fpp=-; }
-		printf "%-18s %-10s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" $w $t $(stat run_ops_per_sec) $p \
+		printf "%-18s %-16s %10s %8s %14s %10s %9s %10s %9s %10s %10s\n" $w $tm $(stat run_ops_per_sec) $p \
 			"$fpp" $sp $(d alloc_failures $a0) $(d mismatches $m0) $(d stale_tlb $s0) $(lat alloc p99) $(lat free p99)
 		quiesced || echo "NOT QUIESCED"
 	done
 done
+put mode ordered
 
 echo
 echo "== the negative control: flush off (purges skip their flush), fix_size, 4 threads, 2 s =="
@@ -83,7 +86,7 @@ put workload fix_size; put target lazy_vmap; put lazy_max_pages 64
 printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" mode delay_us race_detected races/Mfree counter_min ops/s purges vs_ordered
 for delay in 0 50; do
 	put race_delay_us $delay
-	for mode in ordered buggy drop-bugon purge-lock; do
+	for mode in ordered buggy drop-bugon purge-lock nodes; do
 		put mode $mode
 		r0=$(stat race_detected); p0=$(stat purges); f0=$(stat frees)
 		run_stress 2

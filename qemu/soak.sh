@@ -78,8 +78,8 @@ soak() {
 	total=$((total + done_))
 	rmmod lazy_vmap || error "rmmod"
 }
-for m in drop-bugon purge-lock ordered; do soak $m 0 $SOAK_OPS $((SOAK_MIN * 60)); done
-for m in drop-bugon purge-lock ordered; do soak $m 20 $DELAY_OPS; done
+for m in drop-bugon purge-lock ordered nodes; do soak $m 0 $SOAK_OPS $((SOAK_MIN * 60)); done
+for m in drop-bugon purge-lock ordered nodes; do soak $m 20 $DELAY_OPS; done
 # kmemleak: two scans (an object must be seen unreferenced twice), then the
 # count; a scan or read that fails is "unreadable", not 0.
 if echo scan > $F/kmemleak && sleep 1 && echo scan > $F/kmemleak &&

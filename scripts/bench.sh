@@ -55,19 +55,22 @@ awk '
 				opt(ap, k, m), opt(fp, k, m), opt(f3, k, m), opt(hm, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s %7s %13s %9s %9s %9s %9s\n", "workload", "thr", "impl", "ns/op", "spread",
-			"ipis/Mpage", "vs_vmalloc", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max"
+		printf "%-22s %3s %-22s %10s %8s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s\n", "workload", "thr", "impl", "ns/op", "spread",
+			"ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max"
 		for (i = 1; i <= nk; i++) {
-			k = order[i]; split(k, f, SUBSEP); v = cell[f[1], f[2], "vmalloc"]
+			k = order[i]; split(k, f, SUBSEP); x = cell[f[1], f[2], f[3]]
+			v = cell[f[1], f[2], "vmalloc"]; fl = cell[f[1], f[2], "floor"]; o = cell[f[1], f[2], "lazy_vmap"]
 			# Purges and their flushed span: medians; "-" where not counted (floor).
 			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
 			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %7s %13s %9s %9s %9s %9s\n", f[1], f[2], f[3], cell[f[1], f[2], f[3]],
-				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", cell[f[1], f[2], f[3]] / v) : "-"), p, s,
+			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s\n", f[1], f[2], f[3], x,
+				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", x / v) : "-"),
+				(fl > 0 ? sprintf("%.2f", x / fl) : "-"), (o > 0 ? sprintf("%.2f", x / o) : "-"), p, s,
 				dash(opt(ap, k, n[k])), dash(opt(fp, k, n[k])), dash(opt(f3, k, n[k])), dash(opt(hm, k, n[k]))
 		}
 	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
-echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; TCG: compare ratios;"
+echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; vs_ordered: to impl lazy_vmap,"
+echo " mode ordered; TCG: compare ratios;"
 echo " purges, span_pages: medians of purges that gave back areas and the pages their flushes spanned,"
 echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc;"
 echo " alloc_p99, free_p99, free_p999: ns, medians over the repeats of the stress threads' percentiles;"
@@ -115,6 +118,39 @@ plot for [i=2:$timpls] "$out/plot-p99-8.dat" using i:xtic(1) title columnheader(
 unset multiplot
 GP
 say "bench: wrote $out/results.csv, $out/table.txt, $out/bench.png"
+
+# Scaling view: ordered, nodes and vmalloc at 1 and 8 threads on an 8-vCPU
+# guest (TCG on the host's cores: only the growth ratios mean anything).
+# Default on for the full bench, off for QUICK (SCALING=1 to force).
+if [ "${SCALING:-$([ "${QUICK:-0}" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
+	if [ "${QUICK:-0}" = 1 ]; then sms=100 srep=1; else sms=${BENCH_MS:-1000} srep=${REPEATS:-3}; fi
+	sparams="BENCH_MS=$sms REPEATS=$srep THREADS='1 8' BUSY_SCALING=0 BUSY_AREAS=0 IMPLS='lazy_vmap lazy_vmap:nodes vmalloc' WORKLOADS='fix_size:1 random_size:1 full_fit:1'"
+	{ echo "$sparams"; cat "$TOP/qemu/bench.sh"; } >"$out/scaling-guest.sh"
+	say "bench: scaling view, 8 vCPUs: $sparams"
+	set +e
+	"$TOP/scripts/guest.sh" "$out/scaling-guest.sh" --smp 8 --mem 2G --timeout 5000 | tee "$out/raw-scaling.txt" | grep -v '^RUN ' >&2
+	src=${PIPESTATUS[0]}
+	set -e
+	[ "$src" = 0 ] || why+=("scaling guest run failed (exit $src)")
+	grep -qx 'BENCH errors=0' "$out/raw-scaling.txt" || why+=("scaling: no 'BENCH errors=0' line")
+	awk '
+		$1 == "RUN" { k = $2 SUBSEP $4; v[k, $3, ++n[k, $3]] = $5; if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
+		function med(k, t,    m, i, j, x, a) {
+			m = n[k, t]; for (i = 1; i <= m; i++) a[i] = v[k, t, i] + 0
+			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { x = a[i]; a[i] = a[j]; a[j] = x }
+			return m ? a[int((m + 1) / 2)] : 0
+		}
+		END {
+			printf "%-14s %-18s %12s %12s %10s %14s\n", "workload", "impl", "ns/op@1", "ns/op@8", "growth", "vs_vmalloc"
+			for (i = 1; i <= nk; i++) { split(order[i], f, SUBSEP); g[order[i]] = med(order[i], 1) > 0 ? med(order[i], 8) / med(order[i], 1) : 0 }
+			for (i = 1; i <= nk; i++) {
+				split(order[i], f, SUBSEP); vm = g[f[1] SUBSEP "vmalloc"]
+				printf "%-14s %-18s %12d %12d %10.2f %14s\n", f[1], f[2], med(order[i], 1), med(order[i], 8), g[order[i]],
+					(vm > 0 ? sprintf("%.2f", g[order[i]] / vm) : "-")
+			}
+		}' "$out/raw-scaling.txt" | tee "$out/scaling.txt"
+	echo "(growth: ns/op per thread at 8 threads over 1 thread; vs_vmalloc: that growth over vmalloc's; TCG, 8 vCPUs on the host's cores: ratios only)"
+fi
 if [ ${#why[@]} -ne 0 ]; then
 	echo "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
 fi

@@ -186,7 +186,9 @@ result "$ok" "ABI: the $(wc -l <"$L/knobs.src") files of the knob table in src/ 
 
 # The stats keys the source prints with a fixed name (`writeln!(b, "key {...}"`;
 # the per-mode and per-path ones are checked in the guest, as printed).
-grep -rhoE --include='*.rs' 'writeln!\([a-z_]+, "[a-z_]+ \{' src | sed -E 's/.*"([a-z_]+) \{/\1/' | sort -u >"$L/stats.src"
+# (Whitespace squeezed first: rustfmt breaks a long writeln! over lines.)
+find src -name '*.rs' -exec cat {} + | tr -s ' \n\t' ' ' | grep -oE 'writeln!\( ?[a-z_]+, "[a-z_]+ \{' |
+	sed -E 's/.*"([a-z_]+) \{/\1/' | sort -u >"$L/stats.src"
 awk -v w="$ABI_DIR/stats" '/^What:/ { on = ($2 == w) } on' "$ABI" 2>/dev/null >"$L/stats.abi"
 F=()
 if [ "$(wc -l <"$L/stats.src")" -lt 5 ]; then

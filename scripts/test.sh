@@ -176,7 +176,7 @@ fi
 
 # Guest suites: each script's KTAP (plan first), its count against its plan,
 # kunit.py's reading, and the harness verdict.
-for t in knobs workloads lazy race tlb latency trace; do
+for t in knobs workloads lazy race tlb latency trace nodes; do
 	say "test: guest $t"
 	t0=$(date +%s); log=$T/guest-$t.out
 	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 >"$log" 2>&1
@@ -204,7 +204,7 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 		$3 != "test_vmalloc" && !($7 > 0 && $8 > 0 && $9 >= $8) { print $1 "/" $3 ":tail"; next }
 		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
 		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
-		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor", im, " ")
+		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")
 		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j]
 		      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
 		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc" }' "$csv")

@@ -21,19 +21,31 @@
 //! translation lands in a page nobody else owns; the quarantine is drained,
 //! after a full flush on every CPU, when `flush` goes back on, at arena
 //! replacement and at unload, and when it holds more than an eighth of RAM.
+//!
+//! Mode `nodes` (see `lazy_core::lazy::nodes`) gets one lazy lock and one
+//! pool lock per vmap node (one node per online CPU at creation), the drain
+//! work (`drain_work`, queued on `system_wq` by a free past the threshold,
+//! holding a reference to the arena until it has run) and the purge helpers
+//! (work items on the nodes' CPUs, [`crate::sys::workqueue`]). The arena
+//! hands out references to itself for the drain only while it is active:
+//! [`Arena::retire`] stops that and waits for a queued drain, and must be
+//! called before the arena is let go (else it leaks: a reference cycle).
 
 use crate::knobs::{Knobs, OnRace};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::hist::{Event, Latency};
-use crate::lazy_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
+use crate::lazy_core::lazy::{
+    slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
+};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable};
-use crate::sys::{cpu, debug, sync};
+use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
 use kernel::time::Ktime;
+use kernel::workqueue::{new_work, Work, WorkItem};
 
 /// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
 /// pages, sized for a 32 TiB vmalloc space; we cap it at a quarter of the
@@ -62,6 +74,9 @@ pub(crate) struct ArenaStats {
     pub(crate) skipped_flushes: AtomicU64,
     /// Pages quarantined instead of freed while `flush` was off.
     pub(crate) quarantined: AtomicU64,
+    /// Drain work items queued by frees past the threshold (mode `nodes`;
+    /// a free while one is queued does not count).
+    pub(crate) drains_queued: AtomicU64,
 }
 
 impl ArenaStats {
@@ -78,6 +93,7 @@ impl ArenaStats {
         add(&self.flushed_span, &into.flushed_span);
         add(&self.skipped_flushes, &into.skipped_flushes);
         add(&self.quarantined, &into.quarantined);
+        add(&self.drains_queued, &into.drains_queued);
     }
 }
 
@@ -98,6 +114,29 @@ pub(crate) struct Arena {
     /// Negative control of the stale-TLB self-test: skip the next flush.
     skip_flush: AtomicBool,
     races_logged: AtomicU32,
+    /// Mode `nodes`: each node's lazy bookkeeping and pools, each behind
+    /// its own spinlock.
+    nodes: KVec<Pin<KBox<SpinLock<NodeLazy>>>>,
+    pools: KVec<Pin<KBox<SpinLock<NodePools>>>>,
+    /// The drain work (6.12's `drain_vmap_work`).
+    #[pin]
+    drain_work: Work<Arena>,
+    /// A reference to this arena, lent to the drain work while active.
+    #[pin]
+    me: SpinLock<Option<Arc<Arena>>>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Arena> for Arena { self.drain_work }
+}
+
+impl WorkItem for Arena {
+    type Pointer = Arc<Arena>;
+
+    /// `drain_vmap_area_work()`.
+    fn run(this: Arc<Arena>) {
+        this.lazy.drain(&*this);
+    }
 }
 
 impl Env for Arena {
@@ -160,12 +199,63 @@ impl Env for Arena {
         }
     }
 
+    fn this_cpu(&self) -> usize {
+        cpu::this() as usize
+    }
+
+    fn nr_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R {
+        f(&mut self.nodes[node].lock())
+    }
+
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R {
+        f(&mut self.pools[node].lock())
+    }
+
+    fn queue_drain(&self) -> bool {
+        let Some(me) = self.me.lock().clone() else {
+            return false;
+        };
+        // Already queued: this reference comes back and is dropped (the
+        // arena holds another, so not the last one).
+        if kernel::workqueue::system().enqueue(me).is_ok() {
+            self.stats.drains_queued.fetch_add(1, Relaxed);
+        }
+        true
+    }
+
+    fn run_helpers(
+        &self,
+        helpers: &[u8],
+        inline: &[u8],
+        give_back: &(dyn Fn(usize) + Sync),
+    ) -> u64 {
+        // Node i's helper runs on the i-th online CPU (6.12: CPU i).
+        let mut jobs = [(0u32, 0usize); MAX_NODES];
+        for (j, &n) in jobs.iter_mut().zip(helpers) {
+            *j = (cpu::nth_online(u32::from(n)), usize::from(n));
+        }
+        workqueue::scoped_on_cpus(&jobs[..helpers.len()], give_back, || {
+            for &n in inline {
+                give_back(usize::from(n));
+            }
+        })
+    }
+
     fn race(&self, nr: i64, lazy: i64) {
         match self.knobs.on_race() {
             OnRace::Count => {
                 let n = self.races_logged.fetch_add(1, Relaxed) + 1;
                 if n <= 5 || n.is_power_of_two() {
-                    pr_warn!("race #{}: purge took {} lazy pages, counter says {}\n", n, nr, lazy);
+                    pr_warn!(
+                        "race #{}: purge took {} lazy pages, counter says {}\n",
+                        n,
+                        nr,
+                        lazy
+                    );
                 }
             }
             OnRace::Warn => debug::race_warn(nr, lazy),
@@ -196,7 +286,27 @@ impl Arena {
         let nodes = KVVec::from_elem(Node::default(), nodes_needed(pages), GFP_KERNEL)?;
         let tree = FreeTree::new(nodes, base, base + pages).ok_or(EINVAL)?;
         let lazy = Lazy::new(slots, base, mode, default_lazy_max_pages(pages));
-        Arc::pin_init(
+        // 6.12: one node per possible CPU, capped; here per online CPU.
+        let nr_nodes = (cpu::online() as usize).clamp(1, MAX_NODES);
+        let mut nodes = KVec::with_capacity(nr_nodes, GFP_KERNEL)?;
+        let mut pools = KVec::with_capacity(nr_nodes, GFP_KERNEL)?;
+        for _ in 0..nr_nodes {
+            nodes.push(
+                KBox::pin_init(
+                    new_spinlock!(NodeLazy::new(), "lazy_vmap_node_lazy"),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+            pools.push(
+                KBox::pin_init(
+                    new_spinlock!(NodePools::new(), "lazy_vmap_node_pool"),
+                    GFP_KERNEL,
+                )?,
+                GFP_KERNEL,
+            )?;
+        }
+        let arena = Arc::pin_init(
             try_pin_init!(Arena {
                 pt,
                 lazy,
@@ -205,9 +315,29 @@ impl Arena {
                 stats: ArenaStats::default(),
                 skip_flush: AtomicBool::new(false),
                 races_logged: AtomicU32::new(0),
+                nodes,
+                pools,
+                drain_work <- new_work!("lazy_vmap_drain"),
+                me <- new_spinlock!(None, "lazy_vmap_arena_me"),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        *arena.me.lock() = Some(arena.clone());
+        Ok(arena)
+    }
+
+    /// Stops lending references to the drain work and waits for a queued
+    /// one. Call before letting the arena go, with stress stopped (nothing
+    /// frees any more): afterwards a free past the threshold purges inline.
+    pub(crate) fn retire(&self) {
+        let me = self.me.lock().take();
+        drop(me);
+        workqueue::flush(&self.drain_work);
+    }
+
+    /// Areas waiting in the node pools (mode `nodes`).
+    pub(crate) fn pooled(&self) -> usize {
+        self.lazy.pooled_areas()
     }
 
     /// Pages in the arena.
@@ -236,7 +366,9 @@ impl Arena {
     /// `check_map`, checks that `vmalloc_to_page()` of every page returns the
     /// page just mapped (a page-table walk per page).
     pub(crate) fn map(&self, start: u64, pages: u64) -> Result<Mapped> {
-        let (m, mismatches) = self.pt.map(start, pages, self.knobs.check_map.load(Relaxed))?;
+        let (m, mismatches) = self
+            .pt
+            .map(start, pages, self.knobs.check_map.load(Relaxed))?;
         if mismatches > 0 {
             self.stats.map_mismatches.fetch_add(mismatches, Relaxed);
         }
@@ -246,7 +378,11 @@ impl Arena {
     /// Clears the PTEs of `m` with no TLB flush and frees its pages
     /// (quarantines them while `flush` is off).
     pub(crate) fn unmap(&self, m: Mapped) {
-        let dispose = if self.knobs.flush.load(Relaxed) { Dispose::Free } else { Dispose::Quarantine };
+        let dispose = if self.knobs.flush.load(Relaxed) {
+            Dispose::Free
+        } else {
+            Dispose::Quarantine
+        };
         let q = self.pt.unmap(m, dispose);
         if q > 0 {
             self.stats.quarantined.fetch_add(q, Relaxed);
@@ -324,7 +460,8 @@ impl Arena {
                         // Write through the new page's direct map, not through
                         // the address: this CPU may itself hold a stale entry.
                         new_page.write_words(NEW);
-                        let (cpus, fresh, stale) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
+                        let (cpus, fresh, stale) =
+                            (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
                         cpu::on_each(&|| {
                             cpus.fetch_add(1, Relaxed);
                             // A stale entry still points at the old page,

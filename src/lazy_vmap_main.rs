@@ -68,7 +68,10 @@ impl kernel::Module for LazyVmap {
             let knobs = Arc::new(knobs::Knobs::new(cpus), GFP_KERNEL)?;
             let stress = stress::Stress::new(knobs)?;
             let sysfs = sysfs::Registration::register(&stress)?;
-            Ok(LazyVmap { _sysfs: sysfs, _stress: StressHandle(stress) })
+            Ok(LazyVmap {
+                _sysfs: sysfs,
+                _stress: StressHandle(stress),
+            })
         })();
         let armed = fault.armed();
         if armed > 0 {

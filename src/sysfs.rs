@@ -11,13 +11,14 @@
 
 use crate::arena::LATENCY;
 use crate::knobs::*;
+use crate::lazy_core::lazy::Env;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
 use crate::stress::Stress;
+use crate::sys::cpu;
 use crate::sys::pgtable::QUARANTINE_FREED;
 use crate::sys::sysfs::{Buf, Dir, Handler};
-use crate::sys::cpu;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering::*};
 use kernel::c_str;
@@ -87,7 +88,13 @@ static KNOBS: [Knob; 20] = [
     Knob {
         name: c_str!("workload"),
         mode: RW,
-        show: |s, b| writeln!(b, "{}", WORKLOADS[s.knobs.workload.load(Relaxed) as usize].name),
+        show: |s, b| {
+            writeln!(
+                b,
+                "{}",
+                WORKLOADS[s.knobs.workload.load(Relaxed) as usize].name
+            )
+        },
         store: Some(|s, buf| {
             let v = parse_name(buf, &workload::names())? as u32;
             s.set_stopped(|k| k.workload.store(v, Relaxed))
@@ -210,8 +217,18 @@ static KNOBS: [Knob; 20] = [
             Ok(())
         }),
     },
-    Knob { name: c_str!("stats"), mode: RO, show: show_stats, store: None },
-    Knob { name: c_str!("latency"), mode: RO, show: |_, b| LATENCY.write_table(b), store: None },
+    Knob {
+        name: c_str!("stats"),
+        mode: RO,
+        show: show_stats,
+        store: None,
+    },
+    Knob {
+        name: c_str!("latency"),
+        mode: RO,
+        show: |_, b| LATENCY.write_table(b),
+        store: None,
+    },
 ];
 
 /// Last self-test: kind (0 none, 1 tlb, 2 tlb-noflush), CPUs, fresh, stale.
@@ -231,7 +248,11 @@ fn show_selftest(_: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     let [kind, cpus, fresh, stale] = SELFTEST.each_ref().map(|v| v.load(Relaxed));
     match kind {
         0 => writeln!(b, "none"),
-        k => writeln!(b, "{} cpus={cpus} fresh={fresh} stale={stale}", SELFTESTS[k as usize - 1]),
+        k => writeln!(
+            b,
+            "{} cpus={cpus} fresh={fresh} stale={stale}",
+            SELFTESTS[k as usize - 1]
+        ),
     }
 }
 
@@ -243,10 +264,18 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "running {}", u8::from(running))?;
     writeln!(b, "mode {}", k.mode().name())?;
     writeln!(b, "target {}", TARGETS[k.target.load(Relaxed) as usize])?;
-    writeln!(b, "workload {}", WORKLOADS[k.workload.load(Relaxed) as usize].name)?;
+    writeln!(
+        b,
+        "workload {}",
+        WORKLOADS[k.workload.load(Relaxed) as usize].name
+    )?;
     writeln!(b, "threads {}", k.threads.load(Relaxed))?;
     let now = Ktime::ktime_get().to_ns();
-    let end = if running { now } else { st.run_end_ns.load(Relaxed) };
+    let end = if running {
+        now
+    } else {
+        st.run_end_ns.load(Relaxed)
+    };
     let elapsed_us = ((end - st.run_start_ns.load(Relaxed)) / 1000).max(0) as u64;
     let elapsed_ms = elapsed_us / 1000;
     let run_ops = ld(&st.ops) - ld(&st.run_ops0);
@@ -283,16 +312,27 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "quarantined_pages {}", ld(&ar.quarantined))?;
         writeln!(b, "quarantine_freed {}", QUARANTINE_FREED.load(Relaxed))?;
         writeln!(b, "race_detected {}", ld(&lz.race_detected))?;
+        writeln!(b, "pool_hits {}", ld(&lz.pool_hits))?;
+        writeln!(b, "pool_misses {}", ld(&lz.pool_misses))?;
+        writeln!(b, "purge_helpers {}", ld(&lz.purge_helpers))?;
+        writeln!(b, "decayed_areas {}", ld(&lz.decayed_areas))?;
+        writeln!(b, "drains_queued {}", ld(&ar.drains_queued))?;
         writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
         if let Some(a) = arena {
             writeln!(b, "lazy_pages {}", a.lazy.lazy_pages())?;
             writeln!(b, "lazy_pages_min {}", a.lazy.stats.lazy_min.load(Relaxed))?;
             writeln!(b, "lazy_pages_max {}", a.lazy.stats.lazy_max.load(Relaxed))?;
-            writeln!(b, "purge_hold_max_areas {}", a.lazy.stats.purge_hold_max_areas.load(Relaxed))?;
+            writeln!(
+                b,
+                "purge_hold_max_areas {}",
+                a.lazy.stats.purge_hold_max_areas.load(Relaxed)
+            )?;
             writeln!(b, "lazy_max_pages {}", a.lazy.lazy_max_pages())?;
             writeln!(b, "mapped_pages {}", a.mapped())?;
             writeln!(b, "arena_pages {}", a.pages())?;
             writeln!(b, "live_areas {}", a.lazy.live_areas())?;
+            writeln!(b, "pooled_areas {}", a.pooled())?;
+            writeln!(b, "vmap_nodes {}", a.nr_nodes())?;
         }
         Ok(())
     })
@@ -324,6 +364,8 @@ impl Registration {
     pub(crate) fn register(stress: &Arc<Stress>) -> Result<Self> {
         let attrs = KNOBS.each_ref().map(|k| (k.name, k.mode));
         let handler = Arc::new(Table(stress.clone()), GFP_KERNEL)?;
-        Ok(Registration { _dir: Dir::register(c_str!("lazy_vmap"), &attrs, handler)? })
+        Ok(Registration {
+            _dir: Dir::register(c_str!("lazy_vmap"), &attrs, handler)?,
+        })
     }
 }

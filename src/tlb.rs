@@ -51,7 +51,11 @@ pub(crate) struct Round {
 /// Flushes pages `[start, end)` (page numbers) from every CPU's TLB.
 /// Must not be called with a spinlock held or interrupts off.
 pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
-    let kind = if tlb::pti() || end - start > SINGLE_PAGE_CEILING { Kind::Full } else { Kind::Pages };
+    let kind = if tlb::pti() || end - start > SINGLE_PAGE_CEILING {
+        Kind::Full
+    } else {
+        Kind::Pages
+    };
     let cpus = AtomicU32::new(0);
     cpu::on_each(&|| {
         match kind {
@@ -60,7 +64,10 @@ pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
         }
         cpus.fetch_add(1, Relaxed);
     });
-    Round { kind, cpus: cpus.into_inner() }
+    Round {
+        kind,
+        cpus: cpus.into_inner(),
+    }
 }
 
 /// Flushes pages `[start, end)` from this CPU's TLB only. Enough for an

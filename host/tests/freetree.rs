@@ -201,7 +201,7 @@ fn exact_pool_worst_case() {
         (0xf_fffc_9000_0001, 4097),
     ] {
         let pages = reps(pages); // (smaller arenas under Miri)
-        // Pattern 1: tile the arena with 2-page blocks, free every other one.
+                                 // Pattern 1: tile the arena with 2-page blocks, free every other one.
         let mut t = tree(base, base + pages);
         let mut blocks = Vec::new();
         while let Some(s) = t.alloc(2, 1) {
@@ -241,7 +241,6 @@ fn exact_pool_worst_case() {
 }
 
 // --- Randomized comparison against a bitmap model ---------------------------------------------
-
 
 fn align_up(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a

@@ -33,10 +33,19 @@ fn bucket_error_bound() {
     for v in sweep() {
         let i = bucket(v);
         assert!(i < BUCKETS, "{v}: bucket {i}");
-        assert!(lower(i) <= v && v <= upper(i), "{v} outside bucket {i} [{}, {}]", lower(i), upper(i));
+        assert!(
+            lower(i) <= v && v <= upper(i),
+            "{v} outside bucket {i} [{}, {}]",
+            lower(i),
+            upper(i)
+        );
         if v < OVERFLOW_FROM {
             let err = upper(i) - v;
-            assert!(err * 16 <= v, "{v}: upper {} is {err} above, more than v/16", upper(i));
+            assert!(
+                err * 16 <= v,
+                "{v}: upper {} is {err} above, more than v/16",
+                upper(i)
+            );
             assert!(err * 16 < v || v == 0, "{v}: the bound is strict");
         } else {
             assert_eq!(i, BUCKETS - 1, "{v}: not in the overflow bucket");
@@ -53,12 +62,20 @@ fn bucket_error_bound() {
 fn buckets_tile_the_range() {
     assert_eq!(lower(0), 0);
     for i in 1..BUCKETS {
-        assert_eq!(lower(i), upper(i - 1) + 1, "gap or overlap before bucket {i}");
+        assert_eq!(
+            lower(i),
+            upper(i - 1) + 1,
+            "gap or overlap before bucket {i}"
+        );
         assert_eq!(bucket(lower(i)), i);
         assert_eq!(bucket(upper(i - 1)), i - 1);
         if i < BUCKETS - 1 && lower(i) >= EXACT_BELOW {
             let width = upper(i) - lower(i) + 1;
-            assert!(width * 16 <= lower(i), "bucket {i}: width {width} at {}", lower(i));
+            assert!(
+                width * 16 <= lower(i),
+                "bucket {i}: width {width} at {}",
+                lower(i)
+            );
         }
     }
     assert_eq!(upper(BUCKETS - 1), u64::MAX);
@@ -78,14 +95,20 @@ fn check_summary(s: &Summary, values: &[u64]) {
     sorted.sort_unstable();
     assert_eq!(s.count, values.len() as u64);
     assert_eq!(s.max, *sorted.last().unwrap(), "max exact");
-    assert!(s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max, "{s:?}");
+    assert!(
+        s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max,
+        "{s:?}"
+    );
     for (got, ppm) in [(s.p50, P50), (s.p90, P90), (s.p99, P99), (s.p999, P999)] {
         let want = true_percentile(&sorted, ppm);
         if want >= OVERFLOW_FROM {
             assert_eq!(got, s.max, "p{ppm}: the overflow bucket reads as the max");
             continue;
         }
-        assert!(want <= got && got - want <= want / 16, "p{ppm}: {got} for true {want} ({s:?})");
+        assert!(
+            want <= got && got - want <= want / 16,
+            "p{ppm}: {got} for true {want} ({s:?})"
+        );
     }
 }
 
@@ -101,7 +124,13 @@ fn percentiles_ordered_and_within_bound() {
             .map(|_| match shape {
                 0 => rng.below(1 << 20),
                 // Heavy tail: a few huge values among many small ones.
-                1 => if rng.below(1000) == 0 { rng.below(1 << 42) } else { 100 + rng.below(2000) },
+                1 => {
+                    if rng.below(1000) == 0 {
+                        rng.below(1 << 42)
+                    } else {
+                        100 + rng.below(2000)
+                    }
+                }
                 2 => 12_345,
                 _ => rng.next() >> (20 + rng.below(44)),
             })
@@ -121,7 +150,10 @@ fn percentiles_ordered_and_within_bound() {
             assert_eq!(h.percentile(ppm), a.percentile(ppm));
         }
         let s = h.summary();
-        assert_eq!((h.percentile(P50), h.percentile(P99), h.percentile(P999)), (s.p50, s.p99, s.p999));
+        assert_eq!(
+            (h.percentile(P50), h.percentile(P99), h.percentile(P999)),
+            (s.p50, s.p99, s.p999)
+        );
         assert_eq!(h.percentile(1_000_000), s.max.min(upper(bucket(s.max))));
     }
 }
@@ -134,11 +166,31 @@ fn empty_and_single() {
     let a = AtomicHist::new();
     assert_eq!(a.summary(), Summary::default());
     // One value: every percentile is that value (the bucket's upper bound is capped at max).
-    for v in [0, 1, 31, 32, 33, 1000, 123_456_789, OVERFLOW_FROM + 5, u64::MAX] {
+    for v in [
+        0,
+        1,
+        31,
+        32,
+        33,
+        1000,
+        123_456_789,
+        OVERFLOW_FROM + 5,
+        u64::MAX,
+    ] {
         let mut h = Hist::new();
         h.record(v);
         let s = h.summary();
-        assert_eq!(s, Summary { count: 1, p50: v, p90: v, p99: v, p999: v, max: v });
+        assert_eq!(
+            s,
+            Summary {
+                count: 1,
+                p50: v,
+                p90: v,
+                p99: v,
+                p999: v,
+                max: v
+            }
+        );
     }
     // The tail: 1000 values of 100 and one of 10^6: p999 is 100 (rank 1000 of 1001), max 10^6.
     let mut h = Hist::new();
@@ -147,7 +199,10 @@ fn empty_and_single() {
     }
     h.record(1_000_000);
     let s = h.summary();
-    assert_eq!((s.p50, s.p999, s.max), (upper(bucket(100)), upper(bucket(100)), 1_000_000));
+    assert_eq!(
+        (s.p50, s.p999, s.max),
+        (upper(bucket(100)), upper(bucket(100)), 1_000_000)
+    );
     // One more slow value: rank 1001 of 1002 falls in the slow bucket, capped at max.
     h.record(999_999);
     assert_eq!(h.summary().p999, 1_000_000);
@@ -176,7 +231,11 @@ fn merge_and_reset() {
             assert_eq!(a.count(), before + n, "merge adds counts");
             assert_eq!(h.count(), 0);
             assert_eq!(h.max(), 0);
-            assert_eq!(h.summary(), Summary::default(), "merge empties the thread's histogram");
+            assert_eq!(
+                h.summary(),
+                Summary::default(),
+                "merge empties the thread's histogram"
+            );
         }
         if !all.is_empty() {
             check_summary(&a.summary(), &all);
@@ -215,7 +274,10 @@ fn concurrent_merges_stay_ordered() {
             let mut reads = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let s = a.summary();
-                assert!(s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max, "{s:?}");
+                assert!(
+                    s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.p999 && s.p999 <= s.max,
+                    "{s:?}"
+                );
                 reads += 1;
             }
             reads
@@ -248,7 +310,17 @@ fn concurrent_merges_stay_ordered() {
 #[test]
 fn event_names() {
     let names: Vec<_> = Event::ALL.iter().map(|e| e.name()).collect();
-    assert_eq!(names, ["alloc", "free", "purge", "purge_flush", "purge_hold", "alloc_wait"]);
+    assert_eq!(
+        names,
+        [
+            "alloc",
+            "free",
+            "purge",
+            "purge_flush",
+            "purge_hold",
+            "alloc_wait"
+        ]
+    );
     for (i, e) in Event::ALL.iter().enumerate() {
         assert_eq!(*e as usize, i);
     }
@@ -262,7 +334,11 @@ fn latency_table() {
     let mut s = String::new();
     l.write_table(&mut s).unwrap();
     let want: String = std::iter::once(format!("{TABLE_HEADER}\n"))
-        .chain(Event::ALL.iter().map(|e| format!("{} 0 0 0 0 0 0\n", e.name())))
+        .chain(
+            Event::ALL
+                .iter()
+                .map(|e| format!("{} 0 0 0 0 0 0\n", e.name())),
+        )
         .collect();
     assert_eq!(s, want);
     assert_eq!(TABLE_HEADER, "event count p50 p90 p99 p999 max");
@@ -289,7 +365,10 @@ fn latency_table() {
     let free = l.hist(Event::Free).summary();
     assert_eq!(free.count, 1000);
     assert_eq!(free.max, 1_000_000);
-    assert!((500_000..=500_000 + 500_000 / 16).contains(&free.p50), "{free:?}");
+    assert!(
+        (500_000..=500_000 + 500_000 / 16).contains(&free.p50),
+        "{free:?}"
+    );
     assert!((990_000..=1_000_000).contains(&free.p99), "{free:?}");
     assert_eq!(lines[3], "purge 2 7 5000000 5000000 5000000 5000000");
     // A writer too small for the table reports the error (the kernel's Buf does so).

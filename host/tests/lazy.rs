@@ -6,11 +6,24 @@ mod common;
 use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::hist::{Event, Latency};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Stats, Why, HOLD_MAX_AREAS};
+use lazy_vmap_core::lazy::{
+    addr_to_node_id, slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Stats, Why,
+    HOLD_MAX_AREAS,
+};
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Vmap nodes of the std environment.
+const NODES: usize = 4;
+
+thread_local! {
+    /// The "CPU" of a test thread (`Env::this_cpu`); `None`: the single-threaded tests, whose
+    /// CPU moves every few allocations so that every node gets areas.
+    static CPU: Cell<Option<usize>> = const { Cell::new(None) };
+}
 
 // --- A std environment ------------------------------------------------------------------------
 
@@ -47,6 +60,21 @@ struct StdEnv {
     clock_reads: AtomicU64,
     /// What `Env::record` received.
     latency: Latency,
+    /// The arena's slots (shared with `Lazy`), to walk the pools for the flush-order check.
+    slots: Arc<[AreaSlot]>,
+    /// Mode `nodes`: each node's lazy bookkeeping and pools, behind their own locks.
+    nodes: Vec<Mutex<NodeLazy>>,
+    pools: Vec<Mutex<NodePools>>,
+    /// Calls of `this_cpu` from threads with no CPU (the single-threaded tests).
+    cpu_calls: AtomicUsize,
+    /// `queue_drain` queues (sets `drain_pending`) instead of letting the free purge inline.
+    workqueue: AtomicBool,
+    drain_pending: AtomicBool,
+    drains_queued: AtomicU64,
+    /// `run_helpers` runs helpers on threads of their own.
+    helper_threads: AtomicBool,
+    /// Helpers run on another thread than the purger's.
+    helpers_elsewhere: AtomicU64,
 }
 
 /// One step of a purge as the environment saw it.
@@ -144,23 +172,89 @@ impl Env for StdEnv {
     }
 
     fn record(&self, ev: Event, ns: u64) {
-        assert!(self.timing.load(Relaxed), "an event recorded with timing off");
+        assert!(
+            self.timing.load(Relaxed),
+            "an event recorded with timing off"
+        );
         assert!(ns > 0, "{ev:?}: no clock read inside the timed section");
         // Only the give-back hold is timed under the tree lock. (`in_tree` is meaningful in the
         // single-threaded tests, which trace.)
         if self.tracing.load(Relaxed) {
             let held = self.in_tree.load(Relaxed);
-            assert_eq!(held, ev == Event::PurgeHold, "{ev:?} recorded with the tree lock held: {held}");
+            assert_eq!(
+                held,
+                ev == Event::PurgeHold,
+                "{ev:?} recorded with the tree lock held: {held}"
+            );
         }
         self.latency.record(ev, ns);
         self.trace(Tr::Record(ev));
+    }
+
+    fn this_cpu(&self) -> usize {
+        CPU.with(|c| c.get())
+            .unwrap_or_else(|| self.cpu_calls.fetch_add(1, Relaxed) / 3)
+    }
+
+    fn nr_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R {
+        f(&mut self.nodes[node].lock().unwrap())
+    }
+
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R {
+        let mut pools = self.pools[node].lock().unwrap();
+        match &self.order {
+            Some(o) => o.around_pools(&self.slots, &mut pools, f),
+            None => f(&mut pools),
+        }
+    }
+
+    fn queue_drain(&self) -> bool {
+        if !self.workqueue.load(Relaxed) {
+            return false;
+        }
+        self.drains_queued.fetch_add(1, Relaxed);
+        self.drain_pending.store(true, Release);
+        true
+    }
+
+    fn run_helpers(
+        &self,
+        helpers: &[u8],
+        inline: &[u8],
+        give_back: &(dyn Fn(usize) + Sync),
+    ) -> u64 {
+        if !self.helper_threads.load(Relaxed) {
+            for &n in inline.iter().chain(helpers) {
+                give_back(usize::from(n));
+            }
+            return 0;
+        }
+        let me = std::thread::current().id();
+        std::thread::scope(|sc| {
+            for &n in helpers {
+                sc.spawn(move || {
+                    if std::thread::current().id() != me {
+                        self.helpers_elsewhere.fetch_add(1, Relaxed);
+                    }
+                    give_back(usize::from(n))
+                });
+            }
+            for &n in inline {
+                give_back(usize::from(n));
+            }
+        });
+        helpers.len() as u64
     }
 }
 
 /// One arena: `[base, base + pages)`.
 struct Arena {
     env: StdEnv,
-    lazy: Lazy<Vec<AreaSlot>>,
+    lazy: Lazy<Arc<[AreaSlot]>>,
     base: u64,
     pages: u64,
     /// Length of each live area, by start (for the flush-order check).
@@ -177,6 +271,7 @@ impl Arena {
 
     fn with_record(base: u64, pages: u64, mode: Mode, lazy_max: u64, record: bool) -> Self {
         let pool = vec![Node::default(); nodes_needed(pages)];
+        let slots: Arc<[AreaSlot]> = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect();
         let env = StdEnv {
             purge: Mutex::new(()),
             tree: Mutex::new(FreeTree::new(pool, base, base + pages).unwrap()),
@@ -196,10 +291,24 @@ impl Arena {
             clock: AtomicU64::new(1_000_000),
             clock_reads: AtomicU64::new(0),
             latency: Latency::new(),
+            slots: slots.clone(),
+            nodes: (0..NODES).map(|_| Mutex::new(NodeLazy::new())).collect(),
+            pools: (0..NODES).map(|_| Mutex::new(NodePools::new())).collect(),
+            cpu_calls: AtomicUsize::new(0),
+            workqueue: AtomicBool::new(false),
+            drain_pending: AtomicBool::new(false),
+            drains_queued: AtomicU64::new(0),
+            helper_threads: AtomicBool::new(false),
+            helpers_elsewhere: AtomicU64::new(0),
         };
-        let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
-        let lazy = Lazy::new(slots, base, mode, lazy_max);
-        Arena { env, lazy, base, pages, lens: Mutex::default(), single: record }
+        Arena {
+            env,
+            lazy: Lazy::new(slots, base, mode, lazy_max),
+            base,
+            pages,
+            lens: Mutex::default(),
+            single: record,
+        }
     }
 
     fn alloc(&self, len: u64, align: u64) -> Option<u64> {
@@ -219,12 +328,17 @@ impl Arena {
 
     /// The length of the live area at `start`, as allocated.
     fn len_of(&self, start: u64) -> u64 {
-        self.lens.lock().unwrap().remove(&start).expect("free of an area not allocated")
+        self.lens
+            .lock()
+            .unwrap()
+            .remove(&start)
+            .expect("free of an area not allocated")
     }
 
     /// A purge: synchronous (on demand) or not (as from a free past the threshold).
     fn purge(&self, sync: bool) -> u64 {
-        self.lazy.purge(&self.env, if sync { Why::Demand } else { Why::Threshold })
+        self.lazy
+            .purge(&self.env, if sync { Why::Demand } else { Why::Threshold })
     }
 
     /// Purges that took at least one area, all modes together.
@@ -238,7 +352,8 @@ impl Arena {
 
     fn free_ranges(&self) -> Vec<(u64, u64)> {
         let mut v = Vec::new();
-        self.env.with_tree(|t| t.for_each_range(|s, e| v.push((s, e))));
+        self.env
+            .with_tree(|t| t.for_each_range(|s, e| v.push((s, e))));
         v
     }
 
@@ -247,6 +362,11 @@ impl Arena {
     fn assert_empty(&self) {
         assert_eq!(self.lazy.lazy_pages(), 0);
         assert_eq!(self.lazy.live_areas(), 0);
+        assert_eq!(self.lazy.pooled_areas(), 0, "areas left in the node pools");
+        for n in 0..NODES {
+            assert_eq!(self.env.with_node_lazy(n, |l| l.lazy_areas()), 0);
+            assert_eq!(self.env.with_node_pools(n, |p| p.areas()), 0);
+        }
         self.env.with_tree(|t| {
             t.check().unwrap();
             assert_eq!(t.nr_ranges(), 1);
@@ -289,7 +409,11 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
     // Accounts for the purges an operation may have started (0 or 1 when single-threaded).
     let settle = |a: &Arena, lazy: &mut Vec<(u64, u64)>, before: u64| -> u64 {
         let after = a.purges();
-        assert!(after <= before + 1, "one operation did {} purges", after - before);
+        assert!(
+            after <= before + 1,
+            "one operation did {} purges",
+            after - before
+        );
         if after == before + 1 {
             assert!(!lazy.is_empty(), "a purge that took nothing was counted");
             let f = a.flushes();
@@ -315,7 +439,12 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
                 assert_eq!(s % align, 0);
                 assert!(s >= base && s + len <= base + pages);
                 for &l in live.iter().chain(lazy.iter()) {
-                    assert!(!overlaps((s, len), l), "{:?} handed out over {:?}", (s, len), l);
+                    assert!(
+                        !overlaps((s, len), l),
+                        "{:?} handed out over {:?}",
+                        (s, len),
+                        l
+                    );
                 }
                 live.push((s, len));
             }
@@ -341,9 +470,19 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
     assert_eq!(a.env.races.load(Relaxed), 0);
     let st = &a.lazy.stats;
     let holds = st.purge_holds.load(Relaxed);
-    assert!(holds >= a.purges());
+    // (`nodes` may pool a purge's areas: no hold.)
+    assert!(holds >= a.purges() || mode == Mode::Nodes);
     assert!((1..=HOLD_MAX_AREAS as u64).contains(&st.purge_hold_max_areas.load(Relaxed)));
-    assert_eq!(a.env.rescheds.load(Relaxed), holds - a.purges(), "one resched between two holds");
+    if mode == Mode::Nodes {
+        // Each node's areas (and each decayed pool) go back in their own bounded give-back.
+        assert!(a.env.rescheds.load(Relaxed) <= holds);
+    } else {
+        assert_eq!(
+            a.env.rescheds.load(Relaxed),
+            holds - a.purges(),
+            "one resched between two holds"
+        );
+    }
     check_events(&a, timing);
 }
 
@@ -356,7 +495,11 @@ fn check_events(a: &Arena, timing: bool) {
     let st = &a.lazy.stats;
     let count = |e: Event| a.env.latency.hist(e).count();
     if !timing {
-        assert_eq!(a.env.clock_reads.load(Relaxed), 0, "the clock read with timing off");
+        assert_eq!(
+            a.env.clock_reads.load(Relaxed),
+            0,
+            "the clock read with timing off"
+        );
         assert!(Event::ALL.iter().all(|&e| count(e) == 0));
         return;
     }
@@ -366,14 +509,28 @@ fn check_events(a: &Arena, timing: bool) {
     let exhaustion = st.purges_by[Why::Exhaustion as usize].load(Relaxed);
     let failures = st.alloc_failures.load(Relaxed);
     let waits = count(Event::AllocWait);
-    assert!(waits >= exhaustion, "{waits} alloc_wait for {exhaustion} exhaustion purges");
-    if a.single {
-        assert!(waits <= exhaustion + failures, "{waits} alloc_wait, {exhaustion} + {failures}");
+    assert!(
+        waits >= exhaustion,
+        "{waits} alloc_wait for {exhaustion} exhaustion purges"
+    );
+    // (In `nodes` an exhaustion purge with nothing lazy may still make room: it decays the pools.)
+    if a.single && a.lazy.mode() != Mode::Nodes {
+        assert!(
+            waits <= exhaustion + failures,
+            "{waits} alloc_wait, {exhaustion} + {failures}"
+        );
     }
-    assert_eq!(count(Event::Alloc) + count(Event::Free), 0, "the core does not time allocs or frees");
+    assert_eq!(
+        count(Event::Alloc) + count(Event::Free),
+        0,
+        "the core does not time allocs or frees"
+    );
     for e in Event::ALL {
         let s = a.env.latency.hist(e).summary();
-        assert!(s.count == 0 || s.p50 >= 10, "{e:?}: {s:?}: a timed section read the clock once");
+        assert!(
+            s.count == 0 || s.p50 >= 10,
+            "{e:?}: {s:?}: a timed section read the clock once"
+        );
     }
 }
 
@@ -446,7 +603,9 @@ fn flush_before_give_back_on_every_path() {
         let starts = fill(&a, 4);
         a.free(starts[3]);
         a.free(starts[7]);
-        let s = a.alloc(4, 1).expect("the retry after the purge finds the freed space");
+        let s = a
+            .alloc(4, 1)
+            .expect("the retry after the purge finds the freed space");
         assert_eq!(by(Why::Exhaustion), 1);
         // Demand.
         a.free(s);
@@ -498,9 +657,26 @@ fn purge_flushes_once_over_the_union() {
         assert_eq!(a.lazy.live_areas(), 12);
         let mut want: Vec<(u64, u64)> = freed.iter().map(|&s| (s, s + 4)).collect();
         want.sort();
-        assert_eq!(a.free_ranges(), want);
-        // Nothing lazy: a purge takes nothing, flushes nothing and is not counted.
+        if mode == Mode::Nodes {
+            // The threshold purge (the drain) put them in their nodes' pools.
+            assert!(a.free_ranges().is_empty());
+            assert_eq!(a.lazy.pooled_areas(), 4);
+            let mut pooled = Vec::new();
+            for n in 0..NODES {
+                a.env.with_node_pools(n, |p| {
+                    p.for_each_area(&a.env.slots, |s, l| pooled.push((s, s + l)))
+                });
+            }
+            pooled.sort();
+            assert_eq!(pooled, want);
+        } else {
+            assert_eq!(a.free_ranges(), want);
+        }
+        // Nothing lazy: a purge takes nothing, flushes nothing and is not counted (but in mode
+        // `nodes` it empties the pools: a synchronous purge decays them fully).
         assert_eq!(a.purge(true), 0);
+        assert_eq!(a.lazy.pooled_areas(), 0);
+        assert_eq!(a.free_ranges(), want);
         assert_eq!(a.purge(false), 0);
         assert_eq!(a.flushes().len(), 1);
         assert_eq!(a.purges(), 1);
@@ -546,6 +722,8 @@ fn threshold_triggers_purge() {
             assert_eq!(a.lazy.lazy_pages(), 0);
             assert_eq!(*a.flushes().last().unwrap(), (s, s + 4));
         }
+        // Mode `nodes`: the threshold purges left areas in the pools; this empties them.
+        assert_eq!(a.purge(true), 0);
         a.assert_empty();
         // A trylock purge does nothing while another purge holds the lock.
         let s = a.alloc(4, 1).unwrap();
@@ -566,6 +744,7 @@ fn threshold_triggers_purge() {
         } else {
             assert_eq!(a.purge(false), 1);
         }
+        a.purge(true);
         a.assert_empty();
     }
 }
@@ -623,8 +802,14 @@ fn set_mode_purges_what_the_old_mode_left() {
                     a.free(s);
                 }
             }
-            assert_eq!(a.purge(true) as usize, starts.len() - starts.len().div_ceil(3));
-            assert_eq!(a.lazy.stats.purges[to as usize].load(Relaxed), 1 + (from == to) as u64);
+            assert_eq!(
+                a.purge(true) as usize,
+                starts.len() - starts.len().div_ceil(3)
+            );
+            assert_eq!(
+                a.lazy.stats.purges[to as usize].load(Relaxed),
+                1 + (from == to) as u64
+            );
             a.assert_empty();
         }
     }
@@ -633,7 +818,10 @@ fn set_mode_purges_what_the_old_mode_left() {
 #[test]
 fn mode_names() {
     let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
-    assert_eq!(names, ["buggy", "drop-bugon", "purge-lock", "ordered"]);
+    assert_eq!(
+        names,
+        ["buggy", "drop-bugon", "purge-lock", "ordered", "nodes"]
+    );
     for m in Mode::ALL {
         assert_eq!(Mode::from_name(m.name().as_bytes()), Some(m));
         assert_eq!(m.check_armed(), m != Mode::DropBugon);
@@ -719,9 +907,20 @@ fn want_trace(n: u64, bound: u64, timing: bool) -> Vec<Tr> {
 #[test]
 fn purge_gives_back_in_bounded_holds() {
     for mode in Mode::ALL {
-        let bounds = [(64, 16), (0, 1), (1, 1000), (100, 10), (999, 2), (1000, 1), (5000, 1)];
+        let bounds = [
+            (64, 16),
+            (0, 1),
+            (1, 1000),
+            (100, 10),
+            (999, 2),
+            (1000, 1),
+            (5000, 1),
+        ];
         // Under Miri the default and the unbounded hold only: the same code paths.
-        for (hold, holds) in bounds.into_iter().take(if cfg!(miri) { 2 } else { bounds.len() }) {
+        for (hold, holds) in bounds
+            .into_iter()
+            .take(if cfg!(miri) { 2 } else { bounds.len() })
+        {
             let a = lazy_batch(mode, 1000);
             let bound = if hold == 0 { 1000 } else { hold.min(1000) };
             a.env.hold_max.store(hold as usize, Relaxed);
@@ -729,8 +928,32 @@ fn purge_gives_back_in_bounded_holds() {
             assert_eq!(a.purge(true), 1000);
             a.env.tracing.store(false, Relaxed);
             let trace = a.env.trace.lock().unwrap().clone();
-            assert_eq!(trace, want_trace(1000, bound, false), "{mode:?} hold {hold}");
             let st = &a.lazy.stats;
+            if mode == Mode::Nodes {
+                // Per node, in holds of at most `bound` areas, all after the one flush.
+                assert_eq!(trace[0], Tr::Flush, "hold {hold}");
+                let holds: Vec<u64> = trace
+                    .iter()
+                    .filter_map(|t| if let Tr::Hold(p) = t { Some(*p) } else { None })
+                    .collect();
+                assert!(
+                    holds.iter().all(|&p| p <= 2 * bound),
+                    "hold {hold}: {holds:?}"
+                );
+                assert_eq!(holds.iter().sum::<u64>(), 2000, "hold {hold}");
+                assert_eq!(
+                    st.purge_hold_max_areas.load(Relaxed),
+                    *holds.iter().max().unwrap() / 2
+                );
+                assert_eq!(a.purges(), 1);
+                a.assert_empty();
+                continue;
+            }
+            assert_eq!(
+                trace,
+                want_trace(1000, bound, false),
+                "{mode:?} hold {hold}"
+            );
             assert_eq!(st.purge_holds.load(Relaxed), holds, "{mode:?} hold {hold}");
             assert_eq!(st.purge_hold_max_areas.load(Relaxed), bound);
             assert_eq!(a.env.rescheds.load(Relaxed), holds - 1);
@@ -747,7 +970,8 @@ fn purge_gives_back_in_bounded_holds() {
 /// or not the purge finds anything.
 #[test]
 fn timing_records_each_event() {
-    for mode in Mode::ALL {
+    // `nodes` gives back per node (its holds are checked in purge_gives_back_in_bounded_holds).
+    for mode in Mode::ALL.into_iter().filter(|&m| m != Mode::Nodes) {
         let a = lazy_batch(mode, 200);
         a.env.timing.store(true, Relaxed);
         a.env.tracing.store(true, Relaxed);
@@ -761,7 +985,11 @@ fn timing_records_each_event() {
         // Fill the arena: the allocation that finds no space purges (nothing) and fails.
         let starts: Vec<u64> = std::iter::from_fn(|| a.alloc(2, 1)).collect();
         assert_eq!(starts.len(), 203);
-        assert_eq!(counts(), [0, 0, 1, 1, 4, 1], "an empty exhaustion purge waits, nothing else");
+        assert_eq!(
+            counts(),
+            [0, 0, 1, 1, 4, 1],
+            "an empty exhaustion purge waits, nothing else"
+        );
         // Free one and allocate: the exhaustion purge takes it, the retry gets it.
         a.free(starts[7]);
         a.env.trace.lock().unwrap().clear();
@@ -823,11 +1051,18 @@ fn stress_hold(mode: Mode, ops: u64, window: bool, seed: u64, hold: usize) -> Ro
     a.env.hold_max.store(hold, Relaxed);
     let timing = hold != HOLD_MAX_AREAS;
     a.env.timing.store(timing, Relaxed);
+    // Mode `nodes`: frees past the threshold queue the drain, which the purger thread runs (the
+    // workqueue); helpers run on threads of their own.
+    a.env.workqueue.store(mode == Mode::Nodes, Relaxed);
+    a.env.helper_threads.store(mode == Mode::Nodes, Relaxed);
     let stop = AtomicBool::new(false);
     std::thread::scope(|sc| {
         let purger = sc.spawn(|| {
             let mut n = 0u64;
             while !stop.load(Relaxed) {
+                if a.env.drain_pending.swap(false, AcqRel) {
+                    n += a.lazy.drain(&a.env);
+                }
                 n += a.purge(n % 16 == 15);
                 std::thread::yield_now();
             }
@@ -837,6 +1072,7 @@ fn stress_hold(mode: Mode, ops: u64, window: bool, seed: u64, hold: usize) -> Ro
             .map(|t| {
                 let a = &a;
                 sc.spawn(move || {
+                    CPU.with(|c| c.set(Some(t as usize)));
                     let mut rng = Rng::new(seed * 1000 + t);
                     let mut live: Vec<(u64, u64)> = Vec::new();
                     for _ in 0..reps(ops) {
@@ -883,18 +1119,40 @@ fn stress_hold(mode: Mode, ops: u64, window: bool, seed: u64, hold: usize) -> Ro
     let races = st.race_detected.load(Relaxed);
     assert_eq!(races, a.env.races.load(Relaxed));
     let max_hold = st.purge_hold_max_areas.load(Relaxed);
-    assert!(max_hold >= 1 && (hold == 0 || max_hold <= hold as u64), "{max_hold} areas in a hold");
+    assert!(
+        (max_hold >= 1 || mode == Mode::Nodes) && (hold == 0 || max_hold <= hold as u64),
+        "{max_hold} areas in a hold"
+    );
     check_events(&a, timing);
-    Round { races, lazy_min: st.lazy_min.load(Relaxed) }
+    if mode == Mode::Nodes && !cfg!(miri) {
+        let hits = st.pool_hits.load(Relaxed);
+        let (helpers, queued) = (
+            st.purge_helpers.load(Relaxed),
+            a.env.drains_queued.load(Relaxed),
+        );
+        eprintln!("nodes: {hits} pool hits, {helpers} helpers, {queued} drains queued");
+        assert!(
+            hits > 0 && queued > 0,
+            "nodes: the pools or the drain never used"
+        );
+    }
+    Round {
+        races,
+        lazy_min: st.lazy_min.load(Relaxed),
+    }
 }
 
 #[test]
 fn stress_fixed_modes_never_race() {
-    for mode in [Mode::PurgeLock, Mode::Ordered] {
+    for mode in [Mode::PurgeLock, Mode::Ordered, Mode::Nodes] {
         for (seed, window) in [(1, false), (2, true), (3, false), (4, true)] {
             let r = stress(mode, if window { 3000 } else { 20_000 }, window, seed);
             assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
-            assert!(r.lazy_min >= 0, "{mode:?}: the counter went negative: {}", r.lazy_min);
+            assert!(
+                r.lazy_min >= 0,
+                "{mode:?}: the counter went negative: {}",
+                r.lazy_min
+            );
         }
     }
 }
@@ -909,7 +1167,11 @@ fn stress_chunked_give_back() {
             let r = stress_hold(mode, 5000, seed % 2 == 1, seed, hold);
             if matches!(mode, Mode::PurgeLock | Mode::Ordered) {
                 assert_eq!(r.races, 0, "{mode:?}: the armed check fired");
-                assert!(r.lazy_min >= 0, "{mode:?}: the counter went negative: {}", r.lazy_min);
+                assert!(
+                    r.lazy_min >= 0,
+                    "{mode:?}: the counter went negative: {}",
+                    r.lazy_min
+                );
             }
         }
     }
@@ -937,7 +1199,11 @@ fn stress_drop_bugon_goes_negative() {
     let mut min = 0;
     while min >= 0 {
         rounds += 1;
-        assert!(rounds <= 50, "DropBugon: counter never negative in {} rounds", rounds - 1);
+        assert!(
+            rounds <= 50,
+            "DropBugon: counter never negative in {} rounds",
+            rounds - 1
+        );
         let r = stress(Mode::DropBugon, 2000, true, 20 + rounds);
         assert_eq!(r.races, 0, "DropBugon: the check is disarmed");
         min = min.min(r.lazy_min);
@@ -956,8 +1222,14 @@ fn parse_u64_accepts() {
     assert_eq!(parse_u64(b"007", 0, 10), Ok(7));
     assert_eq!(parse_u64(b"1", 1, 1024), Ok(1));
     assert_eq!(parse_u64(b"1024\n", 1, 1024), Ok(1024));
-    assert_eq!(parse_u64(b"18446744073709551615", 0, u64::MAX), Ok(u64::MAX));
-    assert_eq!(parse_u64(b"18446744073709551615\n", u64::MAX, u64::MAX), Ok(u64::MAX));
+    assert_eq!(
+        parse_u64(b"18446744073709551615", 0, u64::MAX),
+        Ok(u64::MAX)
+    );
+    assert_eq!(
+        parse_u64(b"18446744073709551615\n", u64::MAX, u64::MAX),
+        Ok(u64::MAX)
+    );
     assert_eq!(parse_u64(b"00000000000000000001", 0, 9), Ok(1)); // 20 digits
 }
 
@@ -990,13 +1262,21 @@ fn parse_u64_rejects() {
         "１".as_bytes(),
     ];
     for &b in bad {
-        assert_eq!(parse_u64(b, 0, u64::MAX), Err(Invalid), "{:?}", String::from_utf8_lossy(b));
+        assert_eq!(
+            parse_u64(b, 0, u64::MAX),
+            Err(Invalid),
+            "{:?}",
+            String::from_utf8_lossy(b)
+        );
     }
     // Out of range on either side.
     assert_eq!(parse_u64(b"0", 1, 10), Err(Invalid));
     assert_eq!(parse_u64(b"11\n", 1, 10), Err(Invalid));
     assert_eq!(parse_u64(b"1025", 1, 1024), Err(Invalid));
-    assert_eq!(parse_u64(b"18446744073709551615", 0, u64::MAX - 1), Err(Invalid));
+    assert_eq!(
+        parse_u64(b"18446744073709551615", 0, u64::MAX - 1),
+        Err(Invalid)
+    );
     assert_eq!(parse_u64(b"5", 6, 4), Err(Invalid));
 }
 
@@ -1114,10 +1394,22 @@ fn workload_small_max_align() {
 #[test]
 fn workload_fixed_steps() {
     let mut c = Ctx::new(1, 37, 1024);
-    assert_eq!(reqs("fix_size", &mut c), [Req { pages: 37, align: 1 }]);
+    assert_eq!(
+        reqs("fix_size", &mut c),
+        [Req {
+            pages: 37,
+            align: 1
+        }]
+    );
     assert_eq!(
         reqs("long_busy_list", &mut c),
-        [Req { pages: 100, align: 1 }, Req { pages: 1, align: 1 }]
+        [
+            Req {
+                pages: 100,
+                align: 1
+            },
+            Req { pages: 1, align: 1 }
+        ]
     );
     assert_eq!(reqs("full_fit", &mut c), [Req { pages: 1, align: 1 }]);
     assert_eq!(reqs("fix_align", &mut c), [Req { pages: 5, align: 8 }]);
@@ -1135,7 +1427,10 @@ fn workload_random_size_range() {
         assert_eq!(r[0].align, 1);
         seen[r[0].pages as usize] = true;
     }
-    assert!(seen[1..].iter().all(|&s| s), "not every size in 1..=100 drawn");
+    assert!(
+        seen[1..].iter().all(|&s| s),
+        "not every size in 1..=100 drawn"
+    );
 }
 
 #[test]
@@ -1184,7 +1479,14 @@ fn workload_align_shift_cycles() {
 #[test]
 fn workload_busy() {
     let busy = |name: &str, b: u64| (workload(name).busy)(b);
-    for name in ["fix_size", "random_size", "fix_align", "random_size_align", "align_shift", "handoff"] {
+    for name in [
+        "fix_size",
+        "random_size",
+        "fix_align",
+        "random_size_align",
+        "align_shift",
+        "handoff",
+    ] {
         assert_eq!(busy(name, 0), Busy::None);
         assert_eq!(busy(name, 1 << 20), Busy::None);
     }
@@ -1209,10 +1511,17 @@ fn workload_handoff() {
     for _ in 0..reps(10_000) {
         let r = reqs("handoff", &mut c);
         assert_eq!(r.len(), 1);
-        assert!((1..=8).contains(&r[0].pages) && r[0].align == 1, "{:?}", r[0]);
+        assert!(
+            (1..=8).contains(&r[0].pages) && r[0].align == 1,
+            "{:?}",
+            r[0]
+        );
         seen[r[0].pages as usize] = true;
     }
-    assert!(cfg!(miri) || seen[1..].iter().all(|&x| x), "every size 1..=8 drawn");
+    assert!(
+        cfg!(miri) || seen[1..].iter().all(|&x| x),
+        "every size 1..=8 drawn"
+    );
 }
 
 #[test]
@@ -1222,5 +1531,264 @@ fn workload_rng() {
     let first: Vec<u64> = (0..1000).map(|_| c.random()).collect();
     assert!(first.iter().all(|&x| x != 0));
     let mut d = Ctx::new(0, 1, 1);
-    assert_eq!((0..1000).map(|_| d.random()).collect::<Vec<_>>(), first, "deterministic");
+    assert_eq!(
+        (0..1000).map(|_| d.random()).collect::<Vec<_>>(),
+        first,
+        "deterministic"
+    );
+}
+
+// --- Mode `nodes` -----------------------------------------------------------------------------
+
+/// Allocates `len` pages on `cpu`.
+fn alloc_on(a: &Arena, cpu: usize, len: u64, align: u64) -> Option<u64> {
+    CPU.with(|c| c.set(Some(cpu)));
+    let s = a.alloc(len, align);
+    CPU.with(|c| c.set(None));
+    s
+}
+
+fn pool_len(a: &Arena, node: usize) -> u64 {
+    a.env.with_node_pools(node, |p| p.areas())
+}
+
+#[test]
+fn nodes_addr_to_node_id() {
+    for nodes in [1, 2, 3, 4, 128] {
+        for page in [0u64, 1, 15, 16, 31, 32, 1000, 1 << 40] {
+            assert_eq!(
+                addr_to_node_id(page, nodes),
+                ((page / 16) % nodes as u64) as usize
+            );
+        }
+    }
+    assert_eq!(addr_to_node_id(16, 4), 1);
+    assert_eq!(addr_to_node_id(64, 4), 0);
+    assert_eq!(addr_to_node_id(5, 0), 0, "no division by zero");
+}
+
+/// A free goes on the lazy list of the node its allocation recorded; the threshold purge (the
+/// drain) gives it to that node's pool; the next allocation of that size on a CPU of that node
+/// gets it back, on another node's CPU it misses.
+#[test]
+fn nodes_pool_reuse() {
+    let a = Arena::new(0x1000, 256, Mode::Nodes, NEVER);
+    let x = alloc_on(&a, 1, 4, 1).unwrap();
+    let y = alloc_on(&a, 2 + NODES, 4, 1).unwrap(); // CPU 6: node 2
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), 2);
+    a.free(x);
+    a.free(y);
+    assert_eq!(a.env.with_node_lazy(1, |l| l.lazy_areas()), 1);
+    assert_eq!(a.env.with_node_lazy(2, |l| l.lazy_areas()), 1);
+    assert_eq!(a.env.with_node_lazy(0, |l| l.lazy_areas()), 0);
+    assert_eq!(a.purge(false), 2);
+    assert_eq!(a.flushes(), [(x.min(y), x.max(y) + 4)]);
+    assert_eq!(
+        (pool_len(&a, 1), pool_len(&a, 2), a.lazy.pooled_areas()),
+        (1, 1, 2)
+    );
+    assert_eq!(a.lazy.live_areas(), 0);
+    assert_eq!(a.lazy.lazy_pages(), 0);
+    // Node 0 has nothing; node 1 hands x out; a different size misses.
+    assert_ne!(alloc_on(&a, 0, 4, 1), Some(x));
+    assert_eq!(alloc_on(&a, 1, 5, 1).map(|s| s == x), Some(false));
+    assert_eq!(alloc_on(&a, 1, 4, 1), Some(x));
+    assert_eq!(a.lazy.stats.pool_hits.load(Relaxed), 1);
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), 4);
+    assert_eq!(pool_len(&a, 1), 0);
+    // A misaligned head goes to the tail and the allocation misses.
+    let align = if y % 8 == 0 { 16 } else { 8 };
+    assert!(y % align != 0);
+    let z = alloc_on(&a, 2, 4, align).unwrap();
+    assert_ne!(z, y);
+    assert_eq!(pool_len(&a, 2), 1);
+    assert_eq!(alloc_on(&a, 2, 4, 1), Some(y));
+    let misses = a.lazy.stats.pool_misses.load(Relaxed);
+    // Above 256 pages there is no pool.
+    let big = a.alloc(257 - 250, 1).unwrap();
+    assert_eq!(a.lazy.stats.pool_misses.load(Relaxed), misses + 1);
+    let mut live: Vec<u64> = a.lens.lock().unwrap().keys().copied().collect();
+    live.sort();
+    for s in live {
+        a.free(s);
+    }
+    let _ = big;
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// 6.12's `decay_va_pool_node()`: a threshold purge decays a quarter of each pool (all of a pool
+/// shorter than 4), a synchronous one all; decayed areas go to the tree.
+#[test]
+fn nodes_pool_decay() {
+    let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
+    let eights: Vec<u64> = (0..8).map(|_| alloc_on(&a, 0, 2, 1).unwrap()).collect();
+    let threes: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
+    for &s in eights.iter().chain(&threes) {
+        a.free(s);
+    }
+    assert_eq!(a.purge(false), 11);
+    assert_eq!(pool_len(&a, 0), 11);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 0);
+    // Another threshold purge: 8 -> 6 (a quarter), 3 -> 0 (shorter than 4). It needs a lazy area
+    // to be counted, but decays either way.
+    let t = alloc_on(&a, 1, 2, 1).unwrap();
+    a.free(t);
+    assert_eq!(a.purge(false), 1);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 5);
+    assert_eq!(pool_len(&a, 0), 6);
+    assert_eq!(pool_len(&a, 1), 1);
+    // Decay with nothing lazy: 6 -> 5 (6 / 4 = 1), 1 -> 0.
+    assert_eq!(a.purge(false), 0);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 7);
+    assert_eq!(a.lazy.pooled_areas(), 5);
+    // A synchronous purge empties them.
+    assert_eq!(a.purge(true), 0);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 12);
+    a.assert_empty();
+}
+
+/// An area allocated in another mode has no node: its free in mode `nodes` goes to the lazy list
+/// of `addr_to_node_id`, and its purge to the tree, not a pool (6.12: no `vn_id`).
+#[test]
+fn nodes_area_without_node() {
+    let a = Arena::new(0x1000, 256, Mode::Ordered, NEVER);
+    let starts: Vec<u64> = (0..6).map(|_| a.alloc(16, 1).unwrap()).collect();
+    a.lazy.set_mode(&a.env, Mode::Nodes);
+    for &s in &starts {
+        a.free(s);
+    }
+    for n in 0..NODES {
+        let want = starts
+            .iter()
+            .filter(|&&s| addr_to_node_id(s, NODES) == n)
+            .count() as u32;
+        assert_eq!(
+            a.env.with_node_lazy(n, |l| l.lazy_areas()),
+            want,
+            "node {n}"
+        );
+    }
+    assert_eq!(a.purge(false), 6);
+    assert_eq!(a.lazy.pooled_areas(), 0);
+    a.assert_empty();
+}
+
+/// The exhaustion path decays every pool fully and gives the purged areas to the tree
+/// (`skip_populate`), so that the retry finds them.
+#[test]
+fn nodes_exhaustion_empties_the_pools() {
+    let a = Arena::new(0x100, 64, Mode::Nodes, NEVER);
+    let starts = fill(&a, 4);
+    a.free(starts[0]);
+    a.free(starts[1]);
+    assert_eq!(a.purge(false), 2);
+    assert_eq!(a.lazy.pooled_areas(), 2);
+    a.free(starts[2]);
+    // 8 pages: no pool has it, the tree has no space until the pools decay.
+    let s = a.alloc(8, 1).expect("the pools decay on exhaustion");
+    assert_eq!(s, starts[0]);
+    assert_eq!(
+        a.lazy.stats.purges_by[Why::Exhaustion as usize].load(Relaxed),
+        1
+    );
+    assert_eq!(
+        a.lazy.pooled_areas(),
+        0,
+        "exhaustion: nothing goes back to a pool"
+    );
+    assert_eq!(a.env.with_tree(|t| t.free_pages()), 4);
+    a.free(s);
+    for &s in &starts[3..] {
+        a.free(s);
+    }
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// Past the threshold a free queues the drain instead of purging; the drain purges (waiting for
+/// the lock) and counts as a threshold purge.
+#[test]
+fn nodes_free_queues_the_drain() {
+    let a = Arena::new(0x100, 64, Mode::Nodes, 6);
+    a.env.workqueue.store(true, Relaxed);
+    let starts = fill(&a, 4);
+    a.free(starts[0]);
+    assert!(!a.env.drain_pending.load(Relaxed));
+    a.free(starts[1]);
+    assert!(
+        a.env.drain_pending.swap(false, Relaxed),
+        "8 > 6: the drain is queued"
+    );
+    assert_eq!(a.purges(), 0, "nothing purged inline");
+    assert_eq!(a.lazy.drain(&a.env), 2);
+    assert_eq!(
+        a.lazy.stats.purges_by[Why::Threshold as usize].load(Relaxed),
+        1
+    );
+    assert_eq!(a.lazy.stats.purges[Mode::Nodes as usize].load(Relaxed), 1);
+    // In another mode the free purges inline, as before.
+    a.lazy.set_mode(&a.env, Mode::Ordered);
+    a.free(starts[2]);
+    a.free(starts[3]);
+    assert!(!a.env.drain_pending.load(Relaxed));
+    assert_eq!(a.lazy.stats.purges[Mode::Ordered as usize].load(Relaxed), 1);
+    for &s in &starts[4..] {
+        a.free(s);
+    }
+    a.purge(true);
+    a.assert_empty();
+}
+
+/// `clamp(lazy / lazy_max_pages, 1, busy nodes) - 1` nodes are given back by helpers on other
+/// threads, the rest by the purger; every area comes back once.
+#[test]
+fn nodes_purge_helpers() {
+    for (lazy_max, busy, want) in [
+        (4, 4, 3),
+        (32, 4, 1),
+        (16, 4, 3),
+        (1000, 4, 0),
+        (1, 2, 1),
+        (1, 1, 0),
+    ] {
+        let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
+        a.env.helper_threads.store(true, Relaxed);
+        // Two 8-page areas per node: 64 lazy pages with 4 busy nodes.
+        let mut starts = Vec::new();
+        for n in 0..busy {
+            for _ in 0..2 {
+                starts.push(alloc_on(&a, n, 8, 1).unwrap());
+            }
+        }
+        for &s in &starts {
+            a.free(s);
+        }
+        a.lazy.set_lazy_max_pages(lazy_max);
+        assert_eq!(a.purge(false), 2 * busy as u64);
+        let st = &a.lazy.stats;
+        assert_eq!(
+            st.purge_helpers.load(Relaxed),
+            want,
+            "lazy_max {lazy_max}, {busy} busy"
+        );
+        assert_eq!(a.env.helpers_elsewhere.load(Relaxed), want);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        assert_eq!(a.lazy.pooled_areas(), 2 * busy);
+        for n in 0..busy {
+            assert_eq!(pool_len(&a, n), 2);
+        }
+        a.purge(true);
+        a.assert_empty();
+    }
+}
+
+/// The seed's check stays armed in mode `nodes` and the race window sits between the count and
+/// the insertion: a purge never sees an area that is not counted yet.
+#[test]
+fn nodes_check_armed_never_fires() {
+    assert!(Mode::Nodes.check_armed());
+    let r = stress(Mode::Nodes, 3000, true, 77);
+    assert_eq!(r.races, 0);
+    assert!(r.lazy_min >= 0);
 }

@@ -21,8 +21,9 @@
 mod common;
 use common::FlushOrder;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use loom::sync::{Mutex, MutexGuard};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64 as StdU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,14 +35,33 @@ struct LoomEnv {
     tree: Mutex<FreeTree<Vec<Node>>>,
     flushes: std::sync::Mutex<Vec<(u64, u64)>>,
     races: StdU64,
-    /// No range goes back to the tree before a flush over it has completed.
+    /// No range goes back to the tree or a node pool before a flush over it has completed.
     order: FlushOrder,
+    /// The arena's slots, shared with `Lazy`, to walk the pools for `order`.
+    slots: Arc<[AreaSlot]>,
+    /// Mode `nodes`: two nodes, each with its lazy lock and its pool lock.
+    nodes: Vec<Mutex<NodeLazy>>,
+    /// Areas handed out and not yet freed (test bookkeeping).
+    live: std::sync::Mutex<Vec<u64>>,
+    pools: Vec<Mutex<NodePools>>,
     /// `Env::hold_max_areas`.
     hold: usize,
     /// Set by `Env::resched` (between two holds of a give-back), cleared by the next hold.
     in_gap: std::sync::atomic::AtomicBool,
     /// An allocation took space from the tree between two holds of a give-back.
     gap_alloc: std::sync::atomic::AtomicBool,
+}
+
+/// Vmap nodes of the model.
+const NODES: usize = 2;
+
+loom::thread_local! {
+    /// The model thread's CPU (`Env::this_cpu`).
+    static CPU: Cell<usize> = Cell::new(0);
+}
+
+fn on_cpu(cpu: usize) {
+    CPU.with(|c| c.set(cpu));
 }
 
 impl Env for LoomEnv {
@@ -93,11 +113,70 @@ impl Env for LoomEnv {
     fn resched(&self) {
         self.in_gap.store(true, Relaxed);
     }
+
+    fn this_cpu(&self) -> usize {
+        CPU.with(|c| c.get())
+    }
+
+    fn nr_nodes(&self) -> usize {
+        NODES
+    }
+
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R {
+        f(&mut self.nodes[node].lock().unwrap())
+    }
+
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R {
+        self.order
+            .around_pools(&self.slots, &mut self.pools[node].lock().unwrap(), f)
+    }
+}
+
+impl LoomEnv {
+    fn new(pages: u64, slots: &Arc<[AreaSlot]>, hold: usize) -> Self {
+        let pool = vec![Node::default(); nodes_needed(pages)];
+        LoomEnv {
+            purge: Mutex::new(()),
+            tree: Mutex::new(FreeTree::new(pool, BASE, BASE + pages).unwrap()),
+            flushes: std::sync::Mutex::new(Vec::new()),
+            races: StdU64::new(0),
+            order: FlushOrder::default(),
+            slots: slots.clone(),
+            nodes: (0..NODES).map(|_| Mutex::new(NodeLazy::new())).collect(),
+            pools: (0..NODES).map(|_| Mutex::new(NodePools::new())).collect(),
+            live: std::sync::Mutex::new(Vec::new()),
+            hold,
+            in_gap: Default::default(),
+            gap_alloc: Default::default(),
+        }
+    }
+
+    /// An allocation returned `s`: no live area may start there.
+    fn take(&self, s: u64) {
+        let mut live = self.live.lock().unwrap();
+        assert!(!live.contains(&s), "{s:#x} handed out twice");
+        live.push(s);
+    }
+
+    /// The area at `s` is about to be freed.
+    fn give(&self, s: u64) {
+        self.live.lock().unwrap().retain(|&x| x != s);
+    }
 }
 
 struct Arena {
     env: LoomEnv,
-    lazy: Lazy<Vec<AreaSlot>>,
+    lazy: Lazy<Arc<[AreaSlot]>>,
+}
+
+impl Arena {
+    fn new(pages: u64, mode: Mode, lazy_max: u64, hold: usize) -> Arc<Self> {
+        let slots: Arc<[AreaSlot]> = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect();
+        Arc::new(Arena {
+            env: LoomEnv::new(pages, &slots, hold),
+            lazy: Lazy::new(slots, BASE, mode, lazy_max),
+        })
+    }
 }
 
 const BASE: u64 = 0x100;
@@ -129,16 +208,52 @@ struct Variant {
 }
 
 const VARIANTS: [Variant; 6] = [
-    Variant { lazy_max: NEVER, sync: false, pages: 8, realloc: false, hold: 64 },
-    Variant { lazy_max: NEVER, sync: true, pages: 8, realloc: false, hold: 64 },
+    Variant {
+        lazy_max: NEVER,
+        sync: false,
+        pages: 8,
+        realloc: false,
+        hold: 64,
+    },
+    Variant {
+        lazy_max: NEVER,
+        sync: true,
+        pages: 8,
+        realloc: false,
+        hold: 64,
+    },
     // The second free to be counted passes the threshold (4 > 2) and purges.
-    Variant { lazy_max: 2, sync: false, pages: 8, realloc: false, hold: 64 },
+    Variant {
+        lazy_max: 2,
+        sync: false,
+        pages: 8,
+        realloc: false,
+        hold: 64,
+    },
     // Every free purges.
-    Variant { lazy_max: 0, sync: true, pages: 8, realloc: false, hold: 64 },
+    Variant {
+        lazy_max: 0,
+        sync: true,
+        pages: 8,
+        realloc: false,
+        hold: 64,
+    },
     // A full arena: the reallocation must purge to find space.
-    Variant { lazy_max: NEVER, sync: false, pages: 4, realloc: true, hold: 64 },
+    Variant {
+        lazy_max: NEVER,
+        sync: false,
+        pages: 4,
+        realloc: true,
+        hold: 64,
+    },
     // The same with one area per hold: the give-back is chunked and races the reallocation.
-    Variant { lazy_max: NEVER, sync: false, pages: 4, realloc: true, hold: 1 },
+    Variant {
+        lazy_max: NEVER,
+        sync: false,
+        pages: 4,
+        realloc: true,
+        hold: 1,
+    },
 ];
 
 /// What the executions of one model saw.
@@ -155,21 +270,14 @@ struct Seen {
 
 fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     let pages = v.pages;
-    let pool = vec![Node::default(); nodes_needed(pages)];
-    let env = LoomEnv {
-        purge: Mutex::new(()),
-        tree: Mutex::new(FreeTree::new(pool, BASE, BASE + pages).unwrap()),
-        flushes: std::sync::Mutex::new(Vec::new()),
-        races: StdU64::new(0),
-        order: FlushOrder::default(),
-        hold: v.hold,
-        in_gap: Default::default(),
-        gap_alloc: Default::default(),
-    };
-    let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
-    let a = Arc::new(Arena { env, lazy: Lazy::new(slots, BASE, mode, v.lazy_max) });
+    let a = Arena::new(pages, mode, v.lazy_max, v.hold);
 
-    let areas = [a.lazy.alloc(&a.env, LEN, 1).unwrap(), a.lazy.alloc(&a.env, LEN, 1).unwrap()];
+    // In mode `nodes`, area i is allocated on CPU i: one area per node.
+    on_cpu(0);
+    let first = a.lazy.alloc(&a.env, LEN, 1).unwrap();
+    on_cpu(1);
+    let areas = [first, a.lazy.alloc(&a.env, LEN, 1).unwrap()];
+    on_cpu(0);
     assert_eq!(areas, [BASE, BASE + LEN]);
 
     let freers: Vec<_> = areas
@@ -178,12 +286,16 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
         .map(|(i, &s)| {
             let a = a.clone();
             loom::thread::spawn(move || {
+                on_cpu(i);
                 a.env.order.unmapped(s, LEN);
                 a.lazy.free(&a.env, s);
                 if v.realloc && i == 0 {
                     // The arena is full, so this purges synchronously if nothing was purged yet;
                     // the purge waits for any other purge, so it cannot fail.
-                    let s2 = a.lazy.alloc(&a.env, LEN, 1).expect("realloc after a purge failed");
+                    let s2 = a
+                        .lazy
+                        .alloc(&a.env, LEN, 1)
+                        .expect("realloc after a purge failed");
                     a.env.order.unmapped(s2, LEN);
                     a.lazy.free(&a.env, s2);
                     return Some(s2);
@@ -211,9 +323,18 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     let st = &lazy.stats;
     assert_eq!(lazy.lazy_pages(), 0, "{mode:?} {v:?}");
     assert_eq!(lazy.live_areas(), 0, "{mode:?} {v:?}");
+    assert_eq!(
+        lazy.pooled_areas(),
+        0,
+        "{mode:?} {v:?}: the teardown purge left pooled areas"
+    );
     assert_eq!(st.allocs.load(Relaxed), n);
     assert_eq!(st.frees.load(Relaxed), n);
-    assert_eq!(st.purged_areas.load(Relaxed), n, "{mode:?} {v:?}: an area purged twice or never");
+    assert_eq!(
+        st.purged_areas.load(Relaxed),
+        n,
+        "{mode:?} {v:?}: an area purged twice or never"
+    );
     assert_eq!(st.purged_pages.load(Relaxed), n * LEN);
     assert_eq!(st.alloc_failures.load(Relaxed), 0);
     a.env.with_tree(|t| {
@@ -234,15 +355,28 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     assert!((1..=n).contains(&purges));
     let holds = st.purge_holds.load(Relaxed);
     let max_hold = st.purge_hold_max_areas.load(Relaxed);
-    assert!(holds >= purges && (1..=v.hold as u64).contains(&max_hold), "{holds} holds, {max_hold}");
-    if v.hold == 1 {
-        assert_eq!(holds, n, "one hold per area");
+    assert!(max_hold <= v.hold as u64, "{max_hold} areas in a hold");
+    // Mode `nodes` may give a purge's areas to the node pools, in no hold.
+    if mode != Mode::Nodes {
+        assert!(
+            holds >= purges && max_hold >= 1,
+            "{holds} holds, {max_hold}"
+        );
+        if v.hold == 1 {
+            assert_eq!(holds, n, "one hold per area");
+        }
     }
     if v.realloc {
-        assert!(purges >= 2, "the reallocation reused a range before it was purged");
+        assert!(
+            purges >= 2,
+            "the reallocation reused a range before it was purged"
+        );
     }
     for s in all {
-        assert!(flushes.iter().any(|&(fs, fe)| fs <= s && s + LEN <= fe), "{s:#x} never flushed");
+        assert!(
+            flushes.iter().any(|&(fs, fe)| fs <= s && s + LEN <= fe),
+            "{s:#x} never flushed"
+        );
     }
     if purges == 1 {
         assert_eq!(flushes, [(BASE, BASE + 2 * LEN)]);
@@ -252,7 +386,7 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     assert_eq!(races, a.env.races.load(Relaxed));
     let min = st.lazy_min.load(Relaxed);
     match mode {
-        Mode::PurgeLock | Mode::Ordered => {
+        Mode::PurgeLock | Mode::Ordered | Mode::Nodes => {
             assert_eq!(races, 0, "{mode:?} {v:?}: BUG_ON(nr > vmap_lazy_nr) fired");
             assert!(min >= 0, "{mode:?} {v:?}: counter reached {min}");
         }
@@ -264,7 +398,11 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     // subtracts a batch only after giving its ranges back, so a range reused and freed again
     // meanwhile is counted twice for a moment (realloc variant: 3 * LEN).
     let max = st.lazy_max.load(Relaxed);
-    assert!(max <= if mode == Mode::Ordered { n } else { 2 } as i64 * LEN as i64, "max {max}");
+    let late_sub = matches!(mode, Mode::Ordered | Mode::Nodes);
+    assert!(
+        max <= if late_sub { n } else { 2 } as i64 * LEN as i64,
+        "max {max}"
+    );
     seen.executions.fetch_add(1, Relaxed);
     if races > 0 {
         seen.raced.fetch_add(1, Relaxed);
@@ -296,7 +434,11 @@ fn explore(mode: Mode, v: Variant) -> Arc<Seen> {
         "{:<10} lazy_max={:<5} sync={:<5} pages={} realloc={:<5} hold={:<2}: {:>6} executions in \
          {:>6.2?}, {:>6} raced, {:>5} negative, {:>5} allocated between holds",
         mode.name(),
-        if v.lazy_max == NEVER { "never".to_string() } else { v.lazy_max.to_string() },
+        if v.lazy_max == NEVER {
+            "never".to_string()
+        } else {
+            v.lazy_max.to_string()
+        },
         v.sync,
         v.pages,
         v.realloc,
@@ -307,8 +449,14 @@ fn explore(mode: Mode, v: Variant) -> Arc<Seen> {
         seen.negative.load(Relaxed),
         seen.gap_allocs.load(Relaxed),
     );
-    // The chunked variant reaches its point: an allocation between two holds of a purge.
-    assert_eq!(seen.gap_allocs.load(Relaxed) > 0, v.hold == 1, "{mode:?} {v:?}");
+    // The chunked variant reaches its point: an allocation between two holds of a purge (in the
+    // four modes whose purges give back to the tree; `nodes` may pool them instead).
+    let gaps = seen.gap_allocs.load(Relaxed) > 0;
+    assert!(!gaps || v.hold == 1, "{mode:?} {v:?}: a gap with one hold");
+    assert!(
+        gaps || v.hold != 1 || mode == Mode::Nodes,
+        "{mode:?} {v:?}: no allocation between holds"
+    );
     seen
 }
 
@@ -320,7 +468,10 @@ fn loom_buggy_check_fires() {
         assert!(seen.executions.load(Relaxed) > 0);
         raced += seen.raced.load(Relaxed);
         // The interleaving of the report: the purger sees the flag of a free not yet counted.
-        assert!(seen.raced.load(Relaxed) > 0, "buggy {v:?}: no execution fired the check");
+        assert!(
+            seen.raced.load(Relaxed) > 0,
+            "buggy {v:?}: no execution fired the check"
+        );
     }
     assert!(raced > 0);
 }
@@ -330,7 +481,10 @@ fn loom_drop_bugon_goes_negative() {
     for v in VARIANTS {
         let seen = explore(Mode::DropBugon, v);
         assert_eq!(seen.raced.load(Relaxed), 0);
-        assert!(seen.negative.load(Relaxed) > 0, "drop-bugon {v:?}: counter never negative");
+        assert!(
+            seen.negative.load(Relaxed) > 0,
+            "drop-bugon {v:?}: counter never negative"
+        );
     }
 }
 
@@ -349,5 +503,129 @@ fn loom_ordered_never_races() {
         let seen = explore(Mode::Ordered, v);
         assert_eq!(seen.raced.load(Relaxed), 0);
         assert_eq!(seen.negative.load(Relaxed), 0);
+    }
+}
+
+#[test]
+fn loom_nodes_never_races() {
+    for v in VARIANTS {
+        let seen = explore(Mode::Nodes, v);
+        assert_eq!(seen.raced.load(Relaxed), 0);
+        assert_eq!(seen.negative.load(Relaxed), 0);
+    }
+}
+
+/// Mode `nodes`: a pool decay racing an allocation from that pool. Two areas sit in node 0's
+/// pool (a threshold purge put them there); thread A, on CPU 0, allocates one of their size and
+/// frees it; thread B either purges on the threshold path (which decays the pool: shorter than
+/// 4, all of it) or, with `full` and a full arena, allocates on CPU 1 (a miss: node 1's pool is
+/// empty), finds no space and purges synchronously (full decay), then frees. Every execution:
+/// A gets a pooled area or a range of the tree, never one twice; everything is purged once, the
+/// counter ends at 0, the check never fires, no area becomes allocatable before its flush.
+fn decay_execution(full: bool, seen: &Seen) {
+    let pages = if full { 4 } else { 8 };
+    let a = Arena::new(pages, Mode::Nodes, NEVER, 64);
+    on_cpu(0);
+    let pooled = [
+        a.lazy.alloc(&a.env, LEN, 1).unwrap(),
+        a.lazy.alloc(&a.env, LEN, 1).unwrap(),
+    ];
+    for s in pooled {
+        a.env.order.unmapped(s, LEN);
+        a.lazy.free(&a.env, s);
+    }
+    assert_eq!(a.lazy.purge(&a.env, Why::Threshold), 2);
+    assert_eq!(a.lazy.pooled_areas(), 2);
+    let t_a = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            on_cpu(0);
+            let s = a.lazy.alloc(&a.env, LEN, 1).expect("alloc next to a decay");
+            a.env.take(s);
+            a.env.order.unmapped(s, LEN);
+            a.env.give(s);
+            a.lazy.free(&a.env, s);
+            s
+        })
+    };
+    let t_b = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            if full {
+                on_cpu(1);
+                let s = a
+                    .lazy
+                    .alloc(&a.env, LEN, 1)
+                    .expect("alloc after the exhaustion purge");
+                a.env.take(s);
+                a.env.order.unmapped(s, LEN);
+                a.env.give(s);
+                a.lazy.free(&a.env, s);
+                Some(s)
+            } else {
+                a.lazy.purge(&a.env, Why::Threshold);
+                None
+            }
+        })
+    };
+    let _s_a = t_a.join().unwrap();
+    let s_b = t_b.join().unwrap();
+    a.lazy.purge(&a.env, Why::Teardown);
+    let st = &a.lazy.stats;
+    let n = 3 + u64::from(s_b.is_some());
+    assert_eq!(a.lazy.lazy_pages(), 0);
+    assert_eq!(a.lazy.live_areas(), 0);
+    assert_eq!(a.lazy.pooled_areas(), 0);
+    assert_eq!(st.allocs.load(Relaxed), n);
+    assert_eq!(st.frees.load(Relaxed), n);
+    assert_eq!(
+        st.purged_areas.load(Relaxed),
+        n,
+        "an area purged twice or never"
+    );
+    assert_eq!(st.race_detected.load(Relaxed), 0);
+    assert!(st.lazy_min.load(Relaxed) >= 0);
+    assert_eq!(st.pool_hits.load(Relaxed) + st.pool_misses.load(Relaxed), n);
+    // Every decayed area was pooled once: at most every area.
+    assert!(st.decayed_areas.load(Relaxed) <= n);
+    a.env.with_tree(|t| {
+        t.check().unwrap();
+        assert_eq!(t.nr_ranges(), 1);
+        assert_eq!(t.free_pages(), pages);
+    });
+    seen.executions.fetch_add(1, Relaxed);
+    if st.pool_hits.load(Relaxed) > 0 {
+        seen.raced.fetch_add(1, Relaxed); // here: executions with a pool hit
+    }
+    if st.decayed_areas.load(Relaxed) > 0 {
+        seen.negative.fetch_add(1, Relaxed); // here: executions with a decay
+    }
+}
+
+#[test]
+fn loom_nodes_decay_races_alloc() {
+    for full in [false, true] {
+        let seen = Arc::new(Seen::default());
+        let mut b = loom::model::Builder::new();
+        if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+            b.preemption_bound = Some(PREEMPTION_BOUND);
+        }
+        let t = Instant::now();
+        {
+            let seen = seen.clone();
+            b.check(move || decay_execution(full, &seen));
+        }
+        let (ex, hits, decays) = (
+            seen.executions.load(Relaxed),
+            seen.raced.load(Relaxed),
+            seen.negative.load(Relaxed),
+        );
+        eprintln!("nodes decay full={full}: {ex} executions in {:.2?}, {hits} with a pool hit, {decays} with a decay", t.elapsed());
+        // Both orders happen: the allocation before the decay (a hit) and after it.
+        assert!(
+            hits > 0 && hits < ex,
+            "full={full}: the allocation never raced the decay"
+        );
+        assert!(decays > 0);
     }
 }

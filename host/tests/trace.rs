@@ -9,7 +9,7 @@
 mod common;
 use common::{reps, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
-use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, Why};
+use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
@@ -17,8 +17,16 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ev {
     Flush(u64, u64),
-    Free { va_start: u64, nr_lazy: u64, nr_lazy_max: u64 },
-    Purge { start: u64, end: u64, npurged: u64 },
+    Free {
+        va_start: u64,
+        nr_lazy: u64,
+        nr_lazy_max: u64,
+    },
+    Purge {
+        start: u64,
+        end: u64,
+        npurged: u64,
+    },
 }
 
 /// A `std` environment that counts the hooks and, when `record` is set, logs every call.
@@ -32,6 +40,9 @@ struct TraceEnv {
     empty_purges: AtomicU64,
     npurged: AtomicU64,
     flushed_span: AtomicU64,
+    /// Mode `nodes`: two nodes, each with its lazy lock and its pool lock.
+    nodes: Vec<Mutex<NodeLazy>>,
+    pools: Vec<Mutex<NodePools>>,
 }
 
 impl TraceEnv {
@@ -69,14 +80,34 @@ impl Env for TraceEnv {
 
     fn race(&self, _nr: i64, _lazy: i64) {}
 
+    fn nr_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R {
+        f(&mut self.nodes[node].lock().unwrap())
+    }
+
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R {
+        f(&mut self.pools[node].lock().unwrap())
+    }
+
     fn trace_free(&self, va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
         self.frees.fetch_add(1, Relaxed);
-        self.push(Ev::Free { va_start, nr_lazy, nr_lazy_max });
+        self.push(Ev::Free {
+            va_start,
+            nr_lazy,
+            nr_lazy_max,
+        });
     }
 
     fn trace_purge(&self, start: u64, end: u64, npurged: u64) {
         if npurged == 0 {
-            assert_eq!((start, end), (u64::MAX, 0), "an empty purge reports ULONG_MAX, 0");
+            assert_eq!(
+                (start, end),
+                (u64::MAX, 0),
+                "an empty purge reports ULONG_MAX, 0"
+            );
             self.empty_purges.fetch_add(1, Relaxed);
         } else {
             assert!(start < end, "purge range [{start:#x}, {end:#x})");
@@ -84,7 +115,11 @@ impl Env for TraceEnv {
             self.npurged.fetch_add(npurged, Relaxed);
             self.flushed_span.fetch_add(end - start, Relaxed);
         }
-        self.push(Ev::Purge { start, end, npurged });
+        self.push(Ev::Purge {
+            start,
+            end,
+            npurged,
+        });
     }
 }
 
@@ -106,9 +141,16 @@ impl Arena {
             empty_purges: AtomicU64::new(0),
             npurged: AtomicU64::new(0),
             flushed_span: AtomicU64::new(0),
+            nodes: (0..2).map(|_| Mutex::new(NodeLazy::new())).collect(),
+            pools: (0..2).map(|_| Mutex::new(NodePools::new())).collect(),
         };
-        let slots = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect::<Vec<_>>();
-        Arena { env, lazy: Lazy::new(slots, base, mode, lazy_max) }
+        let slots = (0..slots_needed(pages))
+            .map(|_| AreaSlot::new())
+            .collect::<Vec<_>>();
+        Arena {
+            env,
+            lazy: Lazy::new(slots, base, mode, lazy_max),
+        }
     }
 
     /// Takes the log recorded so far.
@@ -125,9 +167,21 @@ impl Arena {
     #[track_caller]
     fn assert_counters(&self) {
         let (e, st) = (&self.env, &self.lazy.stats);
-        assert_eq!(e.frees.load(Relaxed), st.frees.load(Relaxed), "one trace_free per free");
-        assert_eq!(e.purges.load(Relaxed), self.purges(), "one trace_purge per purge that purged");
-        assert_eq!(e.npurged.load(Relaxed), st.purged_areas.load(Relaxed), "sum of npurged");
+        assert_eq!(
+            e.frees.load(Relaxed),
+            st.frees.load(Relaxed),
+            "one trace_free per free"
+        );
+        assert_eq!(
+            e.purges.load(Relaxed),
+            self.purges(),
+            "one trace_purge per purge that purged"
+        );
+        assert_eq!(
+            e.npurged.load(Relaxed),
+            st.purged_areas.load(Relaxed),
+            "sum of npurged"
+        );
     }
 }
 
@@ -136,7 +190,14 @@ impl Arena {
 fn purge_of(lazy: &[(u64, u64)]) -> [Ev; 2] {
     let lo = lazy.iter().map(|l| l.0).min().unwrap();
     let hi = lazy.iter().map(|l| l.0 + l.1).max().unwrap();
-    [Ev::Flush(lo, hi), Ev::Purge { start: lo, end: hi, npurged: lazy.len() as u64 }]
+    [
+        Ev::Flush(lo, hi),
+        Ev::Purge {
+            start: lo,
+            end: hi,
+            npurged: lazy.len() as u64,
+        },
+    ]
 }
 
 /// Random allocs, frees and purges on demand against a model: each free's events are exactly
@@ -157,7 +218,11 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
             let n = a.lazy.purge(&a.env, Why::Demand);
             let want: Vec<Ev> = if lazy.is_empty() {
                 seen[2] += 1;
-                vec![Ev::Purge { start: u64::MAX, end: 0, npurged: 0 }]
+                vec![Ev::Purge {
+                    start: u64::MAX,
+                    end: 0,
+                    npurged: 0,
+                }]
             } else {
                 purge_of(&lazy).to_vec()
             };
@@ -175,7 +240,11 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
             } else {
                 // Exhaustion: the synchronous purge of everything lazy (or of nothing).
                 let want: Vec<Ev> = if lazy.is_empty() {
-                    vec![Ev::Purge { start: u64::MAX, end: 0, npurged: 0 }]
+                    vec![Ev::Purge {
+                        start: u64::MAX,
+                        end: 0,
+                        npurged: 0,
+                    }]
                 } else {
                     purge_of(&lazy).to_vec()
                 };
@@ -192,7 +261,14 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
             nr += len;
             lazy.push((s, len));
             let ev = a.take();
-            assert_eq!(ev[0], Ev::Free { va_start: s, nr_lazy: nr, nr_lazy_max: lazy_max });
+            assert_eq!(
+                ev[0],
+                Ev::Free {
+                    va_start: s,
+                    nr_lazy: nr,
+                    nr_lazy_max: lazy_max
+                }
+            );
             seen[0] += 1;
             if nr > lazy_max {
                 assert_eq!(ev[1..], purge_of(&lazy));
@@ -207,7 +283,10 @@ fn random_single(mode: Mode, lazy_max: u64, seed: u64) {
     }
     let threshold = lazy_max < pages;
     let all = seen[0] > 0 && (seen[1] > 0) == threshold && seen[2] > 0;
-    assert!(all || cfg!(miri), "{mode:?}: frees, threshold purges, empty purges: {seen:?}");
+    assert!(
+        all || cfg!(miri),
+        "{mode:?}: frees, threshold purges, empty purges: {seen:?}"
+    );
 }
 
 #[test]
@@ -236,7 +315,14 @@ fn hooks_skipped_and_empty_purges() {
         a.lazy.set_mode(&a.env, mode);
         assert_eq!(a.take(), purge_of(&[(s, 4)]));
         a.lazy.purge(&a.env, Why::Teardown);
-        assert_eq!(a.take(), [Ev::Purge { start: u64::MAX, end: 0, npurged: 0 }]);
+        assert_eq!(
+            a.take(),
+            [Ev::Purge {
+                start: u64::MAX,
+                end: 0,
+                npurged: 0
+            }]
+        );
         a.assert_counters();
         assert_eq!(a.env.empty_purges.load(Relaxed), 1);
     }
@@ -255,7 +341,14 @@ fn hooks_under_threads_every_mode() {
             let purger = sc.spawn(|| {
                 let mut n = 0u64;
                 while !stop.load(Relaxed) {
-                    a.lazy.purge(&a.env, if n % 16 == 15 { Why::Demand } else { Why::Threshold });
+                    a.lazy.purge(
+                        &a.env,
+                        if n % 16 == 15 {
+                            Why::Demand
+                        } else {
+                            Why::Threshold
+                        },
+                    );
                     n += 1;
                     std::thread::yield_now();
                 }
@@ -294,13 +387,27 @@ fn hooks_under_threads_every_mode() {
         // timing; this one finds nothing for sure, and must still report.
         let empty = a.env.empty_purges.load(Relaxed);
         a.lazy.purge(&a.env, Why::Demand);
-        assert_eq!(a.env.empty_purges.load(Relaxed), empty + 1, "{mode:?}: empty purge not reported");
+        assert_eq!(
+            a.env.empty_purges.load(Relaxed),
+            empty + 1,
+            "{mode:?}: empty purge not reported"
+        );
         a.assert_counters();
         let st = &a.lazy.stats;
-        assert_eq!(a.env.frees.load(Relaxed), st.allocs.load(Relaxed), "{mode:?}");
+        assert_eq!(
+            a.env.frees.load(Relaxed),
+            st.allocs.load(Relaxed),
+            "{mode:?}"
+        );
         assert!(a.env.purges.load(Relaxed) > 0, "{mode:?}: no purge");
-        assert!(a.env.empty_purges.load(Relaxed) > 0, "{mode:?}: no empty purge");
+        assert!(
+            a.env.empty_purges.load(Relaxed) > 0,
+            "{mode:?}: no empty purge"
+        );
         // Each purge's span covers its areas: the spans add up to at least the purged pages.
-        assert!(a.env.flushed_span.load(Relaxed) >= st.purged_pages.load(Relaxed), "{mode:?}");
+        assert!(
+            a.env.flushed_span.load(Relaxed) >= st.purged_pages.load(Relaxed),
+            "{mode:?}"
+        );
     }
 }

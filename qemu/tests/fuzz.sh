@@ -17,7 +17,7 @@ nr_pages 1 1 4 16
 busy_areas 1 0 100 500
 arena_mb 1 8 16 32 128
 lazy_max_pages 0 64 512 2048
-mode 1 buggy drop-bugon purge-lock ordered
+mode 1 buggy drop-bugon purge-lock ordered nodes
 on_race 1 count
 race_delay_us 1 0 5 20
 check_map 1 0 1

@@ -8,9 +8,9 @@ lazy_max_pages mode on_race race_delay_us purge selftest stats"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
 # Numeric knobs: 7, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
-# of 1 (one more). Name knobs: 2 checks per value (20 values), BAD_NAMES
+# of 1 (one more). Name knobs: 2 checks per value (21 values), BAD_NAMES
 # per knob (5 knobs). The ABI file: 2.
-plan $((3 + nknobs + 2 + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 20 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
+plan $((3 + nknobs + 2 + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 21 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -83,7 +83,7 @@ for bad in 0 16385 x "\n"; do
 done
 
 # Name knobs: NAME VALUES...
-for spec in "mode buggy drop-bugon purge-lock ordered" "on_race warn bug count" \
+for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug count" \
 	"target vmalloc floor lazy_vmap" "flush off on" \
 	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size"; do
 	set -- $spec; knob=$1; shift

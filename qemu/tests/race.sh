@@ -1,16 +1,17 @@
 # The 2010 race under preemption: with a delay between the two steps of a
 # lazy free, `buggy` detects races, `drop-bugon` detects none but its counter
-# dips below zero, `purge-lock` and `ordered` detect none; every mode ends
-# with the counter at 0; mode changes while running are refused.
+# dips below zero, `purge-lock`, `ordered` and `nodes` detect none and their
+# counter never goes below zero; every mode ends with the counter at 0; mode
+# changes while running are refused.
 # Per mode 5 checks and 1 or 2 (buggy 1); 8 around.
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
-plan $((4 * 5 + 1 + 3 * 2 + 8))
+plan $((5 * 5 + 1 + 4 * 2 + 8))
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 4; put workload fix_size; put nr_pages 1
 # Frequent purges: each one is a chance to meet a freer inside its window.
 put lazy_max_pages 64
 put race_delay_us 50
-for mode in buggy drop-bugon purge-lock ordered; do
+for mode in buggy drop-bugon purge-lock ordered nodes; do
 	check "mode $mode" put mode $mode
 	r0=$(stat race_detected); p0=$(stat purges_$mode); s0=$(stat stale_tlb)
 	check "$mode: stress 3 s with the delay" run_stress 3

@@ -9,8 +9,8 @@ WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_al
 set -- $WORKLOADS; nw=$#
 cpus=$(grep -c ^processor /proc/cpuinfo)
 # Per cell 6 checks, 3 more for this module's flush rounds; a check per
-# target (5) and per mode (3); 7 around.
-plan $((5 + 3 + 3 * nw * 9 + 2 * nw * 6 + 7))
+# target (6) and per mode (4); 7 around.
+plan $((6 + 4 + 4 * nw * 9 + 2 * nw * 6 + 7))
 # quiesced_vmalloc: the vmalloc target leaves no area of ours in vmalloc
 # space (vmallocinfo names the caller: our module); the arena's own vmap()
 # range is not a vmalloc area.
@@ -20,7 +20,7 @@ quiesced_vmalloc() {
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 4
 put lazy_max_pages 2048
-for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered vmalloc floor; do
+for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:nodes vmalloc floor; do
 	t=${tm%%:*}; m=${tm#*:}
 	[ $t = $tm ] || check "mode $m" put mode $m
 	check "target $t" put target $t
@@ -34,8 +34,15 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered vmalloc fl
 		cmp_ "$cell did work" "$(stat ops)" -gt "$ops0"
 		cmp_ "$cell: no data mismatch" "$(stat mismatches)" -eq "$bad0"
 		cmp_ "$cell: no stale translation" "$(stat stale_tlb)" -eq "$st0"
-		case $t/$w in
-		lazy_vmap/*align*)
+		case $tm/$w in
+		lazy_vmap:nodes/long_busy_list | lazy_vmap:nodes/full_fit | lazy_vmap:*/*align*)
+			# nodes, big busy sets (half the 128 MiB arena): the drain is a
+			# work item, so lazy space piles up past the threshold while it
+			# waits for a worker, and purged space sits in the nodes' pools
+			# (exact size, one node's CPU); an allocation then purges
+			# synchronously and retries once, and the retry can lose to the
+			# other threads (6.12 has the same single retry). Seen: 1 in
+			# ~14,000 ops, once.
 			# Alignments up to 1/64 of the arena: under contention a
 			# thread can find every aligned slot taken again between its
 			# purge and its retry (as vmalloc can); rare, but not never.

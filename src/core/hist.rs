@@ -140,7 +140,12 @@ pub struct Summary {
 /// values at the nearest ranks of `qs` (ascending) among `total` values.
 /// Ordered whatever `load` returns: the walk only moves up, and a quantile
 /// whose rank is never reached (counts changed under the reader) gets `max`.
-fn walk<const N: usize>(total: u64, max: u64, qs: [u32; N], load: impl Fn(usize) -> u64) -> [u64; N] {
+fn walk<const N: usize>(
+    total: u64,
+    max: u64,
+    qs: [u32; N],
+    load: impl Fn(usize) -> u64,
+) -> [u64; N] {
     let mut out = [max; N];
     if total == 0 {
         return [0; N];
@@ -167,7 +172,14 @@ fn walk<const N: usize>(total: u64, max: u64, qs: [u32; N], load: impl Fn(usize)
 fn summarize(max: u64, load: impl Fn(usize) -> u64) -> Summary {
     let count = (0..BUCKETS).map(&load).fold(0u64, u64::saturating_add);
     let [p50, p90, p99, p999] = walk(count, max, QUANTILES, load);
-    Summary { count, p50, p90, p99, p999, max: if count == 0 { 0 } else { max } }
+    Summary {
+        count,
+        p50,
+        p90,
+        p99,
+        p999,
+        max: if count == 0 { 0 } else { max },
+    }
 }
 
 /// One thread's histogram: plain counters, for the hot path.
@@ -194,7 +206,13 @@ impl Default for Hist {
 impl Hist {
     /// An empty histogram.
     pub const fn new() -> Self {
-        Hist { buckets: [0; BUCKETS], count: 0, max: 0, lo: BUCKETS as u16, hi: 0 }
+        Hist {
+            buckets: [0; BUCKETS],
+            count: 0,
+            max: 0,
+            lo: BUCKETS as u16,
+            hi: 0,
+        }
     }
 
     /// Counts one value of `ns` nanoseconds.
@@ -273,13 +291,19 @@ impl AtomicHist {
     /// An empty histogram.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        AtomicHist { buckets: [const { AtomicU64::new(0) }; BUCKETS], max: AtomicU64::new(0) }
+        AtomicHist {
+            buckets: [const { AtomicU64::new(0) }; BUCKETS],
+            max: AtomicU64::new(0),
+        }
     }
 
     /// An empty histogram (loom's atomics have no `const` constructor).
     #[cfg(loom)]
     pub fn new() -> Self {
-        AtomicHist { buckets: core::array::from_fn(|_| AtomicU64::new(0)), max: AtomicU64::new(0) }
+        AtomicHist {
+            buckets: core::array::from_fn(|_| AtomicU64::new(0)),
+            max: AtomicU64::new(0),
+        }
     }
 
     /// Counts one value of `ns` nanoseconds: two atomic RMWs on shared
@@ -299,7 +323,10 @@ impl AtomicHist {
 
     /// Values recorded (the sum of the buckets).
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Relaxed)).fold(0, u64::saturating_add)
+        self.buckets
+            .iter()
+            .map(|b| b.load(Relaxed))
+            .fold(0, u64::saturating_add)
     }
 
     /// Largest value recorded (exact; 0 if none).
@@ -365,7 +392,14 @@ impl Event {
 
     /// The name in the latency table.
     pub fn name(self) -> &'static str {
-        ["alloc", "free", "purge", "purge_flush", "purge_hold", "alloc_wait"][self as usize]
+        [
+            "alloc",
+            "free",
+            "purge",
+            "purge_flush",
+            "purge_hold",
+            "alloc_wait",
+        ][self as usize]
     }
 }
 
@@ -382,13 +416,17 @@ impl Latency {
     /// Empty histograms.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Latency { hists: [const { AtomicHist::new() }; Event::ALL.len()] }
+        Latency {
+            hists: [const { AtomicHist::new() }; Event::ALL.len()],
+        }
     }
 
     /// Empty histograms.
     #[cfg(loom)]
     pub fn new() -> Self {
-        Latency { hists: core::array::from_fn(|_| AtomicHist::new()) }
+        Latency {
+            hists: core::array::from_fn(|_| AtomicHist::new()),
+        }
     }
 
     /// The histogram of `ev` (to merge a thread's [`Hist`] into).
@@ -416,7 +454,17 @@ impl Latency {
         writeln!(w, "{TABLE_HEADER}")?;
         for ev in Event::ALL {
             let s = self.hist(ev).summary();
-            writeln!(w, "{} {} {} {} {} {} {}", ev.name(), s.count, s.p50, s.p90, s.p99, s.p999, s.max)?;
+            writeln!(
+                w,
+                "{} {} {} {} {} {} {}",
+                ev.name(),
+                s.count,
+                s.p50,
+                s.p90,
+                s.p99,
+                s.p999,
+                s.max
+            )?;
         }
         Ok(())
     }

@@ -25,9 +25,12 @@
 //!   check removed; the signed counter dips below zero for a moment.
 //! - [`Mode::PurgeLock`], seed 001's proposal: flag and count updated under
 //!   the purge lock, so a purger sees both or neither.
-//! - [`Mode::Ordered`], today's kernel: count first, publish second (push on
-//!   a lock-free purge list), and the purge detaches the whole list and
-//!   subtracts exactly what it took.
+//! - [`Mode::Ordered`], the 4.9–5.x kernels: count first, publish second
+//!   (push on a lock-free purge list), and the purge detaches the whole list
+//!   and subtracts exactly what it took.
+//! - [`Mode::Nodes`], 6.9+ (6.12): count first, then insert into the lazy
+//!   list of a per-CPU vmap node under that node's lock; per-node pools of
+//!   ready areas; the purge drains every node (see [`nodes`]).
 //!
 //! The check stays armed in every mode but `DropBugon`; what happens when it
 //! fires is up to [`Env::race`] (count, WARN or a real BUG).
@@ -48,8 +51,14 @@
 
 use super::freetree::{FreeTree, Node};
 use super::hist::Event;
+// (`addr_to_node_id`, `POOL_SIZES` and `ZONE_PAGES`: for the host tests.)
 use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
+#[allow(unused_imports)]
+pub use nodes::{addr_to_node_id, NodeLazy, NodePools, MAX_NODES, POOL_SIZES, ZONE_PAGES};
+
+#[path = "nodes.rs"]
+pub mod nodes;
 
 /// How lazy frees are published and purged; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,17 +69,26 @@ pub enum Mode {
     DropBugon = 1,
     /// Seed 001: flag and count under the purge lock; check armed.
     PurgeLock = 2,
-    /// 6.12: count, then publish on a list the purge detaches; check armed.
+    /// 4.9–5.x: count, then publish on a list the purge detaches; check armed.
     Ordered = 3,
+    /// 6.9+ (6.12): count, then insert into a per-CPU node's lazy list;
+    /// per-node pools; purge drained from a workqueue; check armed.
+    Nodes = 4,
 }
 
 impl Mode {
     /// Every mode, in the order of the table in the README.
-    pub const ALL: [Mode; 4] = [Mode::Buggy, Mode::DropBugon, Mode::PurgeLock, Mode::Ordered];
+    pub const ALL: [Mode; 5] = [
+        Mode::Buggy,
+        Mode::DropBugon,
+        Mode::PurgeLock,
+        Mode::Ordered,
+        Mode::Nodes,
+    ];
 
     /// The name used by the `mode` knob.
     pub fn name(self) -> &'static str {
-        ["buggy", "drop-bugon", "purge-lock", "ordered"][self as usize]
+        ["buggy", "drop-bugon", "purge-lock", "ordered", "nodes"][self as usize]
     }
 
     /// The mode called `name`, if any.
@@ -79,7 +97,7 @@ impl Mode {
     }
 
     fn from_u8(v: u8) -> Mode {
-        Mode::ALL[v as usize & 3]
+        Mode::ALL[v as usize % Mode::ALL.len()]
     }
 
     /// Whether the seed's `BUG_ON(nr > vmap_lazy_nr)` is checked.
@@ -107,11 +125,23 @@ pub enum Why {
 
 impl Why {
     /// Every path, in the order of the `purges_<path>` stats.
-    pub const ALL: [Why; 5] = [Why::Threshold, Why::Exhaustion, Why::Demand, Why::ModeSwitch, Why::Teardown];
+    pub const ALL: [Why; 5] = [
+        Why::Threshold,
+        Why::Exhaustion,
+        Why::Demand,
+        Why::ModeSwitch,
+        Why::Teardown,
+    ];
 
     /// The name in the stats file (`purges_<name>`).
     pub fn name(self) -> &'static str {
-        ["threshold", "exhaustion", "demand", "mode_switch", "teardown"][self as usize]
+        [
+            "threshold",
+            "exhaustion",
+            "demand",
+            "mode_switch",
+            "teardown",
+        ][self as usize]
     }
 
     /// Whether the purge waits for the purge lock.
@@ -128,6 +158,8 @@ const SLOT_BUSY: u32 = 1;
 const SLOT_LAZY: u32 = 2;
 /// A purger has taken the area (2.6.28's `VM_LAZY_FREEING`).
 const SLOT_PURGING: u32 = 3;
+/// The area waits in a node's pool, ready to be handed out (mode `nodes`).
+const SLOT_POOLED: u32 = 4;
 /// End of a chain of slots.
 const NIL: u32 = u32::MAX;
 
@@ -136,8 +168,11 @@ pub struct AreaSlot {
     state: AtomicU32,
     start: AtomicU64,
     len: AtomicU32,
-    /// Link in the purge list (ordered) or in a purger's private batch.
+    /// Link in the purge list (ordered) or in a purger's private batch; in
+    /// a node's lazy list, purge list or pool (nodes).
     next: AtomicU32,
+    /// The node whose pool the allocation tried (6.12's `vn_id`), or `NIL`.
+    node: AtomicU32,
 }
 
 impl AreaSlot {
@@ -148,6 +183,7 @@ impl AreaSlot {
             start: AtomicU64::new(0),
             len: AtomicU32::new(0),
             next: AtomicU32::new(NIL),
+            node: AtomicU32::new(NIL),
         }
     }
 }
@@ -160,7 +196,7 @@ pub fn slots_needed(pages: u64) -> usize {
 /// What the lazy logic needs from its surroundings: locks, the TLB flush and
 /// the race policy. The kernel module implements it on its arena; the host
 /// tests implement it with `std` or `loom` primitives.
-pub trait Env {
+pub trait Env: Sync {
     /// Storage of the free tree's nodes.
     type Pool: DerefMut<Target = [Node]>;
     /// Held while the static purge lock is held.
@@ -240,6 +276,40 @@ pub trait Env {
     fn record(&self, ev: Event, ns: u64) {
         let _ = (ev, ns);
     }
+
+    // --- Mode `nodes` (see [`nodes`]) ---
+
+    /// The CPU running the caller (`raw_smp_processor_id()`).
+    fn this_cpu(&self) -> usize {
+        0
+    }
+    /// Number of vmap nodes, 1..=[`MAX_NODES`], fixed for the arena's life.
+    fn nr_nodes(&self) -> usize;
+    /// Runs `f` on node `node`'s lazy bookkeeping under that node's lazy lock.
+    fn with_node_lazy<R>(&self, node: usize, f: impl FnOnce(&mut NodeLazy) -> R) -> R;
+    /// Runs `f` on node `node`'s pools under that node's pool lock.
+    fn with_node_pools<R>(&self, node: usize, f: impl FnOnce(&mut NodePools) -> R) -> R;
+    /// Queues the drain work (6.12's `schedule_work(&drain_vmap_work)`),
+    /// which calls [`Lazy::drain`]; false if there is no workqueue, and the
+    /// free purges inline instead.
+    fn queue_drain(&self) -> bool {
+        false
+    }
+    /// Runs `give_back(node)` for every node of `helpers` on that node's
+    /// CPU (6.12's `schedule_work_on()`) and for every node of `inline` on
+    /// this one, then waits for the helpers (`flush_work()`). Returns how
+    /// many nodes helpers did. The default does everything here.
+    fn run_helpers(
+        &self,
+        helpers: &[u8],
+        inline: &[u8],
+        give_back: &(dyn Fn(usize) + Sync),
+    ) -> u64 {
+        for &n in inline.iter().chain(helpers) {
+            give_back(usize::from(n));
+        }
+        0
+    }
 }
 
 /// Default bound of [`Env::hold_max_areas`]: areas given back per
@@ -268,7 +338,7 @@ pub struct Stats {
     /// Allocations that failed even after a synchronous purge.
     pub alloc_failures: AtomicU64,
     /// Purges that took at least one area, per mode.
-    pub purges: [AtomicU64; 4],
+    pub purges: [AtomicU64; 5],
     /// The same purges, per path ([`Why`]).
     pub purges_by: [AtomicU64; 5],
     /// Areas given back by purges.
@@ -286,6 +356,13 @@ pub struct Stats {
     /// Most areas given back in one tree-lock hold since the last reset
     /// ([`Lazy::reset_extremes`]); an extreme like `lazy_min`/`lazy_max`.
     pub purge_hold_max_areas: AtomicU64,
+    /// Allocations (mode `nodes`) served by a node's pool / not served.
+    pub pool_hits: AtomicU64,
+    pub pool_misses: AtomicU64,
+    /// Helper work items that gave a node's areas back (mode `nodes`).
+    pub purge_helpers: AtomicU64,
+    /// Pooled areas given back to the tree by pool decay (mode `nodes`).
+    pub decayed_areas: AtomicU64,
 }
 
 impl Stats {
@@ -309,6 +386,10 @@ impl Stats {
         add(&self.purged_pages, &into.purged_pages);
         add(&self.race_detected, &into.race_detected);
         add(&self.purge_holds, &into.purge_holds);
+        add(&self.pool_hits, &into.pool_hits);
+        add(&self.pool_misses, &into.pool_misses);
+        add(&self.purge_helpers, &into.purge_helpers);
+        add(&self.decayed_areas, &into.decayed_areas);
     }
 }
 
@@ -319,8 +400,9 @@ impl Stats {
 /// - `lazy_nr` equals the pages counted by frees minus the pages subtracted
 ///   by purges; at quiescence (no free or purge running) it equals the pages
 ///   of the areas in state `SLOT_LAZY`.
-/// - An area is in the free tree, or in exactly one slot as busy, lazy or
-///   purging, never two of these.
+/// - An area is in the free tree, or in exactly one slot as busy, lazy,
+///   purging or pooled, never two of these; a pooled area is in exactly one
+///   node pool.
 pub struct Lazy<S> {
     slots: S,
     base: u64,
@@ -333,7 +415,7 @@ pub struct Lazy<S> {
     pub stats: Stats,
 }
 
-impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
+impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// Lazy state for an arena starting at page `base`, with `slots` from
     /// [`slots_needed`].
     pub fn new(slots: S, base: u64, mode: Mode, lazy_max_pages: u64) -> Self {
@@ -386,7 +468,10 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
 
     /// Number of areas that are allocated, lazy or being purged.
     pub fn live_areas(&self) -> usize {
-        self.slots.iter().filter(|s| s.state.load(Relaxed) != SLOT_FREE).count()
+        self.slots
+            .iter()
+            .filter(|s| !matches!(s.state.load(Relaxed), SLOT_FREE | SLOT_POOLED))
+            .count()
     }
 
     fn slot(&self, start: u64) -> &AreaSlot {
@@ -404,12 +489,18 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     /// synchronous purge (the wait for the purge lock included) is recorded
     /// as [`Event::AllocWait`].
     pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
-        let start = env.with_tree(|t| t.alloc(len, align)).or_else(|| {
-            let t0 = clock(env, env.timing());
-            self.purge(env, Why::Exhaustion);
-            since(env, Event::AllocWait, t0);
-            env.with_tree(|t| t.alloc(len, align))
-        });
+        // Mode `nodes`: this CPU's node pool first (`node_alloc()`).
+        let node = self.alloc_node(env);
+        let start = self
+            .pool_alloc(env, node, len, align)
+            .or_else(|| env.with_tree(|t| t.alloc(len, align)))
+            .or_else(|| {
+                let t0 = clock(env, env.timing());
+                self.purge(env, Why::Exhaustion);
+                since(env, Event::AllocWait, t0);
+                // The exhaustion purge decayed every pool: only the tree is left.
+                env.with_tree(|t| t.alloc(len, align))
+            });
         let Some(start) = start else {
             self.stats.alloc_failures.fetch_add(1, Relaxed);
             return None;
@@ -418,6 +509,7 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_FREE);
         slot.start.store(start, Relaxed);
         slot.len.store(len as u32, Relaxed);
+        slot.node.store(node, Relaxed);
         slot.state.store(SLOT_BUSY, Release);
         self.stats.allocs.fetch_add(1, Relaxed);
         Some(start)
@@ -430,7 +522,8 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         let slot = self.slot(start);
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_BUSY);
         let pages = i64::from(slot.len.load(Relaxed));
-        let nr = match self.mode() {
+        let mode = self.mode();
+        let nr = match mode {
             Mode::Buggy | Mode::DropBugon => {
                 // va->flags |= VM_LAZY_FREE; ... atomic_add(pages, &vmap_lazy_nr);
                 slot.state.store(SLOT_LAZY, Release);
@@ -450,13 +543,22 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
                 self.push_purge_list(start);
                 nr
             }
+            Mode::Nodes => {
+                let nr = self.lazy_nr.fetch_add(pages, AcqRel) + pages;
+                env.race_window();
+                self.node_insert_lazy(env, start);
+                nr
+            }
         };
         self.track(nr);
         self.stats.frees.fetch_add(1, Relaxed);
         let max = self.lazy_max_pages();
         env.trace_free(start, nr as u64, max);
         if nr > i64::try_from(max).unwrap_or(i64::MAX) {
-            self.purge(env, Why::Threshold);
+            // Mode `nodes` drains from a workqueue, where there is one.
+            if mode != Mode::Nodes || !env.queue_drain() {
+                self.purge(env, Why::Threshold);
+            }
         }
     }
 
@@ -467,7 +569,10 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         let mut head = self.purge_list.load(Relaxed);
         loop {
             slot.next.store(head, Relaxed);
-            match self.purge_list.compare_exchange_weak(head, idx, Release, Relaxed) {
+            match self
+                .purge_list
+                .compare_exchange_weak(head, idx, Release, Relaxed)
+            {
                 Ok(_) => return,
                 Err(h) => head = h,
             }
@@ -493,9 +598,21 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
                 None => return 0,
             }
         };
+        self.purge_locked(env, why)
+    }
+
+    /// [`Self::purge`], with the purge lock held.
+    fn purge_locked<E: Env>(&self, env: &E, why: Why) -> u64 {
         let timing = env.timing();
         let t0 = clock(env, timing);
         let mode = self.mode();
+        if mode == Mode::Nodes {
+            let areas = self.purge_nodes(env, why, timing);
+            if areas > 0 {
+                since(env, Event::Purge, t0);
+            }
+            return areas;
+        }
         let batch = match mode {
             Mode::Ordered => self.take_purge_list(),
             _ => self.take_flagged(),
@@ -535,7 +652,11 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
     fn take_flagged(&self) -> Batch {
         let mut batch = Batch::new();
         for (idx, slot) in self.slots.iter().enumerate() {
-            if slot.state.compare_exchange(SLOT_LAZY, SLOT_PURGING, Acquire, Relaxed).is_ok() {
+            if slot
+                .state
+                .compare_exchange(SLOT_LAZY, SLOT_PURGING, Acquire, Relaxed)
+                .is_ok()
+            {
                 slot.next.store(batch.head, Relaxed);
                 batch.head = idx as u32;
                 batch.add(slot);
@@ -551,7 +672,9 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         batch.head = idx;
         while idx != NIL {
             let slot = &self.slots[idx as usize];
-            let ok = slot.state.compare_exchange(SLOT_LAZY, SLOT_PURGING, Relaxed, Relaxed);
+            let ok = slot
+                .state
+                .compare_exchange(SLOT_LAZY, SLOT_PURGING, Relaxed, Relaxed);
             debug_assert!(ok.is_ok());
             batch.add(slot);
             idx = slot.next.load(Relaxed);
@@ -577,11 +700,18 @@ impl<S: Deref<Target = [AreaSlot]>> Lazy<S> {
         let t0 = clock(env, timing);
         env.flush(batch.start, batch.end);
         since(env, Event::PurgeFlush, t0);
+        self.give_back(env, batch.head, timing);
+    }
+
+    /// Gives the chain of slots from `head` back to the tree, in holds of at
+    /// most [`Env::hold_max_areas`] areas with [`Env::resched`] between two
+    /// (see [`Self::flush_and_release`]); `nodes` gives back this way too.
+    pub(super) fn give_back<E: Env>(&self, env: &E, head: u32, timing: bool) {
         let max = match env.hold_max_areas() {
             0 => u64::MAX,
             n => n as u64,
         };
-        let mut idx = batch.head;
+        let mut idx = head;
         let mut first = true;
         while idx != NIL {
             if !first {
@@ -623,7 +753,13 @@ struct Batch {
 
 impl Batch {
     fn new() -> Self {
-        Batch { head: NIL, areas: 0, nr: 0, start: u64::MAX, end: 0 }
+        Batch {
+            head: NIL,
+            areas: 0,
+            nr: 0,
+            start: u64::MAX,
+            end: 0,
+        }
     }
 
     /// Accounts for `slot`, which the caller has linked into the chain.

@@ -28,7 +28,10 @@ pub fn parse_u64(buf: &[u8], min: u64, max: u64) -> Result<u64, Invalid> {
         if !c.is_ascii_digit() {
             return Err(Invalid);
         }
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))).ok_or(Invalid)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or(Invalid)?;
     }
     if v < min || v > max {
         return Err(Invalid);
@@ -39,5 +42,8 @@ pub fn parse_u64(buf: &[u8], min: u64, max: u64) -> Result<u64, Invalid> {
 /// Parses one of `names`, returning its index.
 pub fn parse_name(buf: &[u8], names: &[&str]) -> Result<usize, Invalid> {
     let word = strip_newline(buf);
-    names.iter().position(|n| n.as_bytes() == word).ok_or(Invalid)
+    names
+        .iter()
+        .position(|n| n.as_bytes() == word)
+        .ok_or(Invalid)
 }

@@ -48,7 +48,12 @@ pub struct Ctx {
 impl Ctx {
     /// A context seeded with `seed` (any value).
     pub fn new(seed: u64, nr_pages: u64, max_align: u64) -> Self {
-        Ctx { rng: seed | 1, nr_pages, iter: 0, max_align: max_align.max(1) }
+        Ctx {
+            rng: seed | 1,
+            nr_pages,
+            iter: 0,
+            max_align: max_align.max(1),
+        }
     }
 
     /// Next pseudo-random number (xorshift64).
@@ -91,7 +96,13 @@ fn random_size(c: &mut Ctx) -> Step {
 }
 
 fn long_busy_list(_: &mut Ctx) -> Step {
-    [Some(Req { pages: 100, align: 1 }), Some(Req { pages: 1, align: 1 })]
+    [
+        Some(Req {
+            pages: 100,
+            align: 1,
+        }),
+        Some(Req { pages: 1, align: 1 }),
+    ]
 }
 
 fn full_fit(_: &mut Ctx) -> Step {
@@ -140,14 +151,54 @@ fn holes(budget: u64) -> Busy {
 
 /// The workload table.
 pub static WORKLOADS: [Workload; 8] = [
-    Workload { name: "fix_size", busy: no_busy, step: fix_size, handoff: false },
-    Workload { name: "random_size", busy: no_busy, step: random_size, handoff: false },
-    Workload { name: "long_busy_list", busy: busy_list, step: long_busy_list, handoff: false },
-    Workload { name: "full_fit", busy: holes, step: full_fit, handoff: false },
-    Workload { name: "fix_align", busy: no_busy, step: fix_align, handoff: false },
-    Workload { name: "random_size_align", busy: no_busy, step: random_size_align, handoff: false },
-    Workload { name: "align_shift", busy: no_busy, step: align_shift, handoff: false },
-    Workload { name: "handoff", busy: no_busy, step: handoff, handoff: true },
+    Workload {
+        name: "fix_size",
+        busy: no_busy,
+        step: fix_size,
+        handoff: false,
+    },
+    Workload {
+        name: "random_size",
+        busy: no_busy,
+        step: random_size,
+        handoff: false,
+    },
+    Workload {
+        name: "long_busy_list",
+        busy: busy_list,
+        step: long_busy_list,
+        handoff: false,
+    },
+    Workload {
+        name: "full_fit",
+        busy: holes,
+        step: full_fit,
+        handoff: false,
+    },
+    Workload {
+        name: "fix_align",
+        busy: no_busy,
+        step: fix_align,
+        handoff: false,
+    },
+    Workload {
+        name: "random_size_align",
+        busy: no_busy,
+        step: random_size_align,
+        handoff: false,
+    },
+    Workload {
+        name: "align_shift",
+        busy: no_busy,
+        step: align_shift,
+        handoff: false,
+    },
+    Workload {
+        name: "handoff",
+        busy: no_busy,
+        step: handoff,
+        handoff: true,
+    },
 ];
 
 /// Names of the workloads, in table order.

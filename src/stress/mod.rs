@@ -20,9 +20,9 @@ use crate::arena::{Arena, ArenaStats, LATENCY};
 use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGET_FLOOR};
 use crate::lazy_core::lazy::{Mode, Stats, Why};
 use crate::lazy_core::workload::WORKLOADS;
+use crate::sys::cpu;
 use crate::sys::kthread::Thread;
 use crate::sys::pgtable::drain_quarantine;
-use crate::sys::cpu;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -77,7 +77,7 @@ impl Control {
 }
 
 /// The stress machinery: knobs, counters, threads, arena.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Stress {
     pub(crate) knobs: Arc<Knobs>,
     pub(crate) stats: StressStats,
@@ -89,6 +89,8 @@ impl Stress {
     /// Creates the machinery and its arena (`arena_mb`, `mode` knobs).
     pub(crate) fn new(knobs: Arc<Knobs>) -> Result<Arc<Self>> {
         let arena = Arena::new(knobs.arena_mb.load(Relaxed), knobs.mode(), knobs.clone())?;
+        // If the rest fails, the arena must still be retired (not leaked).
+        let retire_on_error = arena.clone();
         let ctl = Control {
             threads: KVec::new(),
             arena: Some(arena),
@@ -103,6 +105,7 @@ impl Stress {
             }),
             GFP_KERNEL,
         )
+        .inspect_err(|_| retire_on_error.retire())
     }
 
     fn working(ctl: &Control) -> bool {
@@ -168,7 +171,8 @@ impl Stress {
                 };
                 // Thread i on the i-th online CPU (round robin): the online
                 // mask may have holes (a CPU taken offline).
-                let thread = Thread::spawn(worker, Worker::thread, cpu::nth_online(i as u32), i as u32)?;
+                let thread =
+                    Thread::spawn(worker, Worker::thread, cpu::nth_online(i as u32), i as u32)?;
                 // Cannot fail: reserved above.
                 let _ = ctl.threads.push(thread, GFP_KERNEL);
             }
@@ -213,6 +217,7 @@ impl Stress {
     pub(crate) fn set_arena_mb(&self, mb: u64) -> Result {
         self.stopped(|ctl, old| {
             let new = Arena::new(mb, self.knobs.mode(), self.knobs.clone())?;
+            old.retire();
             old.purge(Why::Teardown);
             drain_quarantine();
             old.lazy.stats.add_to(&ctl.retired);
@@ -275,7 +280,10 @@ impl Stress {
     }
 
     /// Calls `f` with the counters of every arena since load added up.
-    pub(crate) fn with_totals<R>(&self, f: impl FnOnce(&Stats, &ArenaStats, Option<&Arena>) -> R) -> R {
+    pub(crate) fn with_totals<R>(
+        &self,
+        f: impl FnOnce(&Stats, &ArenaStats, Option<&Arena>) -> R,
+    ) -> R {
         let ctl = self.ctl.lock();
         let (lazy, arena) = (Stats::default(), ArenaStats::default());
         ctl.retired.add_to(&lazy);
@@ -285,5 +293,17 @@ impl Stress {
             a.stats.add_to(&arena);
         }
         f(&lazy, &arena, ctl.arena.as_deref())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Stress {
+    /// The threads are gone (each held a reference to us); the arena goes
+    /// once its drain work has finished.
+    fn drop(self: Pin<&mut Self>) {
+        let arena = self.ctl.lock().arena.take();
+        if let Some(a) = arena {
+            a.retire();
+        }
     }
 }

@@ -64,7 +64,11 @@ pub(crate) enum Target {
     /// reserved for this thread (`region`, `pages` long), flushed from this
     /// CPU's TLB only (the thread is bound to it); no alignment, no address
     /// management, no cross-CPU flush.
-    Floor { arena: Arc<Arena>, region: u64, pages: u64 },
+    Floor {
+        arena: Arc<Arena>,
+        region: u64,
+        pages: u64,
+    },
 }
 
 impl Target {
@@ -74,7 +78,11 @@ impl Target {
         Ok(match kind {
             TARGET_LAZY => Target::Lazy(arena.clone()),
             TARGET_VMALLOC => Target::Vmalloc,
-            _ => Target::Floor { arena: arena.clone(), region: arena.reserve(max_pages, 1)?, pages: max_pages },
+            _ => Target::Floor {
+                arena: arena.clone(),
+                region: arena.reserve(max_pages, 1)?,
+                pages: max_pages,
+            },
         })
     }
 
@@ -82,7 +90,11 @@ impl Target {
     pub(crate) fn alloc(&self, r: Req) -> Result<Area> {
         Ok(match self {
             Target::Lazy(a) => Area::Arena(a.alloc(r.pages, r.align)?),
-            Target::Floor { arena, region, pages } => {
+            Target::Floor {
+                arena,
+                region,
+                pages,
+            } => {
                 if r.pages > *pages {
                     return Err(ENOMEM);
                 }
@@ -105,7 +117,10 @@ impl Target {
             (_, Area::Vmalloc(v)) => drop(v),
             (Target::Vmalloc, Area::Arena(m)) => {
                 // Cannot happen: a thread frees only what its target made.
-                pr_err!("stress: arena area {:#x} freed on the vmalloc target, leaked\n", m.addr());
+                pr_err!(
+                    "stress: arena area {:#x} freed on the vmalloc target, leaked\n",
+                    m.addr()
+                );
                 // Dropping the token leaves its pages mapped for good.
                 let _ = m;
             }
@@ -116,7 +131,9 @@ impl Target {
     /// to any TLB): the page the arena put in the PTE, or vmalloc's.
     pub(crate) fn page<'a>(&self, a: &'a Area, i: u64) -> Option<PageView<'a>> {
         match (self, a) {
-            (Target::Lazy(arena) | Target::Floor { arena, .. }, Area::Arena(m)) => arena.page_table().page(m, i),
+            (Target::Lazy(arena) | Target::Floor { arena, .. }, Area::Arena(m)) => {
+                arena.page_table().page(m, i)
+            }
             (_, Area::Vmalloc(v)) => v.page(i),
             (Target::Vmalloc, Area::Arena(_)) => None,
         }

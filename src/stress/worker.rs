@@ -19,8 +19,8 @@ use crate::arena::LATENCY;
 use crate::knobs::TARGETS;
 use crate::lazy_core::hist::{Event, Hist};
 use crate::lazy_core::workload::{Busy, Ctx, Req, WORKLOADS};
-use crate::sys::kthread;
 use crate::sys::cpu;
+use crate::sys::kthread;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
@@ -50,8 +50,14 @@ impl Handoff {
     pub(super) fn new(n: usize) -> Result<Arc<Self>> {
         let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            let ring = Ring { areas: core::array::from_fn(|_| None), len: 0 };
-            queues.push(KBox::pin_init(new_spinlock!(ring, "lazy_vmap_handoff"), GFP_KERNEL)?, GFP_KERNEL)?;
+            let ring = Ring {
+                areas: core::array::from_fn(|_| None),
+                len: 0,
+            };
+            queues.push(
+                KBox::pin_init(new_spinlock!(ring, "lazy_vmap_handoff"), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
         }
         Ok(Arc::new(Handoff { queues }, GFP_KERNEL)?)
     }
@@ -199,7 +205,9 @@ impl Worker {
         fill(&a, self.seed);
         self.check(&a, self.seed, l);
         l.ops += 1;
-        let Some(h) = &self.handoff else { return self.free(a, l) };
+        let Some(h) = &self.handoff else {
+            return self.free(a, l);
+        };
         if let Err(a) = h.put(self.index, a, self.seed) {
             self.free(a, l);
         }
@@ -284,7 +292,10 @@ impl Worker {
             }
             cpu::cond_resched();
         }
-        self.stress.stats.run_loop_ns.fetch_add(now_ns() - t0, Relaxed);
+        self.stress
+            .stats
+            .run_loop_ns
+            .fetch_add(now_ns() - t0, Relaxed);
         // What the previous CPU's thread did not take of ours.
         if let Some(h) = &self.handoff {
             while let Some((a, _)) = h.take(self.index) {

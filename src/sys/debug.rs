@@ -58,7 +58,9 @@ impl InitFault {
             return 0;
         }
         // SAFETY: as in `arm`, on the same task.
-        *self.left.get_or_insert_with(|| unsafe { ffi::lv_init_fault_disarm() })
+        *self
+            .left
+            .get_or_insert_with(|| unsafe { ffi::lv_init_fault_disarm() })
     }
 }
 

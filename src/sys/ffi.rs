@@ -68,6 +68,10 @@ extern "C" {
         vend: c_ulong,
         failed: c_int,
     );
-    pub(super) fn lv_trace_free_vmap_area_noflush(va_start: c_ulong, nr_lazy: c_ulong, nr_lazy_max: c_ulong);
+    pub(super) fn lv_trace_free_vmap_area_noflush(
+        va_start: c_ulong,
+        nr_lazy: c_ulong,
+        nr_lazy_max: c_ulong,
+    );
     pub(super) fn lv_trace_purge_vmap_area_lazy(start: c_ulong, end: c_ulong, npurged: c_uint);
 }

@@ -68,7 +68,9 @@ impl<T: Send + Sync> Thread<T> {
         // stays valid until the thread is stopped (the `Thread` owns it);
         // `cpu` is a CPU number. The helper returns a counted reference or
         // an error pointer.
-        let task = from_err_ptr(unsafe { ffi::lv_kthread_start(trampoline::<T>, p, cpu as c_int, id as c_int) })?;
+        let task = from_err_ptr(unsafe {
+            ffi::lv_kthread_start(trampoline::<T>, p, cpu as c_int, id as c_int)
+        })?;
         let task = NonNull::new(task.cast::<Task>()).ok_or(ENOMEM)?;
         // SAFETY: `Task` is a transparent wrapper of `task_struct`, and the
         // helper took the reference we hand over to `ARef`.

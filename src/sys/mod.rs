@@ -22,6 +22,8 @@
 //!   handler;
 //! - [`sync`]: the static purge lock;
 //! - [`trace`]: the `lazy_vmap:*` trace events (defined in C);
+//! - [`workqueue`]: `flush_work()`, and scoped work items on given CPUs
+//!   (the purge helpers of mode `nodes`);
 //! - [`debug`]: BUG, WARN and the test hooks (fault injection).
 //!
 //! Where the kernel crate has the abstraction it is used directly by the
@@ -37,3 +39,4 @@ pub(crate) mod sysfs;
 pub(crate) mod tlb;
 pub(crate) mod trace;
 pub(crate) mod vmalloc;
+pub(crate) mod workqueue;

@@ -144,7 +144,10 @@ impl PageView<'_> {
     ///
     /// `page` is a live page of an area borrowed for the view's lifetime.
     pub(super) unsafe fn new(page: *mut bindings::page) -> Option<Self> {
-        (!page.is_null()).then_some(PageView { page, _area: PhantomData })
+        (!page.is_null()).then_some(PageView {
+            page,
+            _area: PhantomData,
+        })
     }
 
     /// Reads the two words `Mapped::write_words` writes, through the page's
@@ -214,7 +217,12 @@ pub(super) unsafe fn write_words(p: usize, w: (u64, u64)) {
 /// `p` is the start of a mapped, readable page.
 pub(super) unsafe fn read_words(p: usize) -> (u64, u64) {
     // SAFETY: the caller's promise.
-    unsafe { (core::ptr::read_volatile(p as *const u64), core::ptr::read_volatile((p + PAGE_SIZE - 8) as *const u64)) }
+    unsafe {
+        (
+            core::ptr::read_volatile(p as *const u64),
+            core::ptr::read_volatile((p + PAGE_SIZE - 8) as *const u64),
+        )
+    }
 }
 
 /// What `unmap` does with the pages it takes out of the PTEs.
@@ -243,7 +251,12 @@ impl PageTable {
         drop(list);
         // From here on every error path returns through `Drop`, which
         // releases the range exactly once.
-        let mut pt = PageTable { base: va, ptes: KVVec::new(), dummy, mapped: AtomicI64::new(0) };
+        let mut pt = PageTable {
+            base: va,
+            ptes: KVVec::new(),
+            dummy,
+            mapped: AtomicI64::new(0),
+        };
         if fault == 1 {
             return Err(ENOMEM);
         }
@@ -287,7 +300,9 @@ impl PageTable {
 
     /// The PTE of page number `pn`; panics outside the range.
     fn pte(&self, pn: u64) -> *mut bindings::pte_t {
-        let i = pn.checked_sub(self.base_pfn()).expect("page below the arena");
+        let i = pn
+            .checked_sub(self.base_pfn())
+            .expect("page below the arena");
         self.ptes[i as usize] as *mut _
     }
 
@@ -309,7 +324,14 @@ impl PageTable {
         let mut mismatches = 0;
         let undo = |done: u64| {
             // The pages mapped so far are ours and never reached a caller.
-            self.unmap(Mapped { start, pages: done, table: self.base }, Dispose::Free);
+            self.unmap(
+                Mapped {
+                    start,
+                    pages: done,
+                    table: self.base,
+                },
+                Dispose::Free,
+            );
         };
         while done < pages {
             let n = (pages - done).min(BATCH as u64) as usize;
@@ -344,7 +366,14 @@ impl PageTable {
             self.mapped.fetch_add(n as i64, Relaxed);
             done += n as u64;
         }
-        Ok((Mapped { start, pages, table: self.base }, mismatches))
+        Ok((
+            Mapped {
+                start,
+                pages,
+                table: self.base,
+            },
+            mismatches,
+        ))
     }
 
     /// Clears the PTEs of `m` *without* a TLB flush and frees or quarantines
@@ -377,7 +406,8 @@ impl PageTable {
                 Dispose::Quarantine => {
                     // SAFETY: the pages are ours, unmapped, on no list; the
                     // quarantine owns them until a flush has run everywhere.
-                    let held = unsafe { ffi::lv_quarantine_add(batch.as_mut_ptr(), got as _) } as u64;
+                    let held =
+                        unsafe { ffi::lv_quarantine_add(batch.as_mut_ptr(), got as _) } as u64;
                     quarantined += got as u64;
                     if held > quarantine_max() {
                         drain_quarantine();
@@ -437,7 +467,10 @@ impl Drop for PageTable {
             // Cannot happen: the arena is dropped after every stress thread
             // freed its areas. A token may still point into the range, so
             // leave it mapped for good rather than free pages under it.
-            pr_err!("lazy_vmap: page table dropped with {} pages mapped; range leaked\n", live);
+            pr_err!(
+                "lazy_vmap: page table dropped with {} pages mapped; range leaked\n",
+                live
+            );
             return;
         }
         self.release();

@@ -25,13 +25,17 @@ pub(crate) fn purge_lock() -> PurgeGuard {
     // SAFETY: a sleeping lock, taken from process context (every caller is
     // a kthread or a sysfs write); unlocked by the guard's drop.
     unsafe { ffi::lv_purge_lock() };
-    PurgeGuard { _not_send: PhantomData }
+    PurgeGuard {
+        _not_send: PhantomData,
+    }
 }
 
 /// Takes the purge lock if it is free.
 pub(crate) fn purge_trylock() -> Option<PurgeGuard> {
     // SAFETY: as above; never sleeps.
-    unsafe { ffi::lv_purge_trylock() }.then(|| PurgeGuard { _not_send: PhantomData })
+    unsafe { ffi::lv_purge_trylock() }.then(|| PurgeGuard {
+        _not_send: PhantomData,
+    })
 }
 
 impl Drop for PurgeGuard {

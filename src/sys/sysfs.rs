@@ -26,7 +26,11 @@ pub(crate) struct Buf<'a> {
 
 impl fmt::Write for Buf<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).filter(|&e| e <= self.buf.len()).ok_or(fmt::Error)?;
+        let end = self
+            .len
+            .checked_add(s.len())
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(fmt::Error)?;
         self.buf[self.len..end].copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
@@ -51,7 +55,11 @@ struct VTable {
 struct Erased<H>(PhantomData<H>);
 
 impl<H: Handler> Erased<H> {
-    const VTABLE: VTable = VTable { show: Self::show, store: Self::store, release: Self::release };
+    const VTABLE: VTable = VTable {
+        show: Self::show,
+        store: Self::store,
+        release: Self::release,
+    };
 
     /// The table, promoted to a static (a compile error if it could not be).
     fn vtable() -> &'static VTable {
@@ -109,14 +117,27 @@ impl Dir {
         let names = attrs.each_ref().map(|a| a.0.as_char_ptr());
         let modes = attrs.each_ref().map(|a| a.1);
         let p = Arc::into_raw(handler).cast::<()>().cast_mut();
-        if HANDLER.compare_exchange(core::ptr::null_mut(), p, AcqRel, Acquire).is_err() {
+        if HANDLER
+            .compare_exchange(core::ptr::null_mut(), p, AcqRel, Acquire)
+            .is_err()
+        {
             Erased::<H>::release(p);
             return Err(EBUSY);
         }
-        VTABLE.store(Erased::<H>::vtable() as *const VTable as *mut VTable, Release);
+        VTABLE.store(
+            Erased::<H>::vtable() as *const VTable as *mut VTable,
+            Release,
+        );
         // SAFETY: the arrays hold N static names and modes; the C side keeps
         // the name pointers, which are 'static.
-        let kobj = unsafe { ffi::lv_sysfs_create(name.as_char_ptr(), names.as_ptr(), modes.as_ptr(), N as c_uint) };
+        let kobj = unsafe {
+            ffi::lv_sysfs_create(
+                name.as_char_ptr(),
+                names.as_ptr(),
+                modes.as_ptr(),
+                N as c_uint,
+            )
+        };
         match NonNull::new(kobj) {
             Some(kobj) => Ok(Dir { kobj }),
             None => {

@@ -10,7 +10,9 @@
 //! and sizes, as the kernel's events do. A disabled event costs a call and a
 //! test of its static key (see `trace_events.c`).
 
-use super::ffi::{lv_trace_alloc_vmap_area, lv_trace_free_vmap_area_noflush, lv_trace_purge_vmap_area_lazy};
+use super::ffi::{
+    lv_trace_alloc_vmap_area, lv_trace_free_vmap_area_noflush, lv_trace_purge_vmap_area_lazy,
+};
 use kernel::page::PAGE_SHIFT;
 
 /// Byte address of page number `pn`; `u64::MAX` (the kernel's `ULONG_MAX`,
@@ -46,7 +48,9 @@ pub(crate) fn alloc_vmap_area(start: Option<u64>, len: u64, align: u64, vstart: 
 /// the counter is now `nr_lazy` pages, the threshold `nr_lazy_max` pages.
 pub(crate) fn free_vmap_area_noflush(va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
     // SAFETY: as above.
-    unsafe { lv_trace_free_vmap_area_noflush(bytes(va_start) as _, nr_lazy as _, nr_lazy_max as _) };
+    unsafe {
+        lv_trace_free_vmap_area_noflush(bytes(va_start) as _, nr_lazy as _, nr_lazy_max as _)
+    };
 }
 
 /// `purge_vmap_area_lazy`: a purge flushed pages `[start, end)` and gave

@@ -71,7 +71,11 @@ impl Vmalloc {
         }
         // SAFETY: the address is in our live area; the page it maps lives as
         // long as the area, which the view borrows.
-        unsafe { PageView::new(bindings::vmalloc_to_page((self.addr() + i as usize * PAGE_SIZE) as *const _)) }
+        unsafe {
+            PageView::new(bindings::vmalloc_to_page(
+                (self.addr() + i as usize * PAGE_SIZE) as *const _,
+            ))
+        }
     }
 }
 

@@ -80,12 +80,38 @@ impl FlushOrder {
         let before = ranges(tree);
         let r = f(tree);
         let after = ranges(tree);
+        self.check_new(&before, &after, "the allocator");
+        r
+    }
+
+    /// Runs `f` on a node's `pools` and checks that no unflushed page became allocatable from
+    /// them (mode `nodes`: a purged area may go to a pool instead of the tree). `slots` are the
+    /// arena's area slots, through which the pools are linked.
+    pub fn around_pools<R>(
+        &self,
+        slots: &[lazy_vmap_core::lazy::AreaSlot],
+        pools: &mut lazy_vmap_core::lazy::NodePools,
+        f: impl FnOnce(&mut lazy_vmap_core::lazy::NodePools) -> R,
+    ) -> R {
+        let ranges = |p: &lazy_vmap_core::lazy::NodePools| {
+            let mut v = Vec::new();
+            p.for_each_area(slots, |s, len| v.push((s, s + len)));
+            v
+        };
+        let before = ranges(pools);
+        let r = f(pools);
+        let after = ranges(pools);
+        self.check_new(&before, &after, "a node pool");
+        r
+    }
+
+    /// Panics if an unflushed page is in `after` but not in `before` (ranges `[start, end)`).
+    fn check_new(&self, before: &[(u64, u64)], after: &[(u64, u64)], what: &str) {
         let free_in = |v: &[(u64, u64)], p: u64| v.iter().any(|&(s, e)| s <= p && p < e);
         for &p in self.unflushed.lock().unwrap().iter() {
-            if free_in(&after, p) && !free_in(&before, p) {
-                panic!("page {p:#x} given back to the allocator before a flush covering it completed");
+            if free_in(after, p) && !free_in(before, p) {
+                panic!("page {p:#x} given back to {what} before a flush covering it completed");
             }
         }
-        r
     }
 }
