@@ -44,7 +44,6 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
-use kernel::time::Ktime;
 use kernel::workqueue::{new_work, Work, WorkItem};
 
 /// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
@@ -185,7 +184,7 @@ impl Env for Arena {
     }
 
     fn now_ns(&self) -> u64 {
-        Ktime::ktime_get().to_ns() as u64
+        crate::sys::time::now_ns()
     }
 
     fn record(&self, ev: Event, ns: u64) {

@@ -25,10 +25,9 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLock};
-use kernel::time::Ktime;
 
 pub(super) fn now_ns() -> i64 {
-    Ktime::ktime_get().to_ns()
+    crate::sys::time::now_ns() as i64
 }
 
 /// A per-pair queue of the `handoff` workload: areas one thread allocated

@@ -21,6 +21,7 @@
 //! - [`sysfs`]: a `/sys/kernel/<dir>` table of attributes dispatched to a
 //!   handler;
 //! - [`sync`]: the static purge lock;
+//! - [`time`]: the monotonic clock, read without lockdep's cost;
 //! - [`trace`]: the `lazy_vmap:*` trace events (defined in C);
 //! - [`workqueue`]: `flush_work()`, and scoped work items on given CPUs
 //!   (the purge helpers of mode `nodes`);
@@ -36,6 +37,7 @@ pub(crate) mod kthread;
 pub(crate) mod pgtable;
 pub(crate) mod sync;
 pub(crate) mod sysfs;
+pub(crate) mod time;
 pub(crate) mod tlb;
 pub(crate) mod trace;
 pub(crate) mod vmalloc;
