@@ -8,7 +8,7 @@
 # The vmalloc target gets page-allocation failures only: under failslab the
 # kernel's own alloc_vmap_area() WARNs (va_clip() cannot get its preloaded
 # vmap_area, mm/vmalloc.c:1804), a kernel behaviour, not ours.
-# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 F=/sys/kernel/debug
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 # inject PERCENT [WHAT]: page (and slab) allocations of make-it-fail tasks fail.
@@ -27,14 +27,6 @@ mark_threads() {
 		read -r c < $p/comm 2>/dev/null || continue
 		case "$c" in lazy_vmap/*) echo 1 > $p/make-it-fail ;; esac
 	done
-}
-# counters: ops and alloc_failures of the stats file into $ops_now and
-# $fails_now, with builtins only (no fork while stress runs).
-counters() {
-	ops_now='' fails_now=''
-	while read -r k v; do
-		case $k in ops) ops_now=$v ;; alloc_failures) fails_now=$v ;; esac
-	done < $K/stats
 }
 t0=$(date +%s)
 # elapsed: seconds since the start, for the phase times in the output.
@@ -73,19 +65,19 @@ for pct in $PCTS; do
 		if [ $t = vmalloc ]; then inject $pct fail_page_alloc; else inject $pct; fi
 		for w in $WORKLOADS; do
 			put target $t; put workload $w; put duration_ms 0
-			f0=$(stat alloc_failures); m0=$(stat mismatches); o0=$(stat ops)
+			snap; f0=$S_alloc_failures m0=$S_mismatches o0=$S_ops
 			check "$pct% $t $w: stress started" put stress 1
-			mark_threads; sleep 1; i=2   # i: half-seconds waited
-			counters
-			while { [ "$ops_now" = "$o0" ] || [ "$fails_now" = "$f0" ]; } && [ $i -lt 120 ]; do
-				sleep 0.5; i=$((i + 1)); counters
+			mark_threads; nap 1; i=2   # i: half-seconds waited
+			snap
+			while { [ "$S_ops" = "$o0" ] || [ "$S_alloc_failures" = "$f0" ]; } && [ $i -lt 120 ]; do
+				nap 0.5; i=$((i + 1)); snap
 			done
 			put stress 0
-			ops=$(( $(stat ops) - o0 )) fails=$(( $(stat alloc_failures) - f0 ))
+			snap; ops=$(( S_ops - o0 )) fails=$(( S_alloc_failures - f0 ))
 			echo "# $pct% $t $w: ops $ops failures $fails (stopped after $((i / 2)).$((i % 2 * 5)) s)"
 			cmp_ "$pct% $t $w: progress" "$ops" -gt 0
 			cmp_ "$pct% $t $w: failures injected and counted" "$fails" -gt 0
-			cmp_ "$pct% $t $w: no data mismatch" "$(stat mismatches)" -eq "$m0"
+			cmp_ "$pct% $t $w: no data mismatch" "$S_mismatches" -eq "$m0"
 			check "$pct% $t $w: quiesced" quiesced
 		done
 		inject 0
@@ -138,17 +130,24 @@ init_failed=0 tolerated=0 bad_loads=0 init_end=0
 # bad WHAT: one more bad load, said on a diagnostic line (the checks after
 # the loop count them, so the plan does not depend on what went wrong).
 bad() { echo "# $*"; bad_loads=$((bad_loads + 1)); }
+# dm: the kernel log since the last "dmesg -c" into /tmp/dm, and cleared;
+# said TEXT: a line of it has TEXT (builtins: a fork per grep adds up over
+# the loop); loaded: lazy_vmap is in /proc/modules.
+dm() { dmesg -c > /tmp/dm; }
+said() { while IFS= read -r _l; do case $_l in *"$1"*) return 0 ;; esac; done < /tmp/dm; return 1; }
+loaded() { while read -r _m _; do [ "$_m" = lazy_vmap ] && return 0; done < /proc/modules; return 1; }
 # fail_init N: load with allocation N of init failing; sets init_end=1 if
 # init made fewer than N allocations.
 fail_init() {
 	dmesg -c >/dev/null
 	if insmod $LAZY_VMAP_KO inject_init_failure=$1 2>/dev/null; then
-		if dmesg | grep -q "inject_init_failure=$1: not reached, init made"; then
+		dm
+		if said "inject_init_failure=$1: not reached, init made"; then
 			init_end=1
 			rmmod lazy_vmap || bad "rmmod after a load that did not reach allocation $1"
 			return
 		fi
-		if ! dmesg | grep -q "inject_init_failure=$1: allocation $1 of init failed"; then
+		if ! said "inject_init_failure=$1: allocation $1 of init failed"; then
 			bad "load with inject_init_failure=$1 said neither 'failed' nor 'not reached'"
 		fi
 		tolerated=$((tolerated + 1))
@@ -158,9 +157,9 @@ fail_init() {
 		return
 	fi
 	init_failed=$((init_failed + 1))
-	if [ -d $K ] || grep -q "^lazy_vmap " /proc/modules ||
-		! dmesg | grep -q "inject_init_failure=$1: allocation $1 of init failed" ||
-		! dmesg | grep -q "lazy_vmap: init failed"; then
+	dm
+	if [ -d $K ] || loaded || ! said "inject_init_failure=$1: allocation $1 of init failed" ||
+		! said "lazy_vmap: init failed"; then
 		bad "init failure at allocation $1 left something behind"
 	fi
 	# shellcheck disable=SC2015 # bad when any step fails
@@ -227,7 +226,7 @@ while [ $unreached -lt 3 ] && [ $n -le 400 ]; do
 	*) echo "# start $n: exit $r, fail-nth left $left, '$err'"; bad_starts=$((bad_starts + 1)) ;;
 	esac
 	[ "$r/$on" = 0/1 ] || [ "$r" != 0 ] || { echo "# start $n succeeded but stress is not running"; bad_starts=$((bad_starts + 1)); }
-	[ "$(cat $K/stress)" = 0 ] || { echo "# stress still running after start $n"; bad_starts=$((bad_starts + 1)); put stress 0; }
+	knob stress; [ "$V" = 0 ] || { echo "# stress still running after start $n"; bad_starts=$((bad_starts + 1)); put stress 0; }
 	n=$((n + 1))
 done
 echo "# stress start: $((n - 1)) writes with fail-nth, $enomem failed with ENOMEM, $started tolerated the failure ($(elapsed) s)"

@@ -36,8 +36,12 @@ plan $((1 + 2 * NF + 3 + 2 + 2 * NR + 1))
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 2; put duration_ms 300
 
-# gen SEED KNOB VALID...: N inputs, one per line, as echo -e escapes. Kinds
-# 0-6 are malformed by construction, kind 7 is a valid value.
+# gen SEED KNOB VALID...: N inputs, one per line: the kind (B malformed, V
+# valid, L over-long) and the input as echo -e escapes. Kinds 0-6 are
+# malformed by construction, kind 7 is a valid value. An over-long input is
+# its first digit followed by $LONG (4200 sevens, built once below): the
+# shell's read builtin reads a line a byte at a time, so 4200-byte lines in
+# the input file would cost a syscall per byte.
 gen() {
 	awk -v seed=$1 -v n=$N -v valid="$3" 'function oct(c) { return sprintf("\\0%03o", c) }
 	function num(l,   s, i) { s = int(1 + rand() * 9); for (i = 1; i < l; i++) s = s int(rand() * 10); return s }
@@ -52,13 +56,15 @@ gen() {
 				s = rand() < 0.5 ? w[int(rand() * 3)] x : x " " }
 			else if (k == 4) { p[0] = "a"; p[1] = "x1f"; p[2] = "e5"; p[3] = ".5"; s = num(1 + int(rand() * 3)) p[int(rand() * 4)] }
 			else if (k == 5) s = rand() < 0.5 ? num(1) "\\0" : "\\0" num(1)   # embedded NUL
-			else if (k == 6) { s = num(1); for (j = 0; j < 4200; j++) s = s "7" }   # over-long
+			else if (k == 6) s = num(1)                              # over-long: + $LONG
 			else s = v[1 + int(rand() * nv)] (rand() < 0.5 ? "\\n" : "")
-			print (k == 7 ? "V" : "B") " " s
+			print (k == 7 ? "V" : k == 6 ? "L" : "B") " " s
 		} }' /dev/null
 }
+LONG=$(awk 'BEGIN { s = "7777777777"; while (length(s) < 4200) s = s s; print substr(s, 1, 4200) }')
 
-# fuzz KNOB READBACK VALID...: writes the inputs, prints a summary line.
+# fuzz KNOB READBACK VALID...: writes the inputs, prints a summary line
+# (each fuzzer prints to a file of its own, /tmp/fuzz.KNOB).
 fuzz() {
 	knob=$1; rb=$2; shift 2
 	good=0 inval=0 busy=0 wrong=0
@@ -66,14 +72,14 @@ fuzz() {
 	gen $RANDOM $knob "$*" > /tmp/in.$knob
 	while IFS= read -r line; do
 		kind=${line%% *}; s=${line#* }
+		[ $kind = L ] && kind=B s=$s$LONG
 		read -r before < $K/$knob 2>/dev/null
 		# shellcheck disable=SC3037 # busybox echo has -n and -e
 		if { echo -ne "$s" > $K/$knob; } 2>/tmp/err.$knob; then
 			if [ $kind = B ]; then wrong=$((wrong + 1)); echo "# $knob accepted '$s'"
 			else
 				good=$((good + 1))
-				# shellcheck disable=SC3037 # busybox echo has -n and -e
-				v=$(echo -ne "$s" | head -n 1)
+				v=${s%\\n}   # a valid input is a value, with or without "\n"
 				read -r after < $K/$knob 2>/dev/null
 				if [ $rb = 1 ] && [ "$after" != "$v" ]; then
 					wrong=$((wrong + 1)); echo "# $knob: wrote '$v', reads '$after'"
@@ -115,40 +121,43 @@ toggle() {
 ops0=$(stat ops)
 touch /tmp/fuzzing
 {
-	toggle &
+	toggle > /tmp/fuzz.toggle 2>&1 &
 	t=$!
+	pids=''
 	while read -r knob rb valid; do
-		fuzz $knob $rb $valid &
+		fuzz $knob $rb $valid > /tmp/fuzz.$knob 2>&1 &
+		pids="$pids $!"
 	done <<EOF
 $FUZZED
 EOF
-	for p in $(jobs -p); do [ $p = $t ] || wait $p; done
+	for p in $pids; do wait $p; done
 	rm /tmp/fuzzing
 	wait $t
-} > /tmp/fuzz.out 2>&1
-grep '^#' /tmp/fuzz.out | head -40
+}
+cat /tmp/fuzz.toggle /tmp/fuzz.* 2>/dev/null | grep '^#' | head -40
 # Every fuzzed knob has its RESULT line: a fuzzer that died (or a line
 # lost) fails both of its checks instead of vanishing.
 for knob in $(echo "$FUZZED" | cut -d' ' -f1); do
 	tag='' total='' wrong=''
 	# shellcheck disable=SC2034 # k: the knob name field, skipped
 	read -r tag k total good inval busy wrong <<EOF
-$(grep "^RESULT $knob " /tmp/fuzz.out)
+$(grep "^RESULT $knob " /tmp/fuzz.$knob)
 EOF
 	if [ "$tag" = RESULT ]; then
 		echo "# $knob: $total inputs: $good valid accepted, $inval EINVAL, $busy EBUSY, $wrong wrong"
 		cmp_ "$knob: $N inputs written" "$total" -eq $N
 		cmp_ "$knob: every write answered as it should" "$wrong" -eq 0
 	else
+		tail -3 /tmp/fuzz.$knob 2>/dev/null | sed "s/^/# fuzz.$knob: /"
 		not_ok "$knob: $N inputs written (no RESULT line)"
 		not_ok "$knob: every write answered as it should (no RESULT line)"
 	fi
 done
-starts=$(sed -n 's/^TOGGLE //p' /tmp/fuzz.out)
+starts=$(sed -n 's/^TOGGLE //p' /tmp/fuzz.toggle)
 cmp_ "stress started and stopped during the fuzzing" "${starts:-0}" -gt 10
 cmp_ "stress did work during the fuzzing" "$(stat ops)" -gt "$ops0"
 cmp_ "valid values at the wrong time were refused EBUSY" \
-	"$(awk '$1 == "RESULT" { s += $6 } END { print s + 0 }' /tmp/fuzz.out)" -gt 0
+	"$(cat /tmp/fuzz.* | awk '$1 == "RESULT" { s += $6 } END { print s + 0 }')" -gt 0
 check "stress stopped" put stress 0
 put mode ordered; put flush on
 check "quiesced after fuzzing" quiesced

@@ -4,7 +4,7 @@
 # "not ok N - ..." per check. `finish` fails the suite if the number of
 # results differs from the plan, so a check skipped by mistake (or a result
 # line lost) cannot pass unnoticed; the host-side runner checks the same.
-# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted; S_* are set by snap (eval)
 K=/sys/kernel/lazy_vmap
 KTAP_N=0
 KTAP_FAILED=0
@@ -34,29 +34,53 @@ finish() {
 	[ "$KTAP_FAILED" -eq 0 ]
 }
 
-# stat KEY: a value of the stats file.
-stat() { sed -n "s/^$1 //p" $K/stats; }
+# Under TCG a fork costs tens of milliseconds (and an exec as much again;
+# ten times that on the debug kernel while stress runs), and the suites
+# read the stats thousands of times: these helpers use shell builtins only.
+# A $(...) around one of them still forks; snap and nap do not.
+#
+# snap: every line of the stats file into a variable, S_<key> (S_ops, ...),
+# in one pass, without a fork.
+snap() { while read -r _k _v; do eval "S_$_k=\$_v"; done < $K/stats; }
+# stat KEY: a value of the stats file (for $(stat KEY); snap is cheaper).
+stat() { while read -r _k _v; do [ "$_k" = "$1" ] && { echo "$_v"; return 0; }; done < $K/stats; }
+# knob KNOB: a knob's value into $V, without a fork.
+knob() { V=''; read -r V < $K/$1; }
+# nap SECONDS: sleep (fractions too) without a fork: a read that times out
+# on a FIFO nobody writes.
+mkfifo /tmp/.nap 2>/dev/null
+# shellcheck disable=SC3045 # busybox read has -t, fractions too
+nap() { read -r -t "$1" _ <> /tmp/.nap; return 0; }
 # put KNOB VALUE: write VALUE (backslash escapes such as \n and \0 expanded,
-# no newline added) in one write(); prints the error text of a failed write
-# ("Invalid argument", ...); succeeds iff written.
+# no newline added) in one write(); a failed write's error text ("Invalid
+# argument", ...) is printed and kept in $PUT_ERR; succeeds iff written.
+# (Not for two processes at once: they would share /tmp/.put.err.)
 # shellcheck disable=SC3037 # busybox echo has -n and -e
-put() { out=$( { echo -ne "$2" > $K/$1; } 2>&1 ); r=$?; [ -n "$out" ] && echo "$out"; return $r; }
+put() {
+	PUT_ERR=''
+	{ echo -ne "$2" > $K/$1; } 2>/tmp/.put.err
+	# shellcheck disable=SC2320 # the echo is the write
+	_r=$?
+	[ $_r = 0 ] || { read -r PUT_ERR < /tmp/.put.err; echo "$PUT_ERR"; }
+	return $_r
+}
 # fails CMD...: succeeds iff CMD fails.
 fails() { ! "$@"; }
 # refused KNOB VALUE ERRTEXT: the write fails with ERRTEXT and the knob keeps its value.
 refused() {
-	before=$(cat $K/$1)
-	msg=$(put "$1" "$2")
+	knob $1; before=$V
+	put "$1" "$2" >/dev/null
 	r=$?
-	after=$(cat $K/$1)
-	[ $r -ne 0 ] && echo "$msg" | grep -q "$3" && [ "$before" = "$after" ]
+	knob $1
+	case $PUT_ERR in *"$3"*) ;; *) return 1 ;; esac
+	[ $r -ne 0 ] && [ "$before" = "$V" ]
 }
 # run_stress SECONDS: start stress with duration SECONDS, wait until it ends.
 run_stress() {
 	put duration_ms $(($1 * 1000)) && put stress 1 || return 1
 	i=0
-	while [ "$(cat $K/stress)" = 1 ]; do
-		sleep 0.2; i=$((i + 1)); [ $i -gt $((($1 + 60) * 5)) ] && return 1
+	while knob stress; [ "$V" = 1 ]; do
+		nap 0.2; i=$((i + 1)); [ $i -gt $((($1 + 60) * 5)) ] && return 1
 	done
 	return 0
 }
@@ -68,8 +92,8 @@ lat() {
 }
 # quiesce: stop stress, purge, and check the counters are back to zero.
 quiesced() {
-	put stress 0 && put purge 1 && [ "$(stat lazy_pages)" = 0 ] && [ "$(stat mapped_pages)" = 0 ] &&
-		[ "$(stat live_areas)" = 0 ]
+	put stress 0 && put purge 1 && snap && [ "$S_lazy_pages" = 0 ] && [ "$S_mapped_pages" = 0 ] &&
+		[ "$S_live_areas" = 0 ]
 }
 # The kernel's own purges, from its vmalloc:purge_vmap_area_lazy events, in
 # a trace instance of their own (its own buffer; only that event):

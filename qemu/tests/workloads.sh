@@ -3,7 +3,7 @@
 # translation, no failure, one flush round per purge run by every CPU,
 # counters back to 0, nothing of ours left in vmalloc space, and free memory
 # back where it was after rmmod.
-# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff"
 set -- $WORKLOADS; nw=$#
@@ -27,13 +27,15 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:
 	for w in $WORKLOADS; do
 		cell="$tm $w"
 		put workload $w
-		ops0=$(stat ops); bad0=$(stat mismatches); fail0=$(stat alloc_failures); st0=$(stat stale_tlb)
-		p0=$(stat purges); f0=$(stat tlb_flushes); fp0=$(stat tlb_flushes_pages)
-		ff0=$(stat tlb_flushes_full); fc0=$(stat tlb_flush_cpus)
+		snap
+		ops0=$S_ops bad0=$S_mismatches fail0=$S_alloc_failures st0=$S_stale_tlb
+		p0=$S_purges f0=$S_tlb_flushes fp0=$S_tlb_flushes_pages
+		ff0=$S_tlb_flushes_full fc0=$S_tlb_flush_cpus
 		check "$cell runs 1 s" run_stress 1
-		cmp_ "$cell did work" "$(stat ops)" -gt "$ops0"
-		cmp_ "$cell: no data mismatch" "$(stat mismatches)" -eq "$bad0"
-		cmp_ "$cell: no stale translation" "$(stat stale_tlb)" -eq "$st0"
+		snap
+		cmp_ "$cell did work" "$S_ops" -gt "$ops0"
+		cmp_ "$cell: no data mismatch" "$S_mismatches" -eq "$bad0"
+		cmp_ "$cell: no stale translation" "$S_stale_tlb" -eq "$st0"
 		case $tm/$w in
 		lazy_vmap:nodes/long_busy_list | lazy_vmap:nodes/full_fit | lazy_vmap:*/*align*)
 			# nodes, big busy sets (half the 128 MiB arena): the drain is a
@@ -47,16 +49,16 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:
 			# thread can find every aligned slot taken again between its
 			# purge and its retry (as vmalloc can); rare, but not never.
 			cmp_ "$cell: allocation failures < 0.5% of ops" \
-				$(( ($(stat alloc_failures) - fail0) * 200 )) -lt $(( $(stat ops) - ops0 )) ;;
+				$(( (S_alloc_failures - fail0) * 200 )) -lt $(( S_ops - ops0 )) ;;
 		*)
-			cmp_ "$cell: no allocation failure" "$(stat alloc_failures)" -eq "$fail0" ;;
+			cmp_ "$cell: no allocation failure" "$S_alloc_failures" -eq "$fail0" ;;
 		esac
 		if [ $t = lazy_vmap ]; then
-			p=$(( $(stat purges) - p0 )); f=$(( $(stat tlb_flushes) - f0 ))
+			p=$(( S_purges - p0 )); f=$(( S_tlb_flushes - f0 ))
 			cmp_ "$cell: one flush round per purge" "$f" -eq "$p"
 			cmp_ "$cell: invlpg + full rounds = rounds" \
-				$(( $(stat tlb_flushes_pages) - fp0 + $(stat tlb_flushes_full) - ff0 )) -eq "$f"
-			cmp_ "$cell: every CPU ran every round" $(( $(stat tlb_flush_cpus) - fc0 )) -eq $((f * cpus))
+				$(( S_tlb_flushes_pages - fp0 + S_tlb_flushes_full - ff0 )) -eq "$f"
+			cmp_ "$cell: every CPU ran every round" $(( S_tlb_flush_cpus - fc0 )) -eq $((f * cpus))
 		fi
 		if [ $t = vmalloc ]; then
 			check "$cell: quiesced (counters 0, no vmalloc area of ours left)" quiesced_vmalloc
