@@ -17,7 +17,7 @@
 # an error: said on a "# ..." line, counted in the last line,
 #   BENCH errors=N
 # and the script (so the boot, so scripts/bench.sh) fails unless N is 0.
-# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 ipis() { awk '/^ *(CAL|TLB):/ { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9]+$/) s += $i } END { print s + 0 }' /proc/interrupts; }
 label() { if [ $2 = 1 ]; then echo $1; else echo $1_$2; fi; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print 0 }'; }
@@ -39,15 +39,16 @@ IMPLS=${IMPLS:-"lazy_vmap lazy_vmap:nodes lazy_vmap:buggy lazy_vmap:drop-bugon l
 stress_run() {
 	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
 	[ $4 = vmalloc ] && kpurge_begin
-	i0=$(ipis); p0=$(stat freed_pages); n0=$(stat purges); s0=$(stat flushed_span_pages)
+	i0=$(ipis); snap; p0=$S_freed_pages n0=$S_purges s0=$S_flushed_span_pages
+	ms=$(printf %03d $((BENCH_MS % 1000)))
 	put duration_ms $BENCH_MS; put stress 1
-	# Few forks while it runs: process exits cost TLB IPIs of their own.
-	sleep $((BENCH_MS / 1000)).$(printf %03d $((BENCH_MS % 1000)))
-	while read -r on < $K/stress && [ "$on" = 1 ]; do sleep 0.05; done
-	i1=$(ipis); p1=$(stat freed_pages)
-	ops=$(stat run_ops); us=$(stat run_loop_us)
+	# No fork while it runs (nap, knob): process exits cost TLB IPIs of their own.
+	nap $((BENCH_MS / 1000)).$ms
+	while knob stress; [ "$V" = 1 ]; do nap 0.05; done
+	i1=$(ipis); snap; p1=$S_freed_pages
+	ops=$S_run_ops us=$S_run_loop_us
 	case $4 in
-	lazy_vmap) purges="$(($(stat purges) - n0)) $(($(stat flushed_span_pages) - s0))" ;;
+	lazy_vmap) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))" ;;
 	vmalloc) purges=$(kpurge_end) ;;
 	*) purges="- -" ;;
 	esac

@@ -14,7 +14,7 @@
 # "SOAK ... errors=N ... kmemleak=N ...", sums them up, and the script fails
 # unless errors=0 and kmemleak=0 (a kmemleak that cannot be scanned or read
 # is "kmemleak=unreadable", a failure).
-# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+# shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 F=/sys/kernel/debug
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 echo clear 2>/dev/null > $F/kmemleak
@@ -30,7 +30,7 @@ load() {
 # judge_load WHEN: the counters of the loaded module, before it goes: no
 # race, no mismatch (an unreadable counter is an error too).
 judge_load() {
-	r=$(stat race_detected) m=$(stat mismatches) mm=$(stat map_mismatches)
+	snap; r=$S_race_detected m=$S_mismatches mm=$S_map_mismatches
 	loads=$((loads + 1))
 	races=$((races + ${r:-0})) mism=$((mism + ${m:-0} + ${mm:-0}))
 	# shellcheck disable=SC2015 # the error when any of the three is not 0
@@ -48,19 +48,20 @@ soak() {
 	workloads="fix_size full_fit fix_align align_shift"
 	put stress 1 || { error "stress start"; rmmod lazy_vmap; return; }
 	while :; do
-		sleep 2; t=$((t + 2))
+		# (builtins only while stress runs: snap, knob and nap do not fork)
+		nap 2; t=$((t + 2))
 		put purge 1 || error "purge"
-		now=$(stat ops)
-		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$(stat lazy_pages) mapped=$(stat mapped_pages) races=$(stat race_detected)" >&2
+		snap; now=$S_ops
+		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$S_lazy_pages mapped=$S_mapped_pages races=$S_race_detected" >&2
 		# duration_ms 0: stress runs until stopped; if it stopped by itself
 		# the ops would never come.
-		[ "$(cat $K/stress)" = 1 ] || { error "stress stopped by itself at $((done_ + now)) ops"; break; }
-		if [ $((done_ + now)) -ge $want ] && [ $(($(date +%s) - t0)) -ge $min_s ]; then
+		knob stress; [ "$V" = 1 ] || { error "stress stopped by itself at $((done_ + now)) ops"; break; }
+		if [ $((done_ + now)) -ge $want ] && { [ $min_s = 0 ] || [ $(($(date +%s) - t0)) -ge $min_s ]; }; then
 			break
 		fi
 		if [ $((t % CYCLE_S)) = 0 ]; then
 			# rmmod during stress, then carry on with the next workload.
-			done_=$((done_ + $(stat ops)))
+			snap; done_=$((done_ + S_ops))
 			judge_load "reload $((reloads + 1))"
 			rmmod lazy_vmap || error "rmmod during stress"
 			reloads=$((reloads + 1))

@@ -41,18 +41,18 @@ abi_has_stats() {
 check "the ABI file's What: lines are the files of $K" abi_is_dir
 check "every stats key is described in the ABI file" abi_has_stats
 cpus=$(grep -c ^processor /proc/cpuinfo)
-check "default threads = online CPUs" [ "$(cat $K/threads)" = "$cpus" ]
-check "default mode ordered" [ "$(cat $K/mode)" = ordered ]
-check "default on_race count" [ "$(cat $K/on_race)" = count ]
-check "default target lazy_vmap" [ "$(cat $K/target)" = lazy_vmap ]
-check "default stress 0" [ "$(cat $K/stress)" = 0 ]
-check "default flush on" [ "$(cat $K/flush)" = on ]
-check "default check_tlb 1" [ "$(cat $K/check_tlb)" = 1 ]
+check "default threads = online CPUs" is threads "$cpus"
+check "default mode ordered" is mode ordered
+check "default on_race count" is on_race count
+check "default target lazy_vmap" is target lazy_vmap
+check "default stress 0" is stress 0
+check "default flush on" is flush on
+check "default check_tlb 1" is check_tlb 1
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read -r knob min max good; do
 	check "$knob accepts $good" put $knob "$good\n"
-	check "$knob reads back $good" [ "$(cat $K/$knob)" = "$good" ]
+	check "$knob reads back $good" is $knob "$good"
 	check "$knob accepts min $min" put $knob "$min"
 	check "$knob accepts max $max" put $knob "$max"
 	put $knob "$good" >/dev/null
@@ -71,13 +71,13 @@ check_map 0 1 1
 check_tlb 0 1 1
 LIST
 check "arena_mb accepts 64" put arena_mb 64
-check "arena_mb reads 64" [ "$(cat $K/arena_mb)" = 64 ]
+check "arena_mb reads 64" is arena_mb 64
 check "arena_pages follows arena_mb" [ "$(stat arena_pages)" = 16384 ]
 for bad in 3 1025 x "\n" -4 "64 "; do
 	check "arena_mb refuses '$bad'" refused arena_mb "$bad" "Invalid argument"
 done
 check "lazy_max_pages accepts 100" put lazy_max_pages 100
-check "lazy_max_pages reads 100" [ "$(cat $K/lazy_max_pages)" = 100 ]
+check "lazy_max_pages reads 100" is lazy_max_pages 100
 for bad in 0 16385 x "\n"; do
 	check "lazy_max_pages refuses '$bad'" refused lazy_max_pages "$bad" "Invalid argument"
 done
@@ -89,7 +89,7 @@ for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug c
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
 		check "$knob accepts $v" put $knob "$v\n"
-		check "$knob reads back $v" [ "$(cat $K/$knob)" = "$v" ]
+		check "$knob reads back $v" is $knob "$v"
 	done
 	# shellcheck disable=SC2018,SC2019 # the knob values are ASCII
 	for bad in "\n" "$v " " $v" "$v\n\n" "$(echo $v | tr a-z A-Z)" "${v%?}" "${v}x" "$v\0" nope; do
@@ -103,7 +103,7 @@ check "purge accepts 1" put purge 1
 # A zero-byte write never reaches the module (sysfs returns 0 for it).
 before=$(cat $K/threads)
 printf '' > $K/threads
-check "zero-byte write leaves threads unchanged" [ "$(cat $K/threads)" = "$before" ]
+check "zero-byte write leaves threads unchanged" is threads "$before"
 check "selftest refuses 'nope'" refused selftest nope "Invalid argument"
 check "stress refuses 2" refused stress 2 "Invalid argument"
 check "stats is read-only" fails put stats 1
@@ -111,7 +111,7 @@ check "stats is read-only" fails put stats 1
 # EBUSY while stress runs.
 put threads 2; put duration_ms 0
 check "stress starts" put stress 1
-check "stress reads 1" [ "$(cat $K/stress)" = 1 ]
+check "stress reads 1" is stress 1
 check "second start refused EBUSY" refused stress 1 "busy"
 for kv in "threads 3" "duration_ms 5" "workload random_size" "target vmalloc" "nr_pages 2" \
 	"arena_mb 32" "lazy_max_pages 50" "mode buggy" "busy_areas 7" "flush off"; do
@@ -124,14 +124,14 @@ check "race_delay_us allowed while running" put race_delay_us 0
 sleep 1
 check "ops move while running" [ "$(stat ops)" -gt 0 ]
 check "stress stops" put stress 0
-check "stress reads 0 after stop" [ "$(cat $K/stress)" = 0 ]
+check "stress reads 0 after stop" is stress 0
 check "stop when stopped is fine" put stress 0
 
 # duration_ms: threads end by themselves.
 put duration_ms 500
 check "stress with duration starts" put stress 1
 sleep 3
-check "stress reads 0 after duration" [ "$(cat $K/stress)" = 0 ]
+check "stress reads 0 after duration" is stress 0
 check "restart after duration" run_stress 1
 
 # Root only.

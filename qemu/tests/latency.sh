@@ -21,14 +21,11 @@ ordered_percentiles() {
 	awk 'NR == 1 { next } $2 > 0 && !($3 <= $4 && $4 <= $5 && $5 <= $6 && $6 <= $7 && $7 > 0) { bad = 1; print "# out of order: " $0 }
 		END { exit bad }' $K/latency
 }
-snap() { for k in "$@"; do eval "S0_$k=\$(stat $k)"; done; }
-d() { eval "echo \$(( \$(stat $1) - S0_$1 ))"; }
-KEYS="allocs frees purges tlb_flushes purge_holds"
 
 for c in $CELLS; do
 	mode=${c%:*} target=${c#*:}
 	put mode $mode; put target $target; put workload fix_size; put nr_pages 1
-	snap $KEYS
+	mark
 	check "$c: 1 s of fix_size" run_stress 1
 	cmp_ "$c: alloc count is this run's allocations" "$(lat alloc count)" -eq "$(d allocs)"
 	cmp_ "$c: free count is this run's frees" "$(lat free count)" -eq "$(d frees)"
@@ -47,7 +44,7 @@ done
 put mode ordered; put target lazy_vmap
 for w in $WORKLOADS; do
 	put workload $w
-	snap purges
+	mark
 	check "$w: 1 s" run_stress 1
 	cmp_ "$w: purges happened" "$(d purges)" -gt 0
 	cmp_ "$w: at most 64 areas per hold" "$(stat purge_hold_max_areas)" -le 64

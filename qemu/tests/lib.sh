@@ -42,10 +42,18 @@ finish() {
 # snap: every line of the stats file into a variable, S_<key> (S_ops, ...),
 # in one pass, without a fork.
 snap() { while read -r _k _v; do eval "S_$_k=\$_v"; done < $K/stats; }
+# mark: remember every stats value as S0_<key>; d KEY: how far KEY has
+# moved since the mark (reads the file now; for $(d KEY)).
+mark() { while read -r _k _v; do eval "S0_$_k=\$_v"; done < $K/stats; }
+d() {
+	while read -r _k _v; do [ "$_k" = "$1" ] && { eval "echo \$(( _v - S0_$1 ))"; return 0; }; done < $K/stats
+}
 # stat KEY: a value of the stats file (for $(stat KEY); snap is cheaper).
 stat() { while read -r _k _v; do [ "$_k" = "$1" ] && { echo "$_v"; return 0; }; done < $K/stats; }
 # knob KNOB: a knob's value into $V, without a fork.
-knob() { V=''; read -r V < $K/$1; }
+knob() { V=''; IFS= read -r V < $K/$1; }
+# is KNOB VALUE: the knob reads VALUE.
+is() { knob $1; [ "$V" = "$2" ]; }
 # nap SECONDS: sleep (fractions too) without a fork: a read that times out
 # on a FIFO nobody writes.
 mkfifo /tmp/.nap 2>/dev/null

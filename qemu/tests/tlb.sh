@@ -27,17 +27,12 @@ taskset -p $((1 << (cpus - 1))) $$ >/dev/null
 # run_ms MS: a stress run of MS milliseconds, waiting for its end.
 run_ms() {
 	put duration_ms $1 && put stress 1 || return 1
-	i=0; while [ "$(cat $K/stress)" = 1 ]; do sleep 0.1; i=$((i + 1)); [ $i -gt 600 ] && return 1; done
+	i=0; while knob stress; [ "$V" = 1 ]; do nap 0.1; i=$((i + 1)); [ $i -gt 600 ] && return 1; done
 	return 0
 }
 # stopped: wait for the end of a run, with shell builtins only (no fork).
 stopped() { while read -r s < $K/stress && [ "$s" = 1 ]; do :; done; }
-# snap KEY...: remember stats; d KEY: how far KEY moved since.
-snap() { for k in "$@"; do eval "S0_$k=\$(stat $k)"; done; }
-d() { eval "echo \$(( \$(stat $1) - S0_$1 ))"; }
-ALL="stale_tlb mismatches purges tlb_flushes tlb_flushes_pages tlb_flushes_full tlb_flush_cpus \
-skipped_flushes purges_threshold purges_exhaustion purges_demand purges_mode_switch purges_teardown \
-quarantined_pages quarantine_freed ops"
+# (mark and d, of lib.sh: remember the stats; how far a key moved since.)
 report() { echo "# $1: ops $(d ops) purges $(d purges) (threshold $(d purges_threshold)," \
 	"exhaustion $(d purges_exhaustion), demand $(d purges_demand), mode_switch $(d purges_mode_switch))" \
 	"flush rounds $(d tlb_flushes) (invlpg $(d tlb_flushes_pages), full $(d tlb_flushes_full))" \
@@ -57,11 +52,11 @@ rounds() {  # NAME KIND(pages|full)
 put threads 4; put workload fix_size
 # invlpg per page: one thread's few small areas per purge, union <= 33 pages.
 put threads 1; put nr_pages 1; put lazy_max_pages 8
-snap $ALL; run_stress 1; report "1 thread, 1-page areas, threshold 8"
+mark; run_stress 1; report "1 thread, 1-page areas, threshold 8"
 rounds "invlpg kind" pages
 # A full flush: 4 threads of 1..100-page areas, unions far above 33 pages.
 put threads 4; put workload random_size; put lazy_max_pages 2048
-snap $ALL; run_stress 1; report "4 threads, random_size"
+mark; run_stress 1; report "4 threads, random_size"
 rounds "full kind" full
 
 # Each purge path, flushes on then off. 5 checks per path and value.
@@ -71,13 +66,13 @@ stress_on() {
 	case $1 in
 	threshold)
 		put arena_mb 128; put workload fix_size; put nr_pages 1; put lazy_max_pages 64
-		snap $ALL; run_stress 2 ;;
+		mark; run_stress 2 ;;
 	exhaustion)
 		# 4096 pages hold 40 areas of 100 pages: the 41st purges and retries.
 		# Runs of 1 s until 10 such purges (a loaded host may give a 2 s
 		# run only 3, too few for a stale entry to be met), at most 10 s.
 		put arena_mb 16; put workload fix_size; put nr_pages 100; put lazy_max_pages 4096
-		snap $ALL; i=0
+		mark; i=0
 		while [ $i -lt 10 ] && [ "$(d purges_exhaustion)" -lt 10 ]; do
 			run_stress 1 || return 1; i=$((i + 1))
 		done ;;
@@ -89,8 +84,8 @@ stress_on() {
 		# in the middle.
 		put arena_mb 256; put workload fix_size; put nr_pages 1
 		put lazy_max_pages 65536; put duration_ms 0; put race_delay_us 100
-		snap $ALL; put stress 1 || return 1
-		i=0; while [ $i -lt 10 ]; do sleep 0.05; put purge 1; i=$((i + 1)); done
+		mark; put stress 1 || return 1
+		i=0; while [ $i -lt 10 ]; do nap 0.05; put purge 1; i=$((i + 1)); done
 		put stress 0; put race_delay_us 0 ;;
 	mode_switch)
 		# One thread (on CPU 0) runs 2 ms: every area it frees stays lazy
@@ -105,7 +100,7 @@ stress_on() {
 		# switches.
 		put arena_mb 256; put workload fix_size; put nr_pages 1; put lazy_max_pages 65536
 		put threads 1; put duration_ms 2
-		snap $ALL
+		mark
 		echo 1 > $K/stress && stopped || return 1
 		for m in purge-lock ordered purge-lock ordered purge-lock ordered purge-lock ordered purge-lock ordered; do
 			echo $m > $K/mode && echo 1 > $K/stress && stopped || return 1
@@ -144,12 +139,12 @@ done
 for f in on off; do
 	put flush $f; put arena_mb 128; put workload fix_size; put nr_pages 1; put lazy_max_pages 16384
 	put threads 4; run_ms 300
-	snap $ALL
+	mark
 	echo "# flush $f: $(stat lazy_pages) lazy pages at the replacement"
 	check "flush $f: arena replaced after stress" put arena_mb 256
 	cmp_ "flush $f: the teardown path purged" "$(d purges_teardown)" -gt 0
 	put lazy_max_pages 65536; put threads 1
-	snap $ALL; run_ms 100; report "flush $f, new arena"
+	mark; run_ms 100; report "flush $f, new arena"
 	cmp_ "flush $f, new arena: no purge in the run" "$(d purges)" -eq 0
 	cmp_ "flush $f: no stale translation in the new arena" "$(d stale_tlb)" -eq 0
 done
@@ -159,11 +154,11 @@ put stress 0; put flush on; put purge 1
 
 # The detector off: the same negative control catches nothing. 5 checks.
 put flush off; put check_tlb 0; put arena_mb 128; put workload fix_size; put lazy_max_pages 64
-snap $ALL
+mark
 check "check_tlb 0, flush off: stress runs" run_stress 2
 cmp_ "check_tlb 0: purges skipped their flush" "$(d skipped_flushes)" -gt 0
 cmp_ "check_tlb 0: nothing detected" "$(d stale_tlb)" -eq 0
-put check_tlb 1; snap $ALL
+put check_tlb 1; mark
 check "check_tlb 1, flush off: stress runs" run_stress 2
 cmp_ "check_tlb 1: detected again" "$(d stale_tlb)" -gt 0
 put stress 0; put flush on; put purge 1

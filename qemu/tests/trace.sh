@@ -91,13 +91,11 @@ END {
 }
 AWK
 tally() { eval $(awk -v max="$2" -f /tmp/tally.awk $1); }
-# snap, then delta KEY: how much a stats key moved since the snap.
-snap() { stat_file=$(cat $K/stats); }
-delta() { echo $(( $(stat $1) - $(echo "$stat_file" | sed -n "s/^$1 //p") )); }
+# (mark, then d KEY, of lib.sh: how much a stats key moved since the mark.)
 # run_ms MS: a stress run of MS milliseconds, waited for.
 run_ms() {
 	put duration_ms $1 && put stress 1 || return 1
-	while [ "$(cat $K/stress)" = 1 ]; do sleep 0.1; done
+	while knob stress; [ "$V" = 1 ]; do nap 0.1; done
 }
 # show FILE: the first line of each event, as a comment.
 show() { for e in $EVENTS; do grep -m1 " $e: " $1 | sed 's/^ */#   /'; done; }
@@ -106,7 +104,7 @@ put threads 4; put workload fix_size; put nr_pages 1; put lazy_max_pages 256
 pages=$(stat arena_pages)
 for m in $MODES; do
 	put mode $m
-	snap
+	mark
 	trace_begin
 	check "$m: stress 500 ms, a purge on demand, then one of nothing" \
 		eval 'run_ms 500 && put purge 1 && put purge 1'
@@ -114,15 +112,15 @@ for m in $MODES; do
 	f=/tmp/lv.txt
 	check "$m: lazy_vmap trace complete" complete $LV $f
 	tally $f "$(stat lazy_max_pages)"
-	cmp_ "$m: alloc_vmap_area failed=0 events = allocs" "$a0" -eq "$(delta allocs)"
-	cmp_ "$m: alloc_vmap_area failed=1 events = alloc_failures" "$a1" -eq "$(delta alloc_failures)"
+	cmp_ "$m: alloc_vmap_area failed=0 events = allocs" "$a0" -eq "$(d allocs)"
+	cmp_ "$m: alloc_vmap_area failed=1 events = alloc_failures" "$a1" -eq "$(d alloc_failures)"
 	check "$m: alloc_vmap_area: one vstart-vend, arena_pages long ($ranges, $rpages)" \
 		[ "$ranges $rpages" = "1 $pages" ]
-	cmp_ "$m: free_vmap_area_noflush events = frees" "$fr" -eq "$(delta frees)"
+	cmp_ "$m: free_vmap_area_noflush events = frees" "$fr" -eq "$(d frees)"
 	cmp_ "$m: every free reports nr_lazy_max=lazy_max_pages" "$frmax" -eq "$fr"
-	cmp_ "$m: purge_vmap_area_lazy events with num_purged > 0 = purges" "$pu" -eq "$(delta purges)"
-	cmp_ "$m: sum of num_purged = purged_areas" "$np" -eq "$(delta purged_areas)"
-	cmp_ "$m: sum of end - start = flushed_span_pages" "$sp" -eq "$(delta flushed_span_pages)"
+	cmp_ "$m: purge_vmap_area_lazy events with num_purged > 0 = purges" "$pu" -eq "$(d purges)"
+	cmp_ "$m: sum of num_purged = purged_areas" "$np" -eq "$(d purged_areas)"
+	cmp_ "$m: sum of end - start = flushed_span_pages" "$sp" -eq "$(d flushed_span_pages)"
 	check "$m: the last purge, of nothing, reports start=ULONG_MAX end=0 num_purged=0" [ "$lastpe" = 1 ]
 	cmp_ "$m: purged by threshold too" "$pu" -gt 1
 	echo "# $m: $(wc -l < $f) lines, $pu purges, $pe empty; e.g."
@@ -134,14 +132,14 @@ put mode ordered
 # purges (nothing: an empty purge), retries and fails; the kernel reports a
 # failure at va_start = vend.
 put arena_mb 4; put nr_pages 1024; put threads 1
-snap
+mark
 trace_begin
 check "failing reservations: stress 200 ms" run_ms 200
 trace_end
 f=/tmp/lv.txt
 check "failing reservations: lazy_vmap trace complete" complete $LV $f
 tally $f
-cmp_ "failing reservations: failed=1 events = alloc_failures" "$a1" -eq "$(delta alloc_failures)"
+cmp_ "failing reservations: failed=1 events = alloc_failures" "$a1" -eq "$(d alloc_failures)"
 cmp_ "failing reservations: failures at all" "$a1" -gt 0
 cmp_ "failing reservations: each at va_start = vend" "$a1vend" -eq "$a1"
 echo "# failing reservations: $a1 failed, $pe empty purges; e.g."
@@ -153,7 +151,7 @@ put arena_mb 128; put nr_pages 1; put threads 4
 # hundred frees. The allocations and frees of the stress threads (comm
 # lazy_vmap/N) are the vmalloc()s and vfree()s of the stress loop.
 put target vmalloc; put nr_pages 64
-snap
+mark
 trace_begin
 check "vmalloc: stress 1 s" run_stress 1
 trace_end
@@ -162,8 +160,8 @@ f=/tmp/kv.txt
 check "vmalloc: both traces complete" eval 'complete $KV $f && complete $LV /tmp/lv.txt'
 cmp_ "vmalloc: no lazy_vmap event" "$(grep -c ': [a-z_]*: ' /tmp/lv.txt)" -eq 0
 tally $f
-cmp_ "vmalloc: vmalloc:alloc_vmap_area failed=0 of the stress threads = allocs" "$s_a0" -eq "$(delta allocs)"
-cmp_ "vmalloc: vmalloc:free_vmap_area_noflush of the stress threads = frees" "$s_fr" -eq "$(delta frees)"
+cmp_ "vmalloc: vmalloc:alloc_vmap_area failed=0 of the stress threads = allocs" "$s_a0" -eq "$(d allocs)"
+cmp_ "vmalloc: vmalloc:free_vmap_area_noflush of the stress threads = frees" "$s_fr" -eq "$(d frees)"
 cmp_ "vmalloc: the kernel purged (vmalloc:purge_vmap_area_lazy, num_purged > 0)" "$pu" -gt 0
 echo "# vmalloc: $(wc -l < $f) lines, $pu purges ($pe empty), $np areas purged, $sp pages flushed; e.g."
 show $f
