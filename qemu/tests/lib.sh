@@ -39,14 +39,17 @@ finish() {
 # read the stats thousands of times: these helpers use shell builtins only.
 # A $(...) around one of them still forks; snap and nap do not.
 #
-# snap: every line of the stats file into a variable, S_<key> (S_ops, ...),
-# in one pass, without a fork.
-snap() { while read -r _k _v; do eval "S_$_k=\$_v"; done < $K/stats; }
+# snap: every line of the stats file into a variable, S_<key> (S_ops, ...;
+# a "-" of a key is a "_": S_purges_drop_bugon), in one pass, without a fork.
+# shellcheck disable=SC3060 # busybox sh has ${var//pattern/string}
+snap() { while read -r _k _v; do eval "S_${_k//-/_}=\$_v"; done < $K/stats; }
 # mark: remember every stats value as S0_<key>; d KEY: how far KEY has
 # moved since the mark (reads the file now; for $(d KEY)).
-mark() { while read -r _k _v; do eval "S0_$_k=\$_v"; done < $K/stats; }
+# shellcheck disable=SC3060 # busybox sh has ${var//pattern/string}
+mark() { while read -r _k _v; do eval "S0_${_k//-/_}=\$_v"; done < $K/stats; }
 d() {
-	while read -r _k _v; do [ "$_k" = "$1" ] && { eval "echo \$(( _v - S0_$1 ))"; return 0; }; done < $K/stats
+	# shellcheck disable=SC3060 # busybox sh has ${var//pattern/string}
+	while read -r _k _v; do [ "$_k" = "$1" ] && { eval "echo \$(( _v - S0_${1//-/_} ))"; return 0; }; done < $K/stats
 }
 # stat KEY: a value of the stats file (for $(stat KEY); snap is cheaper).
 stat() { while read -r _k _v; do [ "$_k" = "$1" ] && { echo "$_v"; return 0; }; done < $K/stats; }

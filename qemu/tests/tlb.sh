@@ -13,8 +13,9 @@
 cpus=$(grep -c ^processor /proc/cpuinfo)
 PATHS="threshold exhaustion demand mode_switch"
 # insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 5) + 2 x 4 + 1
-# (teardown) + 5 (detector off) + 6 (arena failures) + 6 (binding) + 4 (unload)
-plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 4))
+# (teardown) + 5 (detector off) + 6 (arena failures) + 6 (binding) + 5
+# (flush off after lazy frees) + 4 (unload)
+plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 5 + 4))
 check "insmod" insmod $LAZY_VMAP_KO
 # The kernel's printk rate limit would hide most of the detector's lines.
 echo 0 > /proc/sys/kernel/printk_ratelimit
@@ -194,11 +195,27 @@ check "one thread on each online CPU ($want)" [ "$bound" = "$want" ]
 check "stop" put stress 0
 check "cpu1 back online" sh -c "echo 1 > /sys/devices/system/cpu/cpu1/online"
 
+# `flush off` with lazy areas left by frees made while it was on: their
+# pages went back to the page allocator, not to the quarantine, so a purge
+# without a flush would reuse their ranges while a CPU may still map the
+# freed pages (the debug kernel once caught the write: SLUB "Padding
+# overwritten"). The switch purges them first, with one flush. 5 checks.
+put threads 4; put lazy_max_pages 16384
+check "flush on: stress leaves lazy areas" run_stress 1
+cmp_ "flush on: lazy pages left" "$(stat lazy_pages)" -gt 0
+mark
+check "flush off" put flush off
+cmp_ "flush off: the lazy areas of flush on are purged first" "$(stat lazy_pages)" -eq 0
+cmp_ "flush off: by one purge, with its flush round" "$(d purges_mode_switch)/$(d tlb_flushes)" = 1/1
+
 # Unload with `flush off` and lazy areas left: purged, quarantine drained
 # after its flush, nothing leaked or touched after free (the debug kernel's
-# page poisoning would say). 4 checks.
-put threads 4; put flush off; put lazy_max_pages 16384
-check "flush off: stress leaves lazy areas" run_stress 1
+# page poisoning would say). One thread for 150 ms frees far fewer than the
+# 65536 pages of the threshold, so no purge runs: lazy areas are left for
+# certain (a threshold purge set off by the threads' last frees could leave
+# none). 4 checks.
+put threads 1; put arena_mb 256; put lazy_max_pages 65536
+check "flush off: stress leaves lazy areas" run_ms 150
 cmp_ "flush off: lazy pages left for unload" "$(stat lazy_pages)" -gt 0
 check "rmmod with flush off" rmmod lazy_vmap
 check "reload" insmod $LAZY_VMAP_KO

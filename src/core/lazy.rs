@@ -117,7 +117,8 @@ pub enum Why {
     Exhaustion = 1,
     /// On demand (`echo 1 > purge`).
     Demand = 2,
-    /// Before a mode switch, so the new mode starts with nothing lazy.
+    /// Before a switch of the lazy mode, or of `flush` to off, so the new
+    /// setting starts with nothing lazy.
     ModeSwitch = 3,
     /// The arena is being replaced or the module unloaded.
     Teardown = 4,

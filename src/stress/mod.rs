@@ -239,8 +239,20 @@ impl Stress {
 
     /// Turns the purges' TLB flush on or off (the negative control). Back
     /// on, the pages quarantined meanwhile are freed after a full flush.
+    ///
+    /// Going off, what is lazy is purged first, with its flush: those areas
+    /// were freed while `flush` was on, so their pages went back to the page
+    /// allocator, not to the quarantine. A purge without a flush would hand
+    /// their ranges out again while a CPU may still translate them to the
+    /// freed pages, and a write through that stale entry would land in
+    /// someone else's memory (the debug kernel caught one: SLUB's "Padding
+    /// overwritten" in a vmap_area slab). Only areas freed while `flush` is
+    /// off, whose pages the quarantine holds, may go without a flush.
     pub(crate) fn set_flush(&self, on: bool) -> Result {
-        self.stopped(|_, _| {
+        self.stopped(|_, arena| {
+            if !on && self.knobs.flush.load(Relaxed) {
+                arena.purge(Why::ModeSwitch);
+            }
             self.knobs.flush.store(on, Relaxed);
             if on {
                 drain_quarantine();
