@@ -20,12 +20,18 @@ inject() {
 	done
 	echo 0 > $F/fail_page_alloc/min-order
 }
-# mark_threads: make every stress kthread fail. (read, not cat: a fork per
-# process costs a lot under KASAN.)
+# newest: the last PID handed out (the fifth field of /proc/loadavg) into
+# $NEWEST. mark_threads FROM: make every stress kthread of a PID after FROM
+# fail: the ones `stress 1` just created, without a walk over all of /proc
+# (which took over a second per run while stress runs, under KASAN). A
+# thread missed would show as a run with no failure injected.
+newest() { read -r _ _ _ _ NEWEST < /proc/loadavg; }
 mark_threads() {
-	for p in /proc/[0-9]*; do
-		read -r c < $p/comm 2>/dev/null || continue
-		case "$c" in lazy_vmap/*) echo 1 > $p/make-it-fail ;; esac
+	newest; p=$(($1 + 1))
+	while [ $p -le $NEWEST ]; do
+		read -r c 2>/dev/null < /proc/$p/comm &&
+			case "$c" in lazy_vmap/*) echo 1 > /proc/$p/make-it-fail ;; esac
+		p=$((p + 1))
 	done
 }
 t0=$(date +%s)
@@ -66,8 +72,9 @@ for pct in $PCTS; do
 		for w in $WORKLOADS; do
 			put target $t; put workload $w; put duration_ms 0
 			snap; f0=$S_alloc_failures m0=$S_mismatches o0=$S_ops
+			newest; from=$NEWEST
 			check "$pct% $t $w: stress started" put stress 1
-			mark_threads; nap 1; i=2   # i: half-seconds waited
+			mark_threads $from; nap 1; i=2   # i: half-seconds waited
 			snap
 			while { [ "$S_ops" = "$o0" ] || [ "$S_alloc_failures" = "$f0" ]; } && [ $i -lt 120 ]; do
 				nap 0.5; i=$((i + 1)); snap
@@ -152,7 +159,7 @@ fail_init() {
 		fi
 		tolerated=$((tolerated + 1))
 		# shellcheck disable=SC2015 # bad when any step fails
-		run_stress 1 && quiesced && rmmod lazy_vmap ||
+		run_ms 200 && snap && [ "$S_ops" -gt 0 ] && quiesced && rmmod lazy_vmap ||
 			bad "load that tolerated allocation $1 failing does not run"
 		return
 	fi

@@ -86,15 +86,17 @@ refused() {
 	case $PUT_ERR in *"$3"*) ;; *) return 1 ;; esac
 	[ $r -ne 0 ] && [ "$before" = "$V" ]
 }
-# run_stress SECONDS: start stress with duration SECONDS, wait until it ends.
-run_stress() {
-	put duration_ms $(($1 * 1000)) && put stress 1 || return 1
+# run_ms MS: start stress with duration MS milliseconds, wait until it ends
+# (fails if it runs a minute longer); run_stress SECONDS: the same in seconds.
+run_ms() {
+	put duration_ms $1 && put stress 1 || return 1
 	i=0
 	while knob stress; [ "$V" = 1 ]; do
-		nap 0.2; i=$((i + 1)); [ $i -gt $((($1 + 60) * 5)) ] && return 1
+		nap 0.1; i=$((i + 1)); [ $i -gt $(($1 / 100 + 600)) ] && return 1
 	done
 	return 0
 }
+run_stress() { run_ms $(($1 * 1000)); }
 # lat EVENT FIELD: a field (count p50 p90 p99 p999 max) of an event's line
 # of the latency file; a percentile or max of an event never seen is "-".
 lat() {

@@ -25,12 +25,6 @@ echo 0 > /proc/sys/kernel/printk_ratelimit
 # 0 of the stress runs on CPU 0.
 taskset -p $((1 << (cpus - 1))) $$ >/dev/null
 
-# run_ms MS: a stress run of MS milliseconds, waiting for its end.
-run_ms() {
-	put duration_ms $1 && put stress 1 || return 1
-	i=0; while knob stress; [ "$V" = 1 ]; do nap 0.1; i=$((i + 1)); [ $i -gt 600 ] && return 1; done
-	return 0
-}
 # stopped: wait for the end of a run, with shell builtins only (no fork).
 stopped() { while read -r s < $K/stress && [ "$s" = 1 ]; do :; done; }
 # (mark and d, of lib.sh: remember the stats; how far a key moved since.)

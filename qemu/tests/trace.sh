@@ -49,7 +49,7 @@ trace_end() {
 # complete INSTANCE FILE: nothing was overwritten or dropped.
 complete() {
 	lost=$(cat $1/per_cpu/cpu*/stats | awk '/^(overrun|dropped events):/ { s += $NF } END { print s + 0 }')
-	set -- $(sed -n 's/.*entries-in-buffer\/entries-written: \([0-9]*\)\/\([0-9]*\).*/\1 \2/p' $2)
+	set -- $(sed -n 's/.*entries-in-buffer\/entries-written: \([0-9]*\)\/\([0-9]*\).*/\1 \2/p; 20q' $2)
 	[ "$lost" = 0 ] && [ -n "$1" ] && [ "$1" = "$2" ]
 }
 # tally FILE [MAX]: one pass over a trace (busybox awk under TCG reads a
@@ -70,20 +70,32 @@ function hex(s,   i, v) {
 	for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
 	return v
 }
-function val(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k) == 1) return substr($i, length(k) + 1); return "" }
-{ stress = $0 ~ /^ *lazy_vmap\/[0-9]+-[0-9]+ / }
-/ alloc_vmap_area: / {
-	f = val("failed=")
-	if (f == 0) { a0++; s_a0 += stress } else a1++
-	r = val("vstart=") "-" val("vend=")
-	if (!(r in seen)) { seen[r] = 1; ranges++; rpages = (hex(val("vend=")) - hex(val("vstart="))) / 4096 }
-	if (f == 1) { for (i = 1; i <= NF; i++) if ($i == "va_start:") va = $(i + 1); if (va + 0 == hex(val("vend="))) a1vend++ }
+# val KEY P: the value of KEY=, looked for in field P first (where the
+# format puts it), then in every field. The lines are read once, with one
+# pattern per line: a hundred thousand of them per run under TCG.
+function val(k, p,   i) {
+	if (index($p, k) == 1) return substr($p, length(k) + 1)
+	for (i = 1; i <= NF; i++) if (index($i, k) == 1) return substr($i, length(k) + 1)
+	return ""
 }
-/ free_vmap_area_noflush: / { fr++; s_fr += stress; if (val("nr_lazy_max=") == max) frmax++ }
-/ purge_vmap_area_lazy: / {
-	n = val("num_purged=")
+# e: the field of the event's name ("comm-pid [cpu] flags time: name: ...").
+{
+	e = 5
+	if (index($e, "_vmap_area") == 0) for (e = 1; e < NF && $e !~ /^[a-z_]+_vmap_area[a-z_]*:$/; e++);
+	ev = $e; stress = index($1, "lazy_vmap/") == 1
+}
+ev == "alloc_vmap_area:" {
+	f = val("failed=", e + 7); vs = val("vstart=", e + 5); ve = val("vend=", e + 6)
+	if (f == 0) { a0++; s_a0 += stress } else a1++
+	r = vs "-" ve
+	if (!(r in seen)) { seen[r] = 1; ranges++; rpages = (hex(ve) - hex(vs)) / 4096 }
+	if (f == 1) { va = $(e + 1) == "va_start:" ? $(e + 2) : ""; if (va + 0 == hex(ve)) a1vend++ }
+}
+ev == "free_vmap_area_noflush:" { fr++; s_fr += stress; if (val("nr_lazy_max=", e + 3) == max) frmax++ }
+ev == "purge_vmap_area_lazy:" {
+	n = val("num_purged=", e + 3)
 	last = ($0 ~ /start=0xffffffffffffffff end=0x0 num_purged=0$/)
-	if (n > 0) { pu++; np += n; sp += (hex(val("end=")) - hex(val("start="))) / 4096 } else pe++
+	if (n > 0) { pu++; np += n; sp += (hex(val("end=", e + 2)) - hex(val("start=", e + 1))) / 4096 } else pe++
 }
 END {
 	printf "a0=%d a1=%d s_a0=%d ranges=%d rpages=%d a1vend=%d fr=%d s_fr=%d frmax=%d pu=%d pe=%d np=%d sp=%.0f lastpe=%d\n", \
@@ -92,11 +104,6 @@ END {
 AWK
 tally() { eval $(awk -v max="$2" -f /tmp/tally.awk $1); }
 # (mark, then d KEY, of lib.sh: how much a stats key moved since the mark.)
-# run_ms MS: a stress run of MS milliseconds, waited for.
-run_ms() {
-	put duration_ms $1 && put stress 1 || return 1
-	while knob stress; [ "$V" = 1 ]; do nap 0.1; done
-}
 # show FILE: the first line of each event, as a comment.
 show() { for e in $EVENTS; do grep -m1 " $e: " $1 | sed 's/^ */#   /'; done; }
 
