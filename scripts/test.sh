@@ -154,11 +154,19 @@ clock t0; log=$T/host.log
 (cd "$TOP/host" && cargo test --release) >"$log" 2>&1 || fail "host tests build and run (see $log)"
 ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo -n "# host: "; took "$t0"
 
-say "test: loom model check of the lazy purge"
-clock t0; log=$T/loom.log
-(cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-	cargo test --release --test loom) >"$log" 2>&1 || fail "loom tests build and run (see $log)"
-ktap_of_cargo "$log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"; echo -n "# loom: "; took "$t0"
+# loom: a host-only, CPU-bound model check (2 test threads), in the
+# background at a lower priority, so that it takes what the guests leave of
+# the 2 cores instead of holding up the guest suites (under TCG every guest
+# is CPU-bound; a guest that loses its CPU to loom also keeps its other
+# vCPUs spinning on IPIs it cannot answer). Counted at the end.
+say "test: loom model check of the lazy purge (in the background)"
+(
+	clock t0
+	(cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+		nice -n 10 cargo test --release --test loom) >"$T/loom.log" 2>&1
+	echo $? >"$T/loom.rc"; took "$t0" >"$T/loom.took"
+) &
+LOOM_PID=$!
 
 say "test: the judge (run-guest.sh --scan-log on canned console logs)"
 "$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
@@ -226,6 +234,12 @@ else
 	fail "bench QUICK=1 ran, every run quiesced (see $log: $(grep -E 'BENCH errors|error' "$log" | tail -1))"
 fi
 echo -n "# bench: "; took "$t0"
+
+say "test: waiting for loom"
+wait "$LOOM_PID"
+[ "$(cat "$T/loom.rc" 2>/dev/null)" = 0 ] || fail "loom tests build and run (see $T/loom.log)"
+ktap_of_cargo "$T/loom.log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"
+echo "# loom: $(cat "$T/loom.took" 2>/dev/null)"
 
 # The debug kernel's suites ran in the background (started above): their
 # accounting, in order.
