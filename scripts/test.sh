@@ -104,10 +104,9 @@ guest_suite() {
 # fuzzing, the stale-TLB suite (flush off must not corrupt anything) and a
 # short soak run in the background, in two chains of one guest after the
 # other (fault then tlb, fuzz then the soak), while the host tests and the
-# normal kernel's guests run: much of each leaves a core idle (loom is one
-# thread, the guests' shells fork one process at a time, fault's init loop
-# loads and unloads the module one insmod at a time). Their results are
-# counted at the end, in order.
+# normal kernel's guests run; the two chains take about as long, and with
+# loom the 2 cores stay busy to the end (each step prints its wall and CPU
+# time). Their results are counted at the end, in order.
 DEBUG_PIDS=''
 debug_chain() {  # SUITE... [soak]
 	local t t0 extra
@@ -154,15 +153,15 @@ clock t0; log=$T/host.log
 (cd "$TOP/host" && cargo test --release) >"$log" 2>&1 || fail "host tests build and run (see $log)"
 ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo -n "# host: "; took "$t0"
 
-# loom: a host-only, CPU-bound model check (2 test threads), in the
-# background at a lower priority, so that it takes what the guests leave of
-# the 2 cores instead of holding up the guest suites (under TCG every guest
-# is CPU-bound; a guest that loses its CPU to loom also keeps its other
-# vCPUs spinning on IPIs it cannot answer). Counted at the end.
-# Two processes of one test thread each (nodes and buggy, the rest): the
-# model threads map and unmap a stack per execution, and two test threads of
-# one process contend on its mmap lock and shoot down each other's TLB (one
-# process, 2 threads: 243 CPU-s in 152 s; 1 thread: 121 CPU-s in 123 s).
+# loom: a host-only, CPU-bound model check, in the background at a lower
+# priority, so that it takes what the guests leave of the 2 cores instead of
+# holding up the guest suites (under TCG every guest is CPU-bound; a guest
+# that loses its CPU also keeps its other vCPUs spinning on IPIs they cannot
+# answer). Counted at the end. Two processes of one test thread each (nodes
+# and buggy, the rest): the model threads map and unmap a stack per
+# execution, and two test threads of one process contend on its mmap lock
+# and shoot down each other's TLB (one process, 2 threads: 243 CPU-s in
+# 152 s; 1 thread: 121 CPU-s in 123 s).
 say "test: loom model check of the lazy purge (in the background)"
 (
 	clock t0

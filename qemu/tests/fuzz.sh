@@ -70,13 +70,19 @@ fuzz() {
 	good=0 inval=0 busy=0 wrong=0
 	# shellcheck disable=SC3028 # busybox sh has $RANDOM
 	gen $RANDOM $knob "$*" > /tmp/in.$knob
+	# before: the knob's value before a write, i.e. what it read after the
+	# last one (only this fuzzer writes this knob; one sysfs read an input
+	# less).
+	after=''; read -r after < $K/$knob 2>/dev/null
 	while IFS= read -r line; do
 		kind=${line%% *}; s=${line#* }
 		[ $kind = L ] && kind=B s=$s$LONG
-		read -r before < $K/$knob 2>/dev/null
+		before=$after
 		# shellcheck disable=SC3037 # busybox echo has -n and -e
 		if { echo -ne "$s" > $K/$knob; } 2>/tmp/err.$knob; then
-			if [ $kind = B ]; then wrong=$((wrong + 1)); echo "# $knob accepted '$s'"
+			if [ $kind = B ]; then
+				wrong=$((wrong + 1)); echo "# $knob accepted '$s'"
+				read -r after < $K/$knob 2>/dev/null
 			else
 				good=$((good + 1))
 				v=${s%\\n}   # a valid input is a value, with or without "\n"

@@ -34,10 +34,12 @@ finish() {
 	[ "$KTAP_FAILED" -eq 0 ]
 }
 
-# Under TCG a fork costs tens of milliseconds (and an exec as much again;
-# ten times that on the debug kernel while stress runs), and the suites
-# read the stats thousands of times: these helpers use shell builtins only.
-# A $(...) around one of them still forks; snap and nap do not.
+# Under TCG a $(stat ops) that forks sed took 91 ms, the same with builtins
+# in a subshell 27 ms, with builtins alone 4.4 ms (normal kernel, another
+# guest running; more on the debug kernel while stress runs), and the
+# suites read the stats thousands of times: these helpers use shell
+# builtins only. A $(...) around one of them still forks; snap and nap do
+# not.
 #
 # snap: every line of the stats file into a variable, S_<key> (S_ops, ...;
 # a "-" of a key is a "_": S_purges_drop_bugon), in one pass, without a fork.
@@ -72,7 +74,7 @@ put() {
 	{ echo -ne "$2" > $K/$1; } 2>/tmp/.put.err
 	# shellcheck disable=SC2320 # the echo is the write
 	_r=$?
-	[ $_r = 0 ] || { read -r PUT_ERR < /tmp/.put.err; echo "$PUT_ERR"; }
+	[ $_r = 0 ] || { read -r PUT_ERR < /tmp/.put.err; [ -z "$PUT_ERR" ] || echo "$PUT_ERR"; }
 	return $_r
 }
 # fails CMD...: succeeds iff CMD fails.
