@@ -334,6 +334,11 @@ impl Arena {
         workqueue::flush(&self.drain_work);
     }
 
+    /// Waits for a queued or running drain work (mode `nodes`) to finish.
+    pub(crate) fn wait_drain(&self) {
+        workqueue::flush(&self.drain_work);
+    }
+
     /// Areas waiting in the node pools (mode `nodes`).
     pub(crate) fn pooled(&self) -> usize {
         self.lazy.pooled_areas()

@@ -86,6 +86,14 @@ impl Target {
         })
     }
 
+    /// Waits until no drain of the arena's lazy areas is queued or running
+    /// (mode `nodes`; nothing to wait for otherwise).
+    pub(crate) fn settle(&self) {
+        if let Target::Lazy(a) = self {
+            a.wait_drain();
+        }
+    }
+
     /// Allocates and maps an area.
     pub(crate) fn alloc(&self, r: Req) -> Result<Area> {
         Ok(match self {

@@ -131,10 +131,15 @@ fn fill(a: &Area, seed: u64) {
 }
 
 impl Worker {
-    /// The kthread body: runs the loop, then marks the thread done.
+    /// The kthread body: runs the loop, waits for the drain its last frees
+    /// may have queued (mode `nodes`), then marks the thread done. Every
+    /// thread waits after its last free, so once all are done no purge of
+    /// theirs is still running, and a reader of the stats sees whole ones
+    /// (`purges` and `tlb_flushes` are counted at two points of a purge).
     pub(super) fn thread(&self, ctx: &kthread::Ctx) {
         self.run(ctx);
         self.stress.stats.run_end_ns.fetch_max(now_ns(), Relaxed);
+        self.target.settle();
         self.done.store(true, Relaxed);
     }
 
