@@ -331,7 +331,7 @@ impl Arena {
     pub(crate) fn retire(&self) {
         let me = self.me.lock().take();
         drop(me);
-        workqueue::flush(&self.drain_work);
+        self.wait_drain();
     }
 
     /// Waits for a queued or running drain work (mode `nodes`) to finish.
