@@ -83,8 +83,14 @@ readonly SPLAT_RE
 # Lines that belong to the expected oops itself (header lines of a BUG()/fault).
 readonly OOPS_RE='kernel BUG at|Oops:|BUG: unable to handle|BUG: kernel NULL pointer dereference|general protection fault'
 
-die() { echo "run-guest: $*" >&2; exit 64; }
-note() { echo "run-guest: $*" >&2; }
+# No silent failure: die() says what is wrong; a FAIL verdict is repeated as
+# the last line, "error: run-guest: ..."; any other command that ends the
+# script under set -e is named by the ERR trap (errtrace: in functions too).
+LV_SAID='' LV_FAIL='' LV_CMD='' LV_WHERE=''
+die() { echo "error: run-guest: $*" >&2; LV_SAID=1; exit 64; }
+note() { echo "run-guest: $*" >&2; case $* in FAIL:*) LV_FAIL=$*;; esac; }
+set -E
+trap 'LV_CMD=$BASH_COMMAND LV_WHERE=$LINENO' ERR
 usage() { sed -n '/^# Usage:/,/^#   --splat-re/s/^# \{0,1\}//p' "$0" >&2; exit 64; }
 
 # ---- Options -------------------------------------------------------------------
@@ -208,6 +214,11 @@ show_script_output() {
 # ---- Boot the guest: QEMU under timeout, serial console to $LOG -----------------
 QPID='' TPID='' WORKDIR=''
 cleanup() {
+    local rc=$?
+    if [ "$rc" -ne 0 ] && [ -z "$LV_SAID" ] && [ "$BASH_SUBSHELL" -eq 0 ]; then
+        if [ -n "$LV_FAIL" ]; then echo "error: run-guest: ${LV_FAIL#FAIL: }" >&2
+        else echo "error: run-guest failed (exit $rc) at run-guest.sh:${LV_WHERE:-?}: ${LV_CMD:-?}${LOG:+ (console log $LOG)}" >&2; fi
+    fi
     [ -z "$QPID" ] || kill -TERM "$QPID" 2>/dev/null || true   # timeout forwards it to QEMU
     [ -z "$TPID" ] || kill -TERM "$TPID" 2>/dev/null || true
     [ -z "$WORKDIR" ] || rm -rf "$WORKDIR"
