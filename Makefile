@@ -9,6 +9,8 @@
 #   make run        boot a guest, demo every workload and mode, print tables
 #   make test       host tests, loom, module checks, guest KTAP tests, bench
 #                   QUICK, debug-kernel fault/fuzz/soak (SKIP_DEBUG=1: not those)
+#   make fresh-check [FULL=1]  the README's make run in a clean Debian 12
+#                   root (mmdebstrap; FULL=1: the kernel built there too)
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
 #   make ab [REV=rev]  this tree's module against REV's (default HEAD~1), one boot
@@ -27,7 +29,7 @@
 
 export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG ROUNDS AB_MS CELLS
 
-.PHONY: all module run test run-oops guest host-test lint loom miri bench ab soak clean
+.PHONY: all module run test fresh-check run-oops guest host-test lint loom miri bench ab soak clean
 
 all module:
 	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
@@ -37,6 +39,9 @@ run:
 
 test:
 	@scripts/test.sh
+
+fresh-check:
+	@FULL=$(FULL) scripts/fresh-check.sh
 
 run-oops:
 	@scripts/run-oops.sh
@@ -51,18 +56,20 @@ soak:
 	@scripts/soak.sh
 
 guest:
-	@test -n "$(SCRIPT)" || { echo "usage: make guest SCRIPT=path"; exit 2; }
+	@test -n "$(SCRIPT)" || { echo "error: usage: make guest SCRIPT=path" >&2; exit 2; }
 	@scripts/guest.sh "$(SCRIPT)"
 
 lint:
 	@scripts/lint.sh
 
 host-test:
-	@scripts/setup.sh && cd host && cargo test --release
+	@scripts/setup.sh && cd host && cargo test --release || \
+		{ echo "error: make host-test: setup or cargo test failed (above)" >&2; exit 1; }
 
 loom:
 	@cd host && LOOM_MAX_PREEMPTIONS=$${LOOM_MAX_PREEMPTIONS:-4} RUSTFLAGS="--cfg loom" \
-		CARGO_TARGET_DIR=target/loom cargo test --release --test loom
+		CARGO_TARGET_DIR=target/loom cargo test --release --test loom || \
+		{ echo "error: make loom: the loom model check failed (above)" >&2; exit 1; }
 
 miri:
 	@scripts/miri.sh

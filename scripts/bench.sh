@@ -4,7 +4,7 @@
 # REPEATS runs. Writes out/bench/results.csv, prints the table, and plots
 # out/bench/bench.png. QUICK=1: 100 ms runs, 1 thread, 1 repeat, 1000 busy
 # areas (about two minutes under TCG; test_vmalloc's own setups dominate).
-# Fails (exit 1, last line "bench: FAIL: ...") if the guest run failed (a
+# Fails (exit 1, last line "error: bench: FAIL: ...") if the guest run failed (a
 # kernel report, a run with no ops or that did not quiesce: "# not
 # quiesced after ..." in the output), or its "BENCH errors=0" line is
 # missing; the table and plot are still written for what was measured.
@@ -94,7 +94,7 @@ timpls=$(head -1 "$out/plot-p99-7.dat" | wc -w)
 impls=$(head -1 "$out/plot.dat" | wc -w)
 vm=$(head -1 "$out/plot.dat" | tr ' ' '\n' | grep -nx vmalloc | cut -d: -f1 || true)
 if [ -z "$vm" ]; then
-	echo "bench: FAIL: no vmalloc cell to plot; $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
+	die "bench: FAIL: no vmalloc cell to plot; $(printf '%s; ' "${why[@]}" | sed 's/; $//')"
 fi
 gnuplot <<GP
 set terminal pngcairo size 1600,1800 noenhanced
@@ -152,5 +152,5 @@ if [ "${SCALING:-$([ "${QUICK:-0}" = 1 ] && echo 0 || echo 1)}" = 1 ]; then
 	echo "(growth: ns/op per thread at 8 threads over 1 thread; vs_vmalloc: that growth over vmalloc's; TCG, 8 vCPUs on the host's cores: ratios only)"
 fi
 if [ ${#why[@]} -ne 0 ]; then
-	echo "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"; exit 1
+	die "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"
 fi

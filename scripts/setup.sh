@@ -12,6 +12,8 @@
 #   cargo: bindgen-cli 0.71 (bookworm's bindgen is older than 6.12 accepts),
 #          installed into the cache, not into ~/.cargo.
 #
+#   scripts/setup.sh [PKG...]   PKG: more apt packages to make sure of
+#
 # scripts/test-setup.sh runs this script against stand-ins for dpkg-query,
 # apt-get, apt-cache and cargo, in each state a machine can be in.
 set -euo pipefail
@@ -23,6 +25,8 @@ APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang-19 lld-19 llvm-19
 	  xz-utils qemu-system-x86 busybox-static make gcc libc6-dev binutils gzip
 	  gnuplot-nox rust-web-clippy rustfmt-web shellcheck python3 git
 	  ca-certificates)
+# Extra packages a caller needs beside these (fresh-check: mmdebstrap).
+APT_PKGS+=("$@")
 # A plain Debian 12 has no cargo (this project's developer image has a
 # rustup one in ~/.cargo/bin, which cargo-web would conflict with).
 command -v cargo >/dev/null || APT_PKGS+=(cargo-web)

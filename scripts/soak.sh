@@ -52,5 +52,5 @@ if [ ${#why[@]} -eq 0 ]; then
 	echo "soak: PASS"
 else
 	echo "soak: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"
-	exit 1
+	die "soak: FAIL (above); console log $log"
 fi

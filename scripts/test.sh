@@ -37,10 +37,27 @@ took() {
 }
 t_start=""; clock t_start
 
-"$TOP/scripts/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
-KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || { echo "0 passed, 1 failed"; exit 1; }
+# mmdebstrap: for the fresh root below.
+"$TOP/scripts/setup.sh" mmdebstrap || { echo "error: test: setup failed (above)" >&2; echo "0 passed, 1 failed"; exit 1; }
+KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || { echo "error: test: the guest kernel does not build (above)" >&2; echo "0 passed, 1 failed"; exit 1; }
 export KDIR
 KUNIT=$KDIR/tools/testing/kunit/kunit.py
+
+# The README's `make run` on a Debian 12 that has nothing (make
+# fresh-check): a clean root, its packages, bindgen, the module and the demo,
+# the guest kernel shared from the cache. Mostly downloads and one guest, so
+# it runs in the background beside the suites; counted at the end.
+FRESH_PID=''
+if [ "${SKIP_FRESH:-0}" = 1 ]; then
+	say "test: SKIP_FRESH=1: the fresh-root check skipped"
+else
+	say "test: make fresh-check (a clean Debian 12 root, in the background)"
+	( clock t0; "$TOP/scripts/fresh-check.sh" >"$T/fresh.out" 2>&1; echo $? >"$T/fresh.rc"; took "$t0" >"$T/fresh.took" ) &
+	FRESH_PID=$!
+fi
+
+# guest_line LOG: the KTAP lines of a script's output.
+guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
 
 # ktap_of_cargo LOG: cargo test's output as KTAP, the plan being the sum of
 # its "running N tests" lines.
@@ -179,9 +196,13 @@ say "test: loom model check of the lazy purge (in the background)"
 ) &
 LOOM_PID=$!
 
+say "test: setup against stand-ins (scripts/test-setup.sh)"
+clock t0
+"$TOP/scripts/test-setup.sh" >"$T/setup.log" 2>&1 || true
+guest_line "$T/setup.log" >"$T/setup.ktap"; suite setup "$T/setup.ktap"; echo -n "# setup: "; took "$t0"
+
 say "test: the judge (run-guest.sh --scan-log on canned console logs)"
 "$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
-guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
 guest_line "$T/judge.log" >"$T/judge.ktap"; suite judge "$T/judge.ktap"
 
 say "test: lints (scripts/lint.sh: rustfmt, clippy, checkpatch, shellcheck, the ABI file)"
@@ -269,6 +290,17 @@ if [ -n "$DEBUG_PIDS" ]; then
 		fail "short soak (see $log): $(grep -E '^soak: (SOAK|FAIL)' "$log" | tr '\n' ' ')"
 	fi
 	echo "# soak: $(cat "$T/soak.took" 2>/dev/null)"
+fi
+
+if [ -n "$FRESH_PID" ]; then
+	say "test: waiting for make fresh-check"
+	wait "$FRESH_PID"
+	if [ "$(cat "$T/fresh.rc" 2>/dev/null)" = 0 ] && grep -q '^fresh-check: PASS' "$T/fresh.out"; then
+		pass "make fresh-check: make run in a clean Debian 12 root: $(grep '^fresh-check: PASS' "$T/fresh.out" | sed 's/^fresh-check: PASS //')"
+	else
+		fail "make fresh-check (see $T/fresh.out): $(grep -E '^error:' "$T/fresh.out" | tail -n 1)"
+	fi
+	echo "# fresh: $(cat "$T/fresh.took" 2>/dev/null)"
 fi
 
 # The whole run as one KTAP document: a subtest per suite, this script's own
