@@ -19,6 +19,14 @@ KDIR="$CACHE/kernel-$version-$hash"
 if [ -f "$KDIR/.done" ]; then
 	echo "$KDIR"; exit 0
 fi
+# One build of a key at a time: a second caller (make test's background
+# chains, a fresh-check, another terminal) waits for the first, then finds
+# its result, instead of wiping its half-built tree.
+exec 9>"$KDIR.lock"
+flock 9
+if [ -f "$KDIR/.done" ]; then
+	echo "$KDIR"; exit 0
+fi
 
 say "kernel: building Linux $version (config $hash) in $KDIR, cold build takes ~10-15 min"
 rm -rf "$KDIR.tmp"; mkdir -p "$KDIR.tmp"
