@@ -63,6 +63,8 @@ cleanup() {
 	else
 		rm -rf --one-file-system "$ROOT"
 	fi
+	# env.sh's error line, which this EXIT trap replaces.
+	(exit "$rc") || lv_on_exit
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -87,6 +89,11 @@ done
 mkdir -p "$ROOT/root/lazy_vmap"
 git -C "$TOP" archive HEAD | tar -x -C "$ROOT/root/lazy_vmap"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The root trusts what this machine trusts: where the network to the
+# package registries passes a TLS proxy, its CA is in this machine's bundle
+# and not in the root's `ca-certificates`, and cargo (crates.io, HTTPS)
+# would refuse it. apt needs nothing (signed packages over HTTP).
+cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca-bundle.crt"
 
 # The shared kernel builds: every finished one of the cache, read-only, at
 # the path the root's own cache would have.
@@ -102,6 +109,7 @@ fi
 inner='
 	set -eu
 	R=$1; shift
+	trap '\''[ $? = 0 ] || echo "error: fresh-check: setting up the root failed at: $BASH_COMMAND" >&2'\'' EXIT
 	mount -t proc proc "$R/proc"
 	mount -t sysfs sysfs "$R/sys"
 	mount --rbind /dev "$R/dev"
@@ -113,6 +121,7 @@ inner='
 	done
 	exec chroot "$R" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		CARGO_HTTP_CAINFO=/etc/host-ca-bundle.crt \
 		bash -c "cd /root/lazy_vmap && make run"
 '
 say "fresh-check: make run in the root ($([ ${#binds[@]} -gt 0 ] && echo "kernel shared from $CACHE" || echo "FULL: everything built inside")); log $LOG"
@@ -165,7 +174,8 @@ why=()
 grep -q '== workloads x targets' "$LOG" || why+=("no workload table")
 grep -q '== the 2010 race' "$LOG" || why+=("no race table")
 ! grep -q 'NOT QUIESCED' "$LOG" || why+=("a run did not quiesce")
-grep -q 'run-guest: PASS' "$LOG" || why+=("no guest PASS verdict ($(grep -o 'run-guest: FAIL.*' "$LOG" | tail -n 1))")
+grep -q 'run-guest: PASS' "$LOG" ||
+	why+=("no guest PASS verdict ($(grep -o 'run-guest: FAIL.*' "$LOG" | tail -n 1 || true))")
 total=$((t_root + t_end))
 if ((${#why[@]})); then
 	say "fresh-check: $phases"

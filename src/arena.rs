@@ -37,7 +37,7 @@ use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::lazy::{
     slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
 };
-use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable};
+use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
 use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -365,14 +365,26 @@ impl Arena {
         self.lazy.free(self, start);
     }
 
-    /// Maps a fresh page at each of `pages` pages from `start` (a range
-    /// the caller reserved); on failure nothing stays mapped. With
-    /// `check_map`, checks that `vmalloc_to_page()` of every page returns the
-    /// page just mapped (a page-table walk per page).
-    pub(crate) fn map(&self, start: u64, pages: u64) -> Result<Mapped> {
-        let (m, mismatches) = self
-            .pt
-            .map(start, pages, self.knobs.check_map.load(Relaxed))?;
+    /// Reserves `pages` pages (plus a guard page) as an [`Unmapped`]
+    /// range: the floor's fixed region.
+    pub(crate) fn reserve_region(&self, pages: u64) -> Result<Unmapped> {
+        let start = self.reserve(pages, 1)?;
+        // SAFETY: the lazy allocator just reserved the range for us alone,
+        // and gives a range back only after the purge's flush covering it
+        // has run on every CPU (`flush_and_release` flushes before the
+        // give-back; `FlushOrder` in the host tests and loom checks it), or
+        // never mapped it since `PageTable::new` flushed everything. With
+        // `flush off` (the negative control) that flush is skipped on
+        // purpose, and the pages are quarantined instead of freed.
+        Ok(unsafe { Unmapped::new(&self.pt, start, pages) })
+    }
+
+    /// Maps a fresh page at each page of `r`; on failure nothing stays
+    /// mapped and the range comes back stale. With `check_map`, checks that
+    /// `vmalloc_to_page()` of every page returns the page just mapped (a
+    /// page-table walk per page).
+    pub(crate) fn map(&self, r: Unmapped) -> core::result::Result<Mapped, (Error, Stale)> {
+        let (m, mismatches) = self.pt.map(r, self.knobs.check_map.load(Relaxed))?;
         if mismatches > 0 {
             self.stats.map_mismatches.fetch_add(mismatches, Relaxed);
         }
@@ -380,17 +392,18 @@ impl Arena {
     }
 
     /// Clears the PTEs of `m` with no TLB flush and frees its pages
-    /// (quarantines them while `flush` is off).
-    pub(crate) fn unmap(&self, m: Mapped) {
+    /// (quarantines them while `flush` is off); the range comes back stale.
+    pub(crate) fn unmap(&self, m: Mapped) -> Stale {
         let dispose = if self.knobs.flush.load(Relaxed) {
             Dispose::Free
         } else {
             Dispose::Quarantine
         };
-        let q = self.pt.unmap(m, dispose);
+        let (stale, q) = self.pt.unmap(m, dispose);
         if q > 0 {
             self.stats.quarantined.fetch_add(q, Relaxed);
         }
+        stale
     }
 
     /// Allocates and maps an area of `pages` pages (plus a guard page)
@@ -398,13 +411,20 @@ impl Arena {
     /// lazy free, like vmalloc's error path.
     pub(crate) fn alloc(&self, pages: u64, align: u64) -> Result<Mapped> {
         let start = self.reserve(pages, align)?;
-        self.map(start, pages).inspect_err(|_| self.release(start))
+        // SAFETY: as in `reserve_region`: ours alone, and not translated by
+        // any CPU since the purge that gave it back flushed it everywhere.
+        let r = unsafe { Unmapped::new(&self.pt, start, pages) };
+        self.map(r).map_err(|(e, stale)| {
+            let _ = stale.into_lazy();
+            self.release(start);
+            e
+        })
     }
 
-    /// Frees the area `m`, lazily.
+    /// Frees the area `m`, lazily: its stale range goes to the lazy free,
+    /// to be reused only after a purge has flushed it.
     pub(crate) fn free(&self, m: Mapped) {
-        let start = m.start();
-        self.unmap(m);
+        let (start, _) = self.unmap(m).into_lazy();
         self.release(start);
     }
 
@@ -438,7 +458,7 @@ impl Arena {
         const OLD: (u64, u64) = (0x6f6c_6421_6f6c_6421, !0x6f6c_6421_6f6c_6421);
         const NEW: (u64, u64) = (0x6e65_7721_6e65_7721, !0x6e65_7721_6e65_7721);
         self.purge(Why::Demand);
-        let a = self.alloc(1, 1)?;
+        let mut a = self.alloc(1, 1)?;
         let start = a.start();
         a.write_words(0, OLD);
         // Keep the old page alive after the free, so a stale read shows OLD.

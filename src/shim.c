@@ -7,6 +7,7 @@
  * the static sysfs attribute table and the one module parameter (6.12's
  * `module!` takes none). Every decision is made in Rust.
  */
+#include <linux/cpu.h>
 #include <linux/kobject.h>
 #include <linux/kthread.h>
 #include <linux/moduleparam.h>
@@ -216,6 +217,10 @@ struct task_struct *lv_kthread_start(int (*fn)(void *), void *data, int cpu,
 {
 	struct task_struct *t;
 
+	/* A CPU number from safe Rust: in range, and possible (cpu_to_node()
+	 * and kthread_bind() index per-CPU data with it). */
+	if (cpu < 0 || cpu >= nr_cpu_ids || !cpu_possible(cpu))
+		return ERR_PTR(-EINVAL);
 	t = kthread_create_on_node(fn, data, cpu_to_node(cpu), "lazy_vmap/%d", id);
 	if (IS_ERR(t))
 		return t;
@@ -243,16 +248,35 @@ unsigned int lv_online_cpus(void)
 }
 
 /* The @n-th online CPU (counting from 0, modulo the online count). */
+/*
+ * The n-th online CPU (mod the online count). Without cpus_read_lock() the
+ * count and the mask can disagree during an offline, and cpumask_nth()
+ * then returns nr_cpu_ids, which queue_work_on() would index per-CPU data
+ * with. Under it they agree; a result out of range still falls back to this
+ * CPU's number.
+ */
 int lv_nth_online_cpu(unsigned int n)
 {
-	unsigned int cpus = num_online_cpus();
+	unsigned int cpus, cpu;
 
-	return cpumask_nth(n % (cpus ? cpus : 1), cpu_online_mask);
+	cpus_read_lock();
+	cpus = num_online_cpus();
+	cpu = cpumask_nth(n % (cpus ? cpus : 1), cpu_online_mask);
+	cpus_read_unlock();
+	if (WARN_ON_ONCE(cpu >= nr_cpu_ids))
+		cpu = raw_smp_processor_id();
+	return cpu;
 }
 
 unsigned long lv_totalram_pages(void)
 {
 	return totalram_pages();
+}
+
+/* Whether cpu is a CPU number per-CPU data may be indexed with. */
+bool lv_cpu_possible(unsigned int cpu)
+{
+	return cpu < nr_cpu_ids && cpu_possible(cpu);
 }
 
 int lv_this_cpu(void)

@@ -70,16 +70,6 @@ pub(crate) fn flush_pages(start: u64, end: u64) -> Round {
     }
 }
 
-/// Flushes pages `[start, end)` from this CPU's TLB only. Enough for an
-/// address that no other CPU has touched (a CPU-bound thread's own area).
-pub(crate) fn flush_pages_local(start: u64, end: u64) {
-    if end - start > SINGLE_PAGE_CEILING {
-        tlb::flush_all();
-    } else {
-        (start..end).for_each(|pn| tlb::invlpg(pgtable::addr(pn)));
-    }
-}
-
 /// Flushes the whole TLB of every CPU.
 pub(crate) fn flush_all() {
     pgtable::flush_all_cpus();

@@ -6,9 +6,8 @@
 use crate::arena::Arena;
 use crate::knobs::{TARGET_LAZY, TARGET_VMALLOC};
 use crate::lazy_core::workload::Req;
-use crate::sys::pgtable::{Mapped, PageView};
+use crate::sys::pgtable::{Mapped, PageView, Unmapped, UnmappedSlot};
 use crate::sys::vmalloc::Vmalloc;
-use crate::tlb;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -38,7 +37,7 @@ impl Area {
     }
 
     /// Writes the two check words of page `i`, through the area's address.
-    pub(crate) fn write_words(&self, i: u64, w: (u64, u64)) {
+    pub(crate) fn write_words(&mut self, i: u64, w: (u64, u64)) {
         match self {
             Area::Arena(m) => m.write_words(i, w),
             Area::Vmalloc(v) => v.write_words(i, w),
@@ -62,12 +61,17 @@ pub(crate) enum Target {
     Vmalloc,
     /// The floor: pages mapped and unmapped at a fixed range of the arena
     /// reserved for this thread (`region`, `pages` long), flushed from this
-    /// CPU's TLB only (the thread is bound to it); no alignment, no address
-    /// management, no cross-CPU flush.
+    /// CPU's TLB only; no alignment, no address management, no cross-CPU
+    /// flush. The thread holds a [`crate::sys::cpu::Pinned`] from each
+    /// `alloc` to its `free` (the worker's `one()`), so the local flush is
+    /// a proof; its areas never reach another thread (no handoff, no busy
+    /// set). `idle` holds the region's reusable part: all of it between
+    /// two areas, the part after the area while one is mapped.
     Floor {
         arena: Arc<Arena>,
         region: u64,
         pages: u64,
+        idle: UnmappedSlot,
     },
 }
 
@@ -78,11 +82,15 @@ impl Target {
         Ok(match kind {
             TARGET_LAZY => Target::Lazy(arena.clone()),
             TARGET_VMALLOC => Target::Vmalloc,
-            _ => Target::Floor {
-                arena: arena.clone(),
-                region: arena.reserve(max_pages, 1)?,
-                pages: max_pages,
-            },
+            _ => {
+                let r = arena.reserve_region(max_pages)?;
+                Target::Floor {
+                    arena: arena.clone(),
+                    region: r.start(),
+                    pages: max_pages,
+                    idle: UnmappedSlot::new(r),
+                }
+            }
         })
     }
 
@@ -99,14 +107,29 @@ impl Target {
         Ok(match self {
             Target::Lazy(a) => Area::Arena(a.alloc(r.pages, r.align)?),
             Target::Floor {
-                arena,
-                region,
-                pages,
+                arena, pages, idle, ..
             } => {
                 if r.pages > *pages {
                     return Err(ENOMEM);
                 }
-                Area::Arena(arena.map(*region, r.pages)?)
+                // Taken only here, and put back by `free` (or below).
+                let (area, rest) = idle.take().ok_or(EBUSY)?.split(r.pages);
+                match arena.map(area) {
+                    Ok(m) => {
+                        if let Some(rest) = rest {
+                            put_back(idle, rest);
+                        }
+                        Area::Arena(m)
+                    }
+                    Err((e, stale)) => {
+                        // SAFETY: the floor's thread is pinned from this
+                        // alloc on (worker `one()`), and the failed range
+                        // never left it: only this CPU can translate it.
+                        let back = unsafe { stale.flush_local() };
+                        put_back(idle, rejoin(back, rest));
+                        return Err(e);
+                    }
+                }
             }
             Target::Vmalloc => Area::Vmalloc(Vmalloc::new(r.pages, r.align)?),
         })
@@ -116,10 +139,14 @@ impl Target {
     pub(crate) fn free(&self, a: Area) {
         match (self, a) {
             (Target::Lazy(arena), Area::Arena(m)) => arena.free(m),
-            (Target::Floor { arena, .. }, Area::Arena(m)) => {
-                let (start, end) = (m.start(), m.start() + m.pages());
-                arena.unmap(m);
-                tlb::flush_pages_local(start, end);
+            (Target::Floor { arena, idle, .. }, Area::Arena(m)) => {
+                // SAFETY: the floor's thread has been pinned since it
+                // mapped `m` (worker `one()` holds a `Pinned` across alloc,
+                // fill, check and free) and floor areas never reach another
+                // thread, so only this CPU can translate the range; a flush
+                // of this CPU (all of it, with PTI) makes it reusable.
+                let back = unsafe { arena.unmap(m).flush_local() };
+                put_back(idle, rejoin(back, idle.take()));
             }
             // vfree() on drop.
             (_, Area::Vmalloc(v)) => drop(v),
@@ -164,9 +191,40 @@ impl Target {
     }
 }
 
+/// Puts the floor's reusable range back (its slot is empty: only the
+/// floor's own thread takes and puts).
+fn put_back(idle: &UnmappedSlot, r: Unmapped) {
+    if let Err(r) = idle.put(r) {
+        // Cannot happen: one thread, one token.
+        pr_err!("stress: floor region slot taken; range lost until unload\n");
+        let _ = r.into_range();
+    }
+}
+
+/// The floor's region whole again: `area` (its start) followed by `rest`.
+fn rejoin(area: Unmapped, rest: Option<Unmapped>) -> Unmapped {
+    match rest {
+        None => area,
+        Some(rest) => area.join(rest).unwrap_or_else(|(a, rest)| {
+            // Cannot happen: `rest` is what `split` left after `area`.
+            pr_err!("stress: floor region split apart; its tail is lost until unload\n");
+            let _ = rest.into_range();
+            a
+        }),
+    }
+}
+
 impl Drop for Target {
     fn drop(&mut self) {
-        if let Target::Floor { arena, region, .. } = self {
+        if let Target::Floor {
+            arena, region, idle, ..
+        } = self
+        {
+            // The region goes back through the lazy free; a purge flushes
+            // it everywhere before it is reused.
+            if let Some(r) = idle.take() {
+                let _ = r.into_range();
+            }
             arena.release(*region);
         }
     }

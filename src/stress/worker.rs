@@ -124,9 +124,10 @@ fn tag(a: &Area, i: u64, seed: u64) -> (u64, u64) {
     (t, !t)
 }
 
-fn fill(a: &Area, seed: u64) {
+fn fill(a: &mut Area, seed: u64) {
     for i in 0..a.pages() {
-        a.write_words(i, tag(a, i, seed));
+        let w = tag(a, i, seed);
+        a.write_words(i, w);
     }
 }
 
@@ -205,8 +206,14 @@ impl Worker {
     /// queues it for the previous CPU's thread and reads and frees one the
     /// next CPU's thread queued.
     fn one(&self, r: Req, l: &mut Local) {
-        let Some(a) = self.alloc(r, l) else { return };
-        fill(&a, self.seed);
+        // The floor flushes only this CPU: the thread must not migrate from
+        // its alloc to its free (a bound kthread does when its CPU goes
+        // offline).
+        let _pin = self.target.is_floor().then(cpu::Pinned::new);
+        let Some(mut a) = self.alloc(r, l) else {
+            return;
+        };
+        fill(&mut a, self.seed);
         self.check(&a, self.seed, l);
         l.ops += 1;
         let Some(h) = &self.handoff else {

@@ -14,10 +14,47 @@ pub(crate) fn online() -> u32 {
 }
 
 /// The `n`-th online CPU, counting from 0, modulo the online count (the
-/// online mask may have holes: a CPU taken offline).
+/// online mask may have holes: a CPU taken offline). Read under
+/// `cpus_read_lock()`, so the count and the mask agree: always a CPU that
+/// was online at the call (it may go offline right after; a caller that
+/// binds to it or queues work on it must cope, as the kernel does).
 pub(crate) fn nth_online(n: u32) -> u32 {
     // SAFETY: reads the online mask; the result is a CPU number.
     unsafe { ffi::lv_nth_online_cpu(n) as u32 }
+}
+
+/// Migration disabled for as long as this lives: the task stays on the CPU
+/// it runs on (it may still be preempted and sleep, and comes back to that
+/// CPU). A CPU-bound kthread is not enough: when its CPU goes offline the
+/// scheduler moves it for good. Hotplug waits for a pinned task to unpin
+/// before the CPU goes (`balance_push()`), so keep it short.
+///
+/// # Invariants
+///
+/// `migrate_disable()` was called by the task that holds this;
+/// the guard is neither `Send` nor `Sync`, so the matching
+/// `migrate_enable()` in `drop` runs on the same task.
+pub(crate) struct Pinned {
+    _task: core::marker::PhantomData<*mut ()>,
+}
+
+impl Pinned {
+    /// Disables migration of the current task.
+    pub(crate) fn new() -> Self {
+        // SAFETY: process context; balanced by `drop` on this task.
+        unsafe { bindings::migrate_disable() };
+        Pinned {
+            _task: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: balances the `migrate_disable()` of `new`, on the same
+        // task (type invariant).
+        unsafe { bindings::migrate_enable() };
+    }
 }
 
 /// The CPU running the caller (may change right after, unless the caller

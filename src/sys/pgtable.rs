@@ -20,11 +20,22 @@
 //! So safe code can neither map a page it does not own nor free one it
 //! did not map.
 //!
-//! What the types cannot say is the TLB: `unmap` clears PTEs *without* a
-//! flush (that is the point of lazy freeing) and frees the pages, so a CPU
-//! may still translate the range to them until a flush has run everywhere.
-//! The arena keeps such a range out of use until its purge has flushed it;
-//! the stress threads check it (`stale_tlb`). With the negative control
+//! Flush before reuse, in types: `unmap` clears PTEs *without* a flush
+//! (that is the point of lazy freeing) and frees the pages, so a CPU may
+//! still translate the range to them until a flush has run everywhere.
+//! It therefore returns a [`Stale`] token, not a free range, and
+//! [`PageTable::map`] takes only an [`Unmapped`] one: a range no CPU
+//! translates. A `Stale` becomes `Unmapped` again only through a flush,
+//! and what no type here can know about that flush is the precondition of
+//! an `unsafe fn`: [`Unmapped::new`] (the lazy allocator gives a range back
+//! only after the purge's flush covering it has run on every CPU, an order
+//! the host tests and loom check) and [`Stale::flush_local`] (only this CPU
+//! touched the range, and the caller cannot migrate). So the sequence `map`,
+//! `write_words`, `unmap`, `map` of the same range again, `write_words`,
+//! which wrote a freed page through a stale entry in safe code, no longer
+//! compiles: the second `map` needs an `Unmapped`, and the `Stale` from
+//! `unmap` is not one. The stress threads check the rest at run time
+//! (`stale_tlb`). With the negative control
 //! (`flush off`) the pages are quarantined instead of freed, so that a write
 //! through a stale translation lands in a page we still own; the quarantine
 //! is freed only after a full flush on every CPU ([`drain_quarantine`]).
@@ -39,7 +50,10 @@
 
 use super::{cpu, ffi, tlb};
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicI64, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use kernel::bindings;
 use kernel::page::{Page, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
@@ -74,8 +88,217 @@ unsafe impl Send for PageTable {}
 // SAFETY: as above.
 unsafe impl Sync for PageTable {}
 
+/// Pages `[start, start + pages)` of a [`PageTable`] whose PTEs are clear
+/// and which no CPU translates: the only range [`PageTable::map`] accepts.
+///
+/// # Invariants
+///
+/// No CPU's TLB holds a translation of any page of the range: none was
+/// mapped since a flush covering it completed on every CPU (or, for
+/// [`Stale::flush_local`], on the one CPU that could have one). No other
+/// live `Unmapped` or `Mapped` covers any page of it. `table` is the base
+/// address of the table it belongs to.
+#[must_use = "an Unmapped range is reusable space: map it or give it back"]
+pub(crate) struct Unmapped {
+    start: u64,
+    pages: u64,
+    table: usize,
+}
+
+impl Unmapped {
+    /// The range `[start, start + pages)` of `table`, as the allocator that
+    /// reserved it hands it out.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the range (no other live `Unmapped` or `Mapped`
+    /// covers it), and no CPU translates any page of it: since its last
+    /// unmap (if any), a flush covering it has completed on every CPU. The
+    /// lazy allocator promises both for what it hands out (a purge gives a
+    /// range back only after its flush; the host tests and loom check that
+    /// order, `FlushOrder`), and so does a range never mapped since
+    /// `PageTable::new`'s full flush.
+    pub(crate) unsafe fn new(table: &PageTable, start: u64, pages: u64) -> Self {
+        Unmapped {
+            start,
+            pages,
+            table: table.base,
+        }
+    }
+
+    /// First page number.
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// The first `n` pages and the rest (`None` if empty); `n` is clamped to
+    /// the range.
+    pub(crate) fn split(self, n: u64) -> (Unmapped, Option<Unmapped>) {
+        let n = n.min(self.pages);
+        let rest = (n < self.pages).then_some(Unmapped {
+            start: self.start + n,
+            pages: self.pages - n,
+            table: self.table,
+        });
+        (
+            Unmapped {
+                start: self.start,
+                pages: n,
+                table: self.table,
+            },
+            rest,
+        )
+    }
+
+    /// `self` followed by `next`, if `next` starts where `self` ends; else
+    /// both back.
+    pub(crate) fn join(self, next: Unmapped) -> core::result::Result<Unmapped, (Unmapped, Unmapped)> {
+        if self.table == next.table && self.start + self.pages == next.start {
+            Ok(Unmapped {
+                start: self.start,
+                pages: self.pages + next.pages,
+                table: self.table,
+            })
+        } else {
+            Err((self, next))
+        }
+    }
+
+    /// Gives the token up: the range goes back to its allocator as numbers.
+    pub(crate) fn into_range(self) -> (u64, u64) {
+        (self.start, self.pages)
+    }
+}
+
+/// A place for at most one [`Unmapped`] that threads may share (`Sync`):
+/// the token goes in and out whole, so there is still only one of it. For
+/// a range a thread keeps between uses (the floor's region), in a structure
+/// other threads can see.
+///
+/// # Invariants
+///
+/// `state` is `FULL` exactly when `start`, `pages` and `table` are those of
+/// an `Unmapped` this slot owns; `WRITING` and `READING` give one caller at a
+/// time those fields.
+pub(crate) struct UnmappedSlot {
+    state: AtomicU32,
+    start: AtomicU64,
+    pages: AtomicU64,
+    table: AtomicUsize,
+}
+
+const EMPTY: u32 = 0;
+const WRITING: u32 = 1;
+const FULL: u32 = 2;
+const READING: u32 = 3;
+
+impl UnmappedSlot {
+    /// A slot holding `r`.
+    pub(crate) fn new(r: Unmapped) -> Self {
+        let slot = UnmappedSlot {
+            state: AtomicU32::new(EMPTY),
+            start: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            table: AtomicUsize::new(0),
+        };
+        // Cannot fail: empty.
+        let _ = slot.put(r);
+        slot
+    }
+
+    /// Puts `r` in; gives it back if the slot is not empty.
+    pub(crate) fn put(&self, r: Unmapped) -> core::result::Result<(), Unmapped> {
+        if self
+            .state
+            .compare_exchange(EMPTY, WRITING, Acquire, Relaxed)
+            .is_err()
+        {
+            return Err(r);
+        }
+        self.start.store(r.start, Relaxed);
+        self.pages.store(r.pages, Relaxed);
+        self.table.store(r.table, Relaxed);
+        self.state.store(FULL, Release);
+        Ok(())
+    }
+
+    /// Takes the token out, if there is one.
+    pub(crate) fn take(&self) -> Option<Unmapped> {
+        self.state
+            .compare_exchange(FULL, READING, Acquire, Relaxed)
+            .ok()?;
+        let r = Unmapped {
+            start: self.start.load(Relaxed),
+            pages: self.pages.load(Relaxed),
+            table: self.table.load(Relaxed),
+        };
+        self.state.store(EMPTY, Release);
+        Some(r)
+    }
+}
+
+/// Pages whose PTEs `unmap` just cleared, with no flush: a CPU may still
+/// translate them to the pages they mapped, which are freed. The range can
+/// be mapped again only after a flush has turned this into an [`Unmapped`]:
+/// [`Stale::flush_local`], or the lazy purge (`into_lazy`, then
+/// [`Unmapped::new`] once the purge's flush has run).
+///
+/// # Invariants
+///
+/// `[start, start + pages)` is a range of the table at `table` that the
+/// holder owns and that some CPU may still translate.
+#[must_use = "a Stale range is not reusable: flush it, or hand it to the lazy free"]
+pub(crate) struct Stale {
+    start: u64,
+    pages: u64,
+    table: usize,
+}
+
+impl Stale {
+    /// Flushes the range from this CPU's TLB only and returns it reusable.
+    /// With PTI (kernel entries per PCID, `invlpg` reaching only the current
+    /// one) it flushes this CPU's whole TLB, every PCID.
+    ///
+    /// # Safety
+    ///
+    /// Since the range was last made `Unmapped`, only this CPU can have
+    /// translated it: the caller mapped, used and unmapped it without
+    /// migrating (migration disabled, [`cpu::Pinned`], across all of it),
+    /// and never let the `Mapped` token or the range's address reach
+    /// another thread.
+    pub(crate) unsafe fn flush_local(self) -> Unmapped {
+        let full = tlb::pti() || self.pages > crate::tlb::SINGLE_PAGE_CEILING;
+        flush_local_range(self.start, self.start + self.pages, full);
+        Unmapped {
+            start: self.start,
+            pages: self.pages,
+            table: self.table,
+        }
+    }
+
+    /// Hands the range to a lazy free as numbers. It stays out of use until
+    /// a purge has flushed it: the only way back to a mapping is
+    /// [`Unmapped::new`], whose caller promises that flush.
+    pub(crate) fn into_lazy(self) -> (u64, u64) {
+        (self.start, self.pages)
+    }
+}
+
+/// This CPU: `invlpg` of pages `[start, end)`, or a full flush.
+fn flush_local_range(start: u64, end: u64, full: bool) {
+    if full {
+        tlb::flush_all();
+    } else {
+        (start..end).for_each(|pn| tlb::invlpg(addr(pn)));
+    }
+}
+
 /// Pages `[start, start + pages)` of a [`PageTable`], mapped to pages the
 /// table owns, for as long as this token lives.
+///
+/// Reading needs `&self`, writing `&mut self`: a `&Mapped` shared with
+/// other CPUs (the self-test reads an area on every CPU) can only read, so
+/// no two CPUs race on the area's memory.
 ///
 /// # Invariants
 ///
@@ -110,10 +333,10 @@ impl Mapped {
     /// Writes `w.0` at the start and `w.1` at the end of page `i`, through
     /// the area's address (this CPU's translation). Panics if `i` is out of
     /// range.
-    pub(crate) fn write_words(&self, i: u64, w: (u64, u64)) {
+    pub(crate) fn write_words(&mut self, i: u64, w: (u64, u64)) {
         assert!(i < self.pages);
         // SAFETY: page `i` is mapped and ours while the token lives (type
-        // invariant), and nothing else accesses it as Rust memory.
+        // invariant); `&mut self` excludes any other access through it.
         unsafe { write_words(addr(self.start + i), w) };
     }
 
@@ -314,17 +537,32 @@ impl PageTable {
     ///
     /// Fails with `ENOMEM` if pages run out, `EEXIST` if a PTE of the range
     /// is already present (the caller's range was not free), `EINVAL` if the
-    /// range leaves the table; on failure nothing stays mapped.
-    pub(crate) fn map(&self, start: u64, pages: u64, check: bool) -> Result<(Mapped, u64)> {
-        let end = start.checked_add(pages).ok_or(EINVAL)?;
-        if start < self.base_pfn() || end > self.base_pfn() + self.pages() as u64 {
-            return Err(EINVAL);
+    /// range leaves the table or is another table's; on failure nothing
+    /// stays mapped, and the range comes back [`Stale`] (a page mapped and
+    /// unmapped again may have been translated meanwhile).
+    pub(crate) fn map(
+        &self,
+        r: Unmapped,
+        check: bool,
+    ) -> core::result::Result<(Mapped, u64), (Error, Stale)> {
+        let (start, pages) = (r.start, r.pages);
+        let stale = || Stale {
+            start,
+            pages,
+            table: r.table,
+        };
+        if r.table != self.base
+            || start < self.base_pfn()
+            || start + pages > self.base_pfn() + self.pages() as u64
+        {
+            return Err((EINVAL, stale()));
         }
         let mut done = 0;
         let mut mismatches = 0;
         let undo = |done: u64| {
-            // The pages mapped so far are ours and never reached a caller.
-            self.unmap(
+            // The pages mapped so far are ours and never reached a caller;
+            // the whole range comes back stale.
+            let (_partial, _) = self.unmap(
                 Mapped {
                     start,
                     pages: done,
@@ -342,7 +580,7 @@ impl PageTable {
                 // SAFETY: the first `got` slots hold pages we own, mapped nowhere.
                 unsafe { ffi::lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
                 undo(done);
-                return Err(ENOMEM);
+                return Err((ENOMEM, stale()));
             }
             for (i, &page) in batch[..n].iter().enumerate() {
                 let pn = start + done + i as u64;
@@ -356,7 +594,7 @@ impl PageTable {
                     unsafe { ffi::lv_free_pages_bulk(batch[i..].as_mut_ptr(), (n - i) as _) };
                     self.mapped.fetch_add(i as i64, Relaxed);
                     undo(done + i as u64);
-                    return Err(EEXIST);
+                    return Err((EEXIST, stale()));
                 }
                 // SAFETY: the address is mapped, by us, just now.
                 if check && unsafe { bindings::vmalloc_to_page(addr(pn) as *const _) } != page {
@@ -377,15 +615,21 @@ impl PageTable {
     }
 
     /// Clears the PTEs of `m` *without* a TLB flush and frees or quarantines
-    /// their pages in batches. The range must stay out of use until a flush
-    /// has run on every CPU (the lazy purge): a stale TLB entry may still
-    /// point at the old pages. Returns how many pages went to the quarantine.
-    pub(crate) fn unmap(&self, m: Mapped, dispose: Dispose) -> u64 {
+    /// their pages in batches. Returns the range as [`Stale`]: a stale TLB
+    /// entry may still point at the old pages until a flush has run on every
+    /// CPU (the lazy purge, or [`Stale::flush_everywhere`]); and how many
+    /// pages went to the quarantine.
+    pub(crate) fn unmap(&self, m: Mapped, dispose: Dispose) -> (Stale, u64) {
+        let stale = Stale {
+            start: m.start,
+            pages: m.pages,
+            table: m.table,
+        };
         if m.table != self.base {
             // A token of another table: leave its pages mapped (a leak, not
             // a page freed under someone's feet).
             pr_err!("lazy_vmap: unmap of a range of another page table\n");
-            return 0;
+            return (stale, 0);
         }
         let mut done = 0;
         let mut quarantined = 0;
@@ -421,7 +665,7 @@ impl PageTable {
             self.mapped.fetch_sub(got as i64, Relaxed);
             done += n;
         }
-        quarantined
+        (stale, quarantined)
     }
 
     /// Page `i` of `m`, read from its PTE (not from any TLB): the page the

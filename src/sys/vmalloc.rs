@@ -51,7 +51,7 @@ impl Vmalloc {
     }
 
     /// Writes `w.0` at the start and `w.1` at the end of page `i`.
-    pub(crate) fn write_words(&self, i: u64, w: (u64, u64)) {
+    pub(crate) fn write_words(&mut self, i: u64, w: (u64, u64)) {
         assert!(i < self.pages);
         // SAFETY: page `i` is mapped, writable and ours (type invariant).
         unsafe { write_words(self.addr() + i as usize * PAGE_SIZE, w) };

@@ -59,8 +59,14 @@ impl WorkItem for Helper {
 }
 
 /// Enqueues `w` on `system_wq`, on `cpu` (`queue_work_on()`); false if it
-/// was already queued.
+/// was already queued, or if `cpu` is no possible CPU (`queue_work_on()`
+/// indexes per-CPU pools with it). A CPU that went offline since it was
+/// chosen is fine: its work runs on another CPU, as the kernel's does.
 fn enqueue_on(cpu: u32, w: Arc<Helper>) -> bool {
+    // SAFETY: reads `nr_cpu_ids` and the possible mask.
+    if !unsafe { super::ffi::lv_cpu_possible(cpu) } {
+        return false;
+    }
     // SAFETY: `system_wq` is a C global, always valid.
     let queue = unsafe { bindings::system_wq };
     // SAFETY: as `Queue::enqueue`: the closure only calls `queue_work_on()`
