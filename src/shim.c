@@ -111,13 +111,21 @@ unsigned long lv_quarantine_detach(struct list_head *list)
 	return n;
 }
 
+/*
+ * Frees the detached quarantine: up to an eighth of RAM, so a preemption
+ * point every 512 pages (process context: the drain runs from a write, a
+ * purge or unload, never under a spinlock).
+ */
 void lv_quarantine_free(struct list_head *list)
 {
 	struct page *page, *next;
+	unsigned long n = 0;
 
 	list_for_each_entry_safe(page, next, list, lru) {
 		list_del(&page->lru);
 		__free_page(page);
+		if (!(++n % 512))
+			cond_resched();
 	}
 }
 

@@ -111,6 +111,28 @@ fn fit_rule_skips_tight_ranges() {
     expect(&t, &[(1, 4), (5, 8), (10, 40)]);
 }
 
+#[test]
+fn fit_exact_aligned_hole_when_nothing_else_fits() {
+    // Only [4, 8) and [9, 12) are free: no range has 4 + 4 - 1 = 7 pages, but [4, 8) holds a
+    // 4-aligned 4-page block exactly (the kernel's `is_within_this_va()` test).
+    let mut t = tree(0, 16);
+    assert_eq!(t.alloc(4, 1), Some(0));
+    assert_eq!(t.alloc(4, 1), Some(4));
+    assert_eq!(t.alloc(1, 1), Some(8));
+    assert_eq!(t.alloc(3, 1), Some(9));
+    assert_eq!(t.alloc(4, 1), Some(12));
+    t.free(4, 4);
+    t.free(9, 3);
+    expect(&t, &[(4, 8), (9, 12)]);
+    // [9, 12) holds no 4-aligned 2-page block (12 is past it); [4, 8) does, at 4.
+    assert_eq!(t.alloc(4, 4), Some(4));
+    expect(&t, &[(9, 12)]);
+    assert_eq!(t.alloc(2, 4), None);
+    assert_eq!(t.alloc(2, 2), Some(10));
+    expect(&t, &[(9, 10)]);
+    t.check().unwrap();
+}
+
 /// Arena [0, 100) with A = [0, 10), B = [10, 20), C = [20, 30) allocated.
 fn abc() -> Tree {
     let mut t = tree(0, 100);
@@ -272,8 +294,16 @@ impl Model {
 
     fn alloc(&mut self, len: u64, align: u64) -> Option<u64> {
         let need = if align == 1 { len } else { len + align - 1 };
-        let (rs, _) = self.runs().into_iter().find(|&(s, e)| e - s >= need)?;
-        let s = align_up(rs, align);
+        let runs = self.runs();
+        // The lowest run long enough for any alignment; else the lowest that holds an aligned
+        // block exactly.
+        let s = match runs.iter().find(|&&(s, e)| e - s >= need) {
+            Some(&(rs, _)) => align_up(rs, align),
+            None => runs.iter().find_map(|&(s, e)| {
+                let a = s.checked_next_multiple_of(align)?;
+                (a.checked_add(len)? <= e).then_some(a)
+            })?,
+        };
         self.set(s, len, false);
         Some(s)
     }

@@ -108,8 +108,9 @@ impl<S: DerefMut<Target = [Node]>> FreeTree<S> {
     ///
     /// `len` must be at least 1 (callers include the guard page in it) and `align` must be a
     /// power of two. Picks the lowest-address free range of length at least `len + align - 1`
-    /// (`len` if `align == 1`) and returns its start rounded up to `align`. Returns `None` if no
-    /// range fits, if the arguments are invalid, or if a middle split finds the pool empty (which
+    /// (`len` if `align == 1`) and returns its start rounded up to `align`; if there is none, the
+    /// lowest range that holds `len` pages at a multiple of `align` (an exactly aligned hole).
+    /// Returns `None` if no range fits, if the arguments are invalid, or if a middle split finds the pool empty (which
     /// cannot happen with a [`nodes_needed`] pool and `len >= 2`).
     pub fn alloc(&mut self, len: u64, align: u64) -> Option<u64> {
         debug_assert!(len >= 1 && align.is_power_of_two());
@@ -117,18 +118,31 @@ impl<S: DerefMut<Target = [Node]>> FreeTree<S> {
             return None;
         }
         let need = len.checked_add(align - 1)?;
-        if self.largest() < need {
+        let n = if self.largest() >= need {
+            let n = self.lowest_fit(need);
+            if n == NIL {
+                debug_assert!(false, "freetree: augmented max is stale");
+                return None;
+            }
+            n
+        } else if align > 1 && self.largest() >= len {
+            // No range is long enough for every alignment, but one may be
+            // aligned well enough: the exact search (6.12 checks each range
+            // it visits with `is_within_this_va()`, but prunes subtrees by
+            // `len + align - 1` and so can miss it too).
+            let n = self.lowest_aligned_fit(self.root, len, align);
+            if n == NIL {
+                return None;
+            }
+            n
+        } else {
             return None;
-        }
-        let n = self.lowest_fit(need);
-        if n == NIL {
-            debug_assert!(false, "freetree: augmented max is stale");
-            return None;
-        }
+        };
         let Node {
             start: rs, end: re, ..
         } = self.pool[n as usize];
-        // `re - rs >= need >= align`, so neither sum overflows and `e <= re`.
+        // Either `re - rs >= need >= align`, so neither sum overflows and `e <= re`, or the
+        // exact search checked `s + len <= re`.
         let s = (rs + (align - 1)) & !(align - 1);
         let e = s + len;
         match (s == rs, e == re) {
@@ -279,6 +293,31 @@ impl<S: DerefMut<Target = [Node]>> FreeTree<S> {
 
     /// Lowest-address node of length `>= need` (`find_vmap_lowest_match`). Every step moves into
     /// a subtree whose `max >= need`, so no backtracking is needed.
+    /// The lowest range of the subtree at `n` that holds `len` pages starting at a multiple of
+    /// `align`, or `NIL`: an in-order walk that skips every subtree with no range of `len`
+    /// pages. Linear in the ranges of at least `len` pages at worst; [`Self::alloc`] uses it only
+    /// when no range has `len + align - 1` pages. Recursion depth: the AVL height.
+    fn lowest_aligned_fit(&self, n: u32, len: u64, align: u64) -> u32 {
+        if n == NIL || self.max_of(n) < len {
+            return NIL;
+        }
+        let node = &self.pool[n as usize];
+        let found = self.lowest_aligned_fit(node.left, len, align);
+        if found != NIL {
+            return found;
+        }
+        let fits = node
+            .start
+            .checked_add(align - 1)
+            .map(|a| a & !(align - 1))
+            .and_then(|s| s.checked_add(len))
+            .is_some_and(|e| e <= node.end);
+        if fits {
+            return n;
+        }
+        self.lowest_aligned_fit(node.right, len, align)
+    }
+
     fn lowest_fit(&self, need: u64) -> u32 {
         let mut n = self.root;
         while n != NIL {

@@ -490,6 +490,14 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// synchronous purge (the wait for the purge lock included) is recorded
     /// as [`Event::AllocWait`].
     pub fn alloc<E: Env>(&self, env: &E, len: u64, align: u64) -> Option<u64> {
+        // An area is at least 2 pages (one and its guard: a slot per 2
+        // pages, see [`slots_needed`]) and its length is kept in a `u32`;
+        // the tree takes power-of-two alignments only. Anything else is
+        // refused, not truncated.
+        if !(2..=u64::from(u32::MAX)).contains(&len) || !align.is_power_of_two() {
+            self.stats.alloc_failures.fetch_add(1, Relaxed);
+            return None;
+        }
         // Mode `nodes`: this CPU's node pool first (`node_alloc()`).
         let node = self.alloc_node(env);
         let start = self
@@ -499,8 +507,11 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                 let t0 = clock(env, env.timing());
                 self.purge(env, Why::Exhaustion);
                 since(env, Event::AllocWait, t0);
-                // The exhaustion purge decayed every pool: only the tree is left.
-                env.with_tree(|t| t.alloc(len, align))
+                // As 6.12's `goto retry`: this CPU's pool, then the tree.
+                // The exhaustion purge decayed every pool, but a drain may
+                // have refilled this one since.
+                self.pool_alloc(env, node, len, align)
+                    .or_else(|| env.with_tree(|t| t.alloc(len, align)))
             });
         let Some(start) = start else {
             self.stats.alloc_failures.fetch_add(1, Relaxed);

@@ -289,11 +289,15 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         } else {
             None
         };
-        let st = &self.stats;
-        match got {
-            Some(_) => st.pool_hits.fetch_add(1, Relaxed),
-            None => st.pool_misses.fetch_add(1, Relaxed),
-        };
+        // Sizes above the largest pool have no pool to miss (6.12's
+        // `node_alloc()` does not look): neither a hit nor a miss.
+        if (1..=POOL_SIZES as u64).contains(&len) {
+            let st = &self.stats;
+            match got {
+                Some(_) => st.pool_hits.fetch_add(1, Relaxed),
+                None => st.pool_misses.fetch_add(1, Relaxed),
+            };
+        }
         got
     }
 
@@ -445,28 +449,61 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// `decay_va_pool_node()`: moves pooled areas of `node` to the tree,
     /// all of them when `full`, else a quarter of each pool, and all of a
     /// pool shorter than four (6.12 counts `--n_decay` down from 0, which
-    /// wraps).
+    /// wraps). In bounded holds of the pool lock: a whole pool is taken in
+    /// O(1), but a quarter is popped one area at a time, at most
+    /// [`Env::hold_max_areas`] per hold (6.12 pops a quarter in one hold),
+    /// with [`Env::resched`] between two holds. A pool's quarter is fixed
+    /// when its decay begins.
     fn decay_pools<E: Env>(&self, env: &E, node: usize, full: bool) {
-        let decay = env.with_node_pools(node, |p| {
-            let mut decay = Chain::EMPTY;
-            for pool in p.pools.iter_mut().filter(|p| p.len > 0) {
-                if full || pool.len < 4 {
-                    decay.append(&self.slots, pool.take());
-                } else {
-                    for _ in 0..pool.len / 4 {
+        let bound = match env.hold_max_areas() {
+            0 => u32::MAX,
+            n => n.min(u32::MAX as usize) as u32,
+        };
+        // The pool being decayed, and what is left of its quarter.
+        let mut next = 0usize;
+        let mut left: Option<u32> = None;
+        let mut first = true;
+        while next < POOL_SIZES {
+            if !first {
+                env.resched();
+            }
+            first = false;
+            let decay = env.with_node_pools(node, |p| {
+                let mut decay = Chain::EMPTY;
+                let mut budget = bound;
+                while next < POOL_SIZES && budget > 0 {
+                    let pool = &mut p.pools[next];
+                    let quarter = match left {
+                        Some(q) => q,
+                        None if pool.len == 0 => 0,
+                        None if full || pool.len < 4 => {
+                            decay.append(&self.slots, pool.take());
+                            0
+                        }
+                        None => pool.len / 4,
+                    };
+                    let n = quarter.min(budget);
+                    for _ in 0..n {
                         if let Some(idx) = pool.pop_front(&self.slots) {
                             decay.push_back(&self.slots, idx);
                         }
                     }
+                    budget -= n;
+                    if quarter > n {
+                        left = Some(quarter - n);
+                    } else {
+                        left = None;
+                        next += 1;
+                    }
                 }
+                decay
+            });
+            if decay.len > 0 {
+                self.stats
+                    .decayed_areas
+                    .fetch_add(u64::from(decay.len), Relaxed);
+                self.give_to_tree(env, decay);
             }
-            decay
-        });
-        if decay.len > 0 {
-            self.stats
-                .decayed_areas
-                .fetch_add(u64::from(decay.len), Relaxed);
-            self.give_to_tree(env, decay);
         }
     }
 
