@@ -50,9 +50,10 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	# Killing unshare (--kill-child) kills the namespace's init, and with it
-	# every process in the namespace; its mounts go with it.
+	# every process in the namespace; its mounts go with it. SIGKILL: with
+	# --fork, unshare ignores SIGINT and SIGTERM while it waits.
 	if [ -n "$NSPID" ]; then
-		kill -TERM "$NSPID" 2>/dev/null || true
+		kill -KILL "$NSPID" 2>/dev/null || true
 		wait "$NSPID" 2>/dev/null || true
 	fi
 	if [ "${KEEP:-0}" = 1 ]; then
@@ -68,8 +69,8 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'say "fresh-check: interrupted"; exit 130' INT
-trap 'say "fresh-check: terminated"; exit 143' TERM
+trap 'printf "error: fresh-check: interrupted (SIGINT)\n" >&2; LV_SAID=1; exit 130' INT
+trap 'printf "error: fresh-check: terminated (SIGTERM)\n" >&2; LV_SAID=1; exit 143' TERM
 
 # --- Phase root: a minimal Debian 12 with make and git, nothing else.
 t0=$EPOCHREALTIME
