@@ -281,6 +281,20 @@ unsigned long lv_totalram_pages(void)
 	return totalram_pages();
 }
 
+/*
+ * migrate_enable(), then, on a CPU going offline, a schedule(): hotplug
+ * moves a task off the outgoing CPU only when it is current there and not
+ * migration-disabled (balance_push()), and waits for that. A thread that
+ * pins itself for every operation of a hot loop is preempted, if at all,
+ * while pinned, and would hold the offline off until it stops.
+ */
+void lv_migrate_enable(void)
+{
+	migrate_enable();
+	if (!cpu_active(raw_smp_processor_id()))
+		schedule();
+}
+
 /* Whether cpu is a CPU number per-CPU data may be indexed with. */
 bool lv_cpu_possible(unsigned int cpu)
 {

@@ -36,6 +36,7 @@ void lv_wait_for_stop(void);
 unsigned int lv_online_cpus(void);
 int lv_nth_online_cpu(unsigned int n);
 bool lv_cpu_possible(unsigned int cpu);
+void lv_migrate_enable(void);
 int lv_this_cpu(void);
 unsigned long lv_totalram_pages(void);
 unsigned int lv_arena_fault(void);

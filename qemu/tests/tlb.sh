@@ -7,15 +7,16 @@
 # are quarantined) it moves on every path that hands ranges back for reuse.
 # TCG keeps stale entries (platform notes), so the negative control is real.
 # Also: the flush round counters, the detector switched off, the
-# quarantine, and two bugs found in review (PageTable::new's error paths,
-# thread binding with a hole in the online mask).
+# quarantine, two bugs found in review (PageTable::new's error paths,
+# thread binding with a hole in the online mask), and CPU hotplug during
+# floor and nodes runs.
 # shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*, S0_*: set by snap, mark; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 cpus=$(grep -c ^processor /proc/cpuinfo)
 PATHS="threshold exhaustion demand mode_switch"
 # insmod + 2 kinds x 7 + 2 flush values x (1 + 4 paths x 5) + 2 x 4 + 1
 # (teardown) + 5 (detector off) + 6 (arena failures) + 6 (binding) + 5
-# (flush off after lazy frees) + 4 (unload)
-plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 5 + 4))
+# (flush off after lazy frees) + 4 (unload) + 2 x 6 (hotplug during runs)
+plan $((1 + 2 * 7 + 2 * (1 + 4 * 5) + 2 * 4 + 1 + 5 + 6 + 6 + 5 + 4 + 2 * 6))
 check "insmod" insmod $LAZY_VMAP_KO
 # The kernel's printk rate limit would hide most of the detector's lines.
 echo 0 > /proc/sys/kernel/printk_ratelimit
@@ -195,6 +196,35 @@ want=$(seq 0 $((cpus - 1)) | grep -vx 1 | tr '\n' ' ')
 check "one thread on each online CPU ($want)" [ "$bound" = "$want" ]
 check "stop" put stress 0
 check "cpu1 back online" sh -c "echo 1 > /sys/devices/system/cpu/cpu1/online"
+
+# CPUs going offline and back *during* a run, on the floor (whose free
+# flushes only its own CPU: its thread is pinned with migrate_disable()
+# from alloc to free, so an offline cannot move it in between) and on mode
+# `nodes` (whose purge helpers are queued on the nodes' CPUs, chosen under
+# cpus_read_lock()). The kernel moves the threads of an offline CPU for
+# good; nothing may be stale, mismatched or leaked. 2 x 6 checks.
+hotplug() {  # cycles: cpu1 then cpu2 offline and back, 150 ms apart
+	for _c in 1 2 3; do
+		for _cpu in 1 2; do
+			echo 0 > /sys/devices/system/cpu/cpu$_cpu/online || return 1
+			nap 0.15
+			echo 1 > /sys/devices/system/cpu/cpu$_cpu/online || return 1
+			nap 0.15
+		done
+	done
+}
+put threads 4; put duration_ms 0; put workload fix_size
+for t in floor nodes; do
+	if [ $t = floor ]; then put target floor; else put target lazy_vmap; put mode nodes; fi
+	mark
+	check "hotplug $t: stress starts" put stress 1
+	check "hotplug $t: cpu1 and cpu2 offline and back 3 times during the run" hotplug
+	check "hotplug $t: stop" put stress 0
+	cmp_ "hotplug $t: ops made" "$(d ops)" -gt 0
+	cmp_ "hotplug $t: no stale translation, no mismatch" "$(d stale_tlb)/$(d mismatches)" = 0/0
+	check "hotplug $t: quiesced" quiesced
+done
+put target lazy_vmap; put mode ordered
 
 # `flush off` with lazy areas left by frees made while it was on: their
 # pages went back to the page allocator, not to the quarantine, so a purge

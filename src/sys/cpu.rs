@@ -27,7 +27,11 @@ pub(crate) fn nth_online(n: u32) -> u32 {
 /// it runs on (it may still be preempted and sleep, and comes back to that
 /// CPU). A CPU-bound kthread is not enough: when its CPU goes offline the
 /// scheduler moves it for good. Hotplug waits for a pinned task to unpin
-/// before the CPU goes (`balance_push()`), so keep it short.
+/// before the CPU goes (`balance_push()`), so keep it short; dropping the
+/// guard on a CPU going offline schedules, so that hotplug can move the
+/// task then (a hot loop that pins every operation is otherwise preempted
+/// only while pinned, and held an offline off for as long as it ran: the
+/// hung-task detector fired in the `tlb` suite's hotplug test).
 ///
 /// # Invariants
 ///
@@ -52,8 +56,9 @@ impl Pinned {
 impl Drop for Pinned {
     fn drop(&mut self) {
         // SAFETY: balances the `migrate_disable()` of `new`, on the same
-        // task (type invariant).
-        unsafe { bindings::migrate_enable() };
+        // task (type invariant); the helper may then schedule (process
+        // context: `Pinned` is only made by `new`, which may sleep too).
+        unsafe { ffi::lv_migrate_enable() };
     }
 }
 

@@ -50,6 +50,7 @@ extern "C" {
     pub(super) fn lv_nth_online_cpu(n: c_uint) -> c_int;
     pub(super) fn lv_this_cpu() -> c_int;
     pub(super) fn lv_cpu_possible(cpu: c_uint) -> bool;
+    pub(super) fn lv_migrate_enable();
     pub(super) fn lv_totalram_pages() -> c_ulong;
     pub(super) fn lv_arena_fault() -> c_uint;
     pub(super) fn lv_sysfs_create(
