@@ -16,8 +16,14 @@ wt=$out/src
 git -C "$TOP" worktree remove --force "$wt" 2>/dev/null || rm -rf "$wt"
 git -C "$TOP" worktree prune
 git -C "$TOP" worktree add --detach -q "$wt" "$rev"
-# (env.sh's EXIT trap, which prints the error line, runs after the cleanup.)
-trap 'lv_rc=$?; git -C "$TOP" worktree remove --force "$wt" 2>/dev/null || true; (exit $lv_rc) || lv_on_exit' EXIT
+# The worktree goes on every exit; then env.sh's error line, which this EXIT
+# trap replaces.
+ab_cleanup() {
+	local rc=$?
+	git -C "$TOP" worktree remove --force "$wt" 2>/dev/null || true
+	(exit "$rc") || lv_on_exit
+}
+trap ab_cleanup EXIT
 ko_a=$("$wt/scripts/build-module.sh")
 cp "$ko_a" "$out/lazy_vmap_a.ko"
 cells=${CELLS:-"fix_size:1:1:lazy_vmap fix_size:16:1:lazy_vmap random_size:1:1:lazy_vmap full_fit:1:4:lazy_vmap

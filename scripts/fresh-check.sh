@@ -34,8 +34,9 @@ LOG=$OUT/make-run.log
 # The host needs only mmdebstrap and git; the shared kernel needs the
 # project's setup (build-kernel.sh builds it if the cache has none).
 if [ "${FULL:-0}" = 1 ]; then
-	command -v mmdebstrap >/dev/null && command -v git >/dev/null ||
+	if ! command -v mmdebstrap >/dev/null || ! command -v git >/dev/null; then
 		"$TOP/scripts/setup.sh" mmdebstrap
+	fi
 else
 	"$TOP/scripts/setup.sh" mmdebstrap
 	"$TOP/scripts/build-kernel.sh" >/dev/null
@@ -133,7 +134,6 @@ NSPID=$!
 t1=$EPOCHREALTIME
 # Each line with its time since the start, into the log; the progress
 # lines ("==> ...") also to the terminal.
-declare -A at=()
 stamp() {
 	local line now
 	while IFS= read -r line; do

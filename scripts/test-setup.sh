@@ -118,10 +118,12 @@ run() {
 	ASKED=$(sort -u "$S/apt-installed" | tr '\n' ' ')
 }
 prep() { :; }
+# shellcheck disable=SC2317 # called through check
 called() { grep -q "^$1" "$S/calls"; }
+# shellcheck disable=SC2317
 notcalled() { ! called "$1"; }
+# shellcheck disable=SC2317
 has() { [[ $OUT == *"$1"* ]]; }
-errline() { grep -q '^error: ' "$S/out"; }
 
 # --- nothing installed: install exactly what was queried, then bindgen.
 run fresh

@@ -225,8 +225,10 @@ struct task_struct *lv_kthread_start(int (*fn)(void *), void *data, int cpu,
 {
 	struct task_struct *t;
 
-	/* A CPU number from safe Rust: in range, and possible (cpu_to_node()
-	 * and kthread_bind() index per-CPU data with it). */
+	/*
+	 * A CPU number from safe Rust: in range, and possible (cpu_to_node()
+	 * and kthread_bind() index per-CPU data with it).
+	 */
 	if (cpu < 0 || cpu >= nr_cpu_ids || !cpu_possible(cpu))
 		return ERR_PTR(-EINVAL);
 	t = kthread_create_on_node(fn, data, cpu_to_node(cpu), "lazy_vmap/%d", id);

@@ -217,7 +217,10 @@ fn rejoin(area: Unmapped, rest: Option<Unmapped>) -> Unmapped {
 impl Drop for Target {
     fn drop(&mut self) {
         if let Target::Floor {
-            arena, region, idle, ..
+            arena,
+            region,
+            idle,
+            ..
         } = self
         {
             // The region goes back through the lazy free; a purge flushes

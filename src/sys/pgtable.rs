@@ -152,7 +152,10 @@ impl Unmapped {
 
     /// `self` followed by `next`, if `next` starts where `self` ends; else
     /// both back.
-    pub(crate) fn join(self, next: Unmapped) -> core::result::Result<Unmapped, (Unmapped, Unmapped)> {
+    pub(crate) fn join(
+        self,
+        next: Unmapped,
+    ) -> core::result::Result<Unmapped, (Unmapped, Unmapped)> {
         if self.table == next.table && self.start + self.pages == next.start {
             Ok(Unmapped {
                 start: self.start,
