@@ -203,4 +203,5 @@ result "$ok" "ABI: the $(wc -l <"$L/stats.src") fixed stats keys printed in src/
 
 [ "$N" = "$PLAN" ] || echo "# lint: ran $N checks for the plan 1..$PLAN"
 echo "# lint: $((N - FAILED)) passed, $FAILED failed (findings: out/lint-findings.txt, outputs: out/lint/)"
-[ "$FAILED" = 0 ] && [ "$N" = "$PLAN" ]
+[ "$FAILED" = 0 ] && [ "$N" = "$PLAN" ] ||
+	die "lint: $FAILED of $N checks failed (plan $PLAN); findings in out/lint-findings.txt"

@@ -324,5 +324,6 @@ else
 	fail "kunit.py parse of out/test/ktap.txt counts '${kp:-nothing}', we count '$PASSED $FAILED'"
 fi
 echo -n "# make test took "; took "$t_start"
+[ "$FAILED" -eq 0 ] || echo "error: make test: $FAILED checks failed (the 'not ok' lines above; every result in out/test/ktap.txt)" >&2
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
