@@ -135,7 +135,9 @@ impl Env for StdEnv {
             self.flushes.lock().unwrap().push((start, end));
         }
         if let Some(o) = &self.order {
-            o.flushed(start, end);
+            // A flush takes time: frees may unmap pages while it runs (not covered).
+            let c = o.flush_begin(start, end);
+            o.flush_end(c);
         }
         self.trace(Tr::Flush);
     }
@@ -152,6 +154,16 @@ impl Env for StdEnv {
     fn race(&self, nr: i64, lazy: i64) {
         assert!(nr > lazy);
         self.races.fetch_add(1, Relaxed);
+    }
+
+    fn wants_batches(&self) -> bool {
+        self.order.is_some()
+    }
+
+    fn purge_took(&self, start: u64, len: u64) {
+        if let Some(o) = &self.order {
+            o.took(start, len);
+        }
     }
 
     fn resched(&self) {

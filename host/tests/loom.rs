@@ -98,6 +98,14 @@ impl Env for LoomEnv {
         self.order.flushed(start, end);
     }
 
+    fn wants_batches(&self) -> bool {
+        true
+    }
+
+    fn purge_took(&self, start: u64, len: u64) {
+        self.order.took(start, len);
+    }
+
     /// Nothing: loom already considers a switch at every atomic operation.
     fn race_window(&self) {}
 
@@ -585,7 +593,10 @@ fn decay_execution(full: bool, seen: &Seen) {
     );
     assert_eq!(st.race_detected.load(Relaxed), 0);
     assert!(st.lazy_min.load(Relaxed) >= 0);
-    assert_eq!(st.pool_hits.load(Relaxed) + st.pool_misses.load(Relaxed), n);
+    // One pool lookup per allocation, and one more for each that went through the exhaustion
+    // purge (its retry looks at the pool again, as 6.12's `goto retry`).
+    let lookups = st.pool_hits.load(Relaxed) + st.pool_misses.load(Relaxed);
+    assert!((n..=2 * n).contains(&lookups), "{lookups} pool lookups for {n} allocations");
     // Every decayed area was pooled once: at most every area.
     assert!(st.decayed_areas.load(Relaxed) <= n);
     a.env.with_tree(|t| {

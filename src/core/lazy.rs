@@ -239,6 +239,19 @@ pub trait Env: Sync {
         let _ = (start, end, npurged);
     }
 
+    /// Whether [`Env::purge_took`] wants to hear of every area a purge
+    /// takes: a checker's (the host tests' flush-order check); the
+    /// kernel's says no, and the core then does not walk its batches.
+    fn wants_batches(&self) -> bool {
+        false
+    }
+    /// A purge took the area `[start, start + len)` (pages, guard included)
+    /// into its batch, after detaching it and before its flush. Only when
+    /// [`Env::wants_batches`].
+    fn purge_took(&self, start: u64, len: u64) {
+        let _ = (start, len);
+    }
+
     /// A preemption point, called by a purge between two tree-lock holds of
     /// its give-back (never while holding the tree lock; the purge lock is
     /// held, which is a sleeping lock in the kernel). The kernel calls
@@ -633,6 +646,9 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             env.trace_purge(batch.start, batch.end, 0);
             return 0;
         }
+        if env.wants_batches() {
+            self.report_chain(env, batch.head);
+        }
         if mode.check_armed() {
             // BUG_ON(nr > atomic_read(&vmap_lazy_nr));
             let lazy = self.lazy_nr.load(Acquire);
@@ -658,6 +674,17 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         env.trace_purge(batch.start, batch.end, batch.areas);
         since(env, Event::Purge, t0);
         batch.areas
+    }
+
+    /// Tells [`Env::purge_took`] of every area of the chain from `head`
+    /// (the purge holds the purge lock: the chain is its own).
+    pub(super) fn report_chain<E: Env>(&self, env: &E, head: u32) {
+        let mut idx = head;
+        while idx != NIL {
+            let slot = &self.slots[idx as usize];
+            env.purge_took(slot.start.load(Relaxed), u64::from(slot.len.load(Relaxed)));
+            idx = slot.next.load(Relaxed);
+        }
     }
 
     /// 2.6.28: walk every area and take the ones flagged lazy.

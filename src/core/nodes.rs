@@ -375,6 +375,12 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             env.trace_purge(u64::MAX, 0, 0);
             return 0;
         }
+        if env.wants_batches() {
+            for node in (0..nodes).filter(|&n| busy[n / 64] & (1 << (n % 64)) != 0) {
+                let head = env.with_node_lazy(node, |nl| nl.purge.head);
+                self.report_chain(env, head);
+            }
+        }
         // BUG_ON(nr > atomic_read(&vmap_lazy_nr)): armed, cannot fire (see
         // the module documentation).
         let lazy = self.lazy_nr.load(Acquire);
