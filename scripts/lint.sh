@@ -203,5 +203,6 @@ result "$ok" "ABI: the $(wc -l <"$L/stats.src") fixed stats keys printed in src/
 
 [ "$N" = "$PLAN" ] || echo "# lint: ran $N checks for the plan 1..$PLAN"
 echo "# lint: $((N - FAILED)) passed, $FAILED failed (findings: out/lint-findings.txt, outputs: out/lint/)"
-[ "$FAILED" = 0 ] && [ "$N" = "$PLAN" ] ||
+if [ "$FAILED" != 0 ] || [ "$N" != "$PLAN" ]; then
 	die "lint: $FAILED of $N checks failed (plan $PLAN); findings in out/lint-findings.txt"
+fi

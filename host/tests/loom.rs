@@ -596,7 +596,10 @@ fn decay_execution(full: bool, seen: &Seen) {
     // One pool lookup per allocation, and one more for each that went through the exhaustion
     // purge (its retry looks at the pool again, as 6.12's `goto retry`).
     let lookups = st.pool_hits.load(Relaxed) + st.pool_misses.load(Relaxed);
-    assert!((n..=2 * n).contains(&lookups), "{lookups} pool lookups for {n} allocations");
+    assert!(
+        (n..=2 * n).contains(&lookups),
+        "{lookups} pool lookups for {n} allocations"
+    );
     // Every decayed area was pooled once: at most every area.
     assert!(st.decayed_areas.load(Relaxed) <= n);
     a.env.with_tree(|t| {
