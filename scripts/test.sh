@@ -135,6 +135,7 @@ debug_chain() {  # SUITE... [soak]
 		# tlb suite's negative control must leave; page poisoning, SLUB
 		# debugging and KASAN stay on to catch what a stale write corrupts.
 		extra=(); [ "$t" = tlb ] && extra=(--append debug_pagealloc=off)
+		[ "$t" = pti ] && extra=(--append "debug_pagealloc=off pti=on")
 		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 \
 			--log "$TOP/out/guest/$t-debug.log" "${extra[@]}" >"$T/guest-$t-debug.out" 2>&1
 		echo $? >"$T/guest-$t-debug.rc"; took "$t0" >"$T/guest-$t-debug.took"
@@ -153,8 +154,8 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	# not race the normal kernel's build for the apt/cargo setup.
 	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
 		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, soak) start in the background"
-		debug_chain fault tlb &
+		say "test: debug-kernel suites (fault, fuzz, tlb, pti, soak) start in the background"
+		debug_chain fault tlb pti &
 		DEBUG_PIDS="$!"
 		debug_chain fuzz soak &
 		DEBUG_PIDS="$DEBUG_PIDS $!"
@@ -225,11 +226,13 @@ else
 fi
 
 # Guest suites: each script's KTAP (plan first), its count against its plan,
-# kunit.py's reading, and the harness verdict.
-for t in knobs workloads lazy race tlb latency trace nodes; do
+# kunit.py's reading, and the harness verdict. The pti suite boots with
+# page table isolation forced on (qemu64 is not affected by Meltdown).
+for t in knobs workloads lazy race tlb latency trace nodes pti; do
 	say "test: guest $t"
 	clock t0; log=$T/guest-$t.out
-	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 >"$log" 2>&1
+	extra=(); [ "$t" = pti ] && extra=(--append pti=on)
+	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout 600 "${extra[@]}" >"$log" 2>&1
 	guest_suite "$t" "$log" "$?"; echo -n "# $t: "; took "$t0"
 done
 
@@ -279,7 +282,7 @@ if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
 	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
-	for t in fault fuzz tlb; do
+	for t in fault fuzz tlb pti; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
 		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
 	done

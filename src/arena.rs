@@ -443,9 +443,10 @@ impl Arena {
         self.lazy.purge(self, why)
     }
 
-    /// Switches the lazy mode (stress must be stopped).
-    pub(crate) fn set_mode(&self, mode: Mode) {
-        self.lazy.set_mode(self, mode);
+    /// Switches the lazy mode; `EBUSY` while an area is allocated (the core
+    /// refuses then, see `Lazy::set_mode`), with nothing changed.
+    pub(crate) fn set_mode(&self, mode: Mode) -> Result {
+        self.lazy.set_mode(self, mode).map_err(|_| EBUSY)
     }
 
     /// The stale-TLB test: map an area, read it on every CPU (so every TLB

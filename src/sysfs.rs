@@ -17,7 +17,7 @@ use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
 use crate::stress::Stress;
 use crate::sys::cpu;
-use crate::sys::pgtable::QUARANTINE_FREED;
+use crate::sys::pgtable::{LOCAL_FLUSHES_FULL, LOCAL_FLUSHES_PAGES, QUARANTINE_FREED};
 use crate::sys::sysfs::{Buf, Dir, Handler};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering::*};
@@ -311,6 +311,12 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "skipped_flushes {}", ld(&ar.skipped_flushes))?;
         writeln!(b, "quarantined_pages {}", ld(&ar.quarantined))?;
         writeln!(b, "quarantine_freed {}", QUARANTINE_FREED.load(Relaxed))?;
+        writeln!(
+            b,
+            "local_flushes_pages {}",
+            LOCAL_FLUSHES_PAGES.load(Relaxed)
+        )?;
+        writeln!(b, "local_flushes_full {}", LOCAL_FLUSHES_FULL.load(Relaxed))?;
         writeln!(b, "race_detected {}", ld(&lz.race_detected))?;
         writeln!(b, "pool_hits {}", ld(&lz.pool_hits))?;
         writeln!(b, "pool_misses {}", ld(&lz.pool_misses))?;

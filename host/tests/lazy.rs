@@ -7,8 +7,8 @@ use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::hist::{Event, Latency};
 use lazy_vmap_core::lazy::{
-    addr_to_node_id, slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Stats, Why,
-    HOLD_MAX_AREAS,
+    addr_to_node_id, slots_needed, AreaSlot, AreasBusy, Env, Lazy, Mode, NodeLazy, NodePools,
+    Stats, Why, HOLD_MAX_AREAS,
 };
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
@@ -638,17 +638,19 @@ fn flush_before_give_back_on_every_path() {
         assert_eq!(by(Why::Threshold), 0);
         a.free(starts[1]);
         assert_eq!(by(Why::Threshold), 1);
-        // Mode switch.
+        // Mode switch, once nothing is allocated.
         a.lazy.set_lazy_max_pages(NEVER);
         a.free(starts[2]);
-        a.lazy.set_mode(&a.env, mode);
-        assert_eq!(by(Why::ModeSwitch), 1);
-        // Teardown.
         for &s in &starts[4..] {
             if s != starts[7] {
                 a.free(s);
             }
         }
+        a.lazy.set_mode(&a.env, mode).unwrap();
+        assert_eq!(by(Why::ModeSwitch), 1);
+        // Teardown.
+        let s = a.alloc(4, 1).unwrap();
+        a.free(s);
         a.lazy.purge(&a.env, Why::Teardown);
         assert_eq!(by(Why::Teardown), 1);
         a.assert_empty();
@@ -813,22 +815,34 @@ fn set_mode_purges_what_the_old_mode_left() {
             for &s in starts.iter().step_by(3) {
                 a.free(s);
             }
-            assert!(a.lazy.lazy_pages() > 0);
-            a.lazy.set_mode(&a.env, to);
-            assert_eq!(a.lazy.mode(), to);
-            assert_eq!(a.lazy.lazy_pages(), 0);
-            assert_eq!(a.lazy.stats.purges[from as usize].load(Relaxed), 1);
-            assert_eq!(a.purges(), 1);
-            // The new mode frees and purges the rest.
+            let lazy = a.lazy.lazy_pages();
+            assert!(lazy > 0);
+            // Refused while areas are allocated (a free could race the switch),
+            // with nothing changed.
+            assert_eq!(a.lazy.set_mode(&a.env, to), Err(AreasBusy));
+            assert_eq!(a.lazy.mode(), from);
+            assert_eq!(a.lazy.lazy_pages(), lazy);
+            assert_eq!(a.purges(), 0);
             for (i, &s) in starts.iter().enumerate() {
                 if i % 3 != 0 {
                     a.free(s);
                 }
             }
+            a.lazy.set_mode(&a.env, to).unwrap();
+            assert_eq!(a.lazy.mode(), to);
+            assert_eq!(a.lazy.lazy_pages(), 0);
+            assert_eq!(a.lazy.stats.purges[from as usize].load(Relaxed), 1);
+            assert_eq!(a.purges(), 1);
             assert_eq!(
-                a.purge(true) as usize,
-                starts.len() - starts.len().div_ceil(3)
+                a.lazy.stats.purged_areas.load(Relaxed) as usize,
+                starts.len()
             );
+            // The new mode allocates, frees and purges.
+            let starts = fill(&a, 2);
+            for &s in &starts {
+                a.free(s);
+            }
+            assert_eq!(a.purge(true) as usize, starts.len());
             assert_eq!(
                 a.lazy.stats.purges[to as usize].load(Relaxed),
                 1 + (from == to) as u64
@@ -1671,29 +1685,28 @@ fn nodes_pool_decay() {
     a.assert_empty();
 }
 
-/// An area allocated in another mode has no node: its free in mode `nodes` goes to the lazy list
-/// of `addr_to_node_id`, and its purge to the tree, not a pool (6.12: no `vn_id`).
+/// An area allocated in another mode cannot reach mode `nodes` (where it would have no node): the
+/// switch is refused while it is allocated, and an allocation that races the switch fails.
 #[test]
-fn nodes_area_without_node() {
+fn nodes_no_area_of_another_mode() {
     let a = Arena::new(0x1000, 256, Mode::Ordered, NEVER);
     let starts: Vec<u64> = (0..6).map(|_| a.alloc(16, 1).unwrap()).collect();
-    a.lazy.set_mode(&a.env, Mode::Nodes);
+    assert_eq!(a.lazy.set_mode(&a.env, Mode::Nodes), Err(AreasBusy));
     for &s in &starts {
         a.free(s);
     }
-    for n in 0..NODES {
-        let want = starts
-            .iter()
-            .filter(|&&s| addr_to_node_id(s, NODES) == n)
-            .count() as u32;
-        assert_eq!(
-            a.env.with_node_lazy(n, |l| l.lazy_areas()),
-            want,
-            "node {n}"
-        );
+    a.lazy.set_mode(&a.env, Mode::Nodes).unwrap();
+    // Every area of mode `nodes` records the node of its allocating CPU.
+    let starts: Vec<u64> = (0..6).map(|_| a.alloc(16, 1).unwrap()).collect();
+    for &s in &starts {
+        a.free(s);
     }
+    let lazy: u32 = (0..NODES)
+        .map(|n| a.env.with_node_lazy(n, |l| l.lazy_areas()))
+        .sum();
+    assert_eq!(lazy, 6);
     assert_eq!(a.purge(false), 6);
-    assert_eq!(a.lazy.pooled_areas(), 0);
+    a.purge(true);
     a.assert_empty();
 }
 
@@ -1751,12 +1764,17 @@ fn nodes_free_queues_the_drain() {
     );
     assert_eq!(a.lazy.stats.purges[Mode::Nodes as usize].load(Relaxed), 1);
     // In another mode the free purges inline, as before.
-    a.lazy.set_mode(&a.env, Mode::Ordered);
-    a.free(starts[2]);
-    a.free(starts[3]);
+    for &s in &starts[2..] {
+        a.free(s);
+    }
+    assert!(a.env.drain_pending.swap(false, Relaxed));
+    a.lazy.set_mode(&a.env, Mode::Ordered).unwrap();
+    let starts = fill(&a, 4);
+    a.free(starts[0]);
+    a.free(starts[1]);
     assert!(!a.env.drain_pending.load(Relaxed));
     assert_eq!(a.lazy.stats.purges[Mode::Ordered as usize].load(Relaxed), 1);
-    for &s in &starts[4..] {
+    for &s in &starts[2..] {
         a.free(s);
     }
     a.purge(true);

@@ -643,3 +643,108 @@ fn loom_nodes_decay_races_alloc() {
         assert!(decays > 0);
     }
 }
+
+/// `Lazy::set_mode` racing an allocation and its free. Thread A allocates one area and frees it;
+/// thread B switches `from` → `to`. Whatever the interleaving: the switch happens only when it
+/// saw no area allocated (else `AreasBusy` and nothing changed), an allocation that meets a
+/// switch fails (and counts nothing), and after the teardown purge of the final mode every area
+/// is back in the tree once. Without the gate of `set_mode` (the `SWITCHING` bit and the
+/// `allocs`/`frees` check), a free of the old mode publishing after the switch's purge leaves
+/// its area on the old mode's list, which no purge of the new mode walks: the tree ends short.
+fn set_mode_execution(from: Mode, to: Mode, seen: &Seen) {
+    let pages = 8;
+    let a = Arena::new(pages, from, NEVER, 64);
+    on_cpu(0);
+    let t_a = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            on_cpu(0);
+            let s = a.lazy.alloc(&a.env, LEN, 1)?;
+            a.env.order.unmapped(s, LEN);
+            a.lazy.free(&a.env, s);
+            Some(s)
+        })
+    };
+    let t_b = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            on_cpu(1);
+            a.lazy.set_mode(&a.env, to).is_ok()
+        })
+    };
+    let got = t_a.join().unwrap();
+    let switched = t_b.join().unwrap();
+    assert_eq!(a.lazy.mode(), if switched { to } else { from });
+    a.lazy.purge(&a.env, Why::Teardown);
+    let st = &a.lazy.stats;
+    let n = u64::from(got.is_some());
+    assert_eq!(st.allocs.load(Relaxed), n);
+    assert_eq!(st.frees.load(Relaxed), n);
+    assert_eq!(st.alloc_failures.load(Relaxed), 1 - n);
+    assert_eq!(
+        a.lazy.lazy_pages(),
+        0,
+        "{from:?} -> {to:?} switched={switched} got={got:?}"
+    );
+    assert_eq!(
+        a.lazy.live_areas(),
+        0,
+        "{from:?} -> {to:?}: an area was left lazy"
+    );
+    assert_eq!(a.lazy.pooled_areas(), 0);
+    assert_eq!(st.purged_areas.load(Relaxed), n, "purged twice or never");
+    a.env.with_tree(|t| {
+        t.check().unwrap();
+        assert_eq!(
+            t.free_pages(),
+            pages,
+            "{from:?} -> {to:?}: the tree ends short"
+        );
+    });
+    seen.executions.fetch_add(1, Relaxed);
+    if switched {
+        seen.raced.fetch_add(1, Relaxed); // here: executions where the switch happened
+    }
+    if got.is_none() {
+        seen.negative.fetch_add(1, Relaxed); // here: allocations refused by a switch
+    }
+}
+
+#[test]
+fn loom_set_mode_races_alloc_free() {
+    for (from, to) in [
+        (Mode::Ordered, Mode::Nodes),
+        (Mode::Nodes, Mode::Buggy),
+        (Mode::Buggy, Mode::Ordered),
+    ] {
+        let seen = Arc::new(Seen::default());
+        let mut b = loom::model::Builder::new();
+        if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+            b.preemption_bound = Some(PREEMPTION_BOUND);
+        }
+        let t = Instant::now();
+        {
+            let seen = seen.clone();
+            b.check(move || set_mode_execution(from, to, &seen));
+        }
+        let (ex, switched, refused) = (
+            seen.executions.load(Relaxed),
+            seen.raced.load(Relaxed),
+            seen.negative.load(Relaxed),
+        );
+        eprintln!(
+            "set_mode {} -> {}: {ex} executions in {:.2?}, {switched} switched, {refused} \
+             allocations refused",
+            from.name(),
+            to.name(),
+            t.elapsed()
+        );
+        // Each outcome is reached: a switch refused (an area allocated), a switch done, and an
+        // allocation refused by a switch under way.
+        assert!(switched > 0 && switched < ex, "{from:?} -> {to:?}");
+        assert!(
+            refused > 0,
+            "{from:?} -> {to:?}: no allocation met the switch"
+        );
+    }
+}

@@ -312,7 +312,7 @@ fn hooks_skipped_and_empty_purges() {
             assert_eq!(a.lazy.purge(&a.env, Why::Threshold), 0);
         }
         assert_eq!(a.take(), [], "{mode:?}: a purge that did not run reported");
-        a.lazy.set_mode(&a.env, mode);
+        a.lazy.set_mode(&a.env, mode).unwrap();
         assert_eq!(a.take(), purge_of(&[(s, 4)]));
         a.lazy.purge(&a.env, Why::Teardown);
         assert_eq!(

@@ -52,7 +52,7 @@
 use super::freetree::{FreeTree, Node};
 use super::hist::Event;
 // (`addr_to_node_id`, `POOL_SIZES` and `ZONE_PAGES`: for the host tests.)
-use super::sync::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+use super::sync::{smp_mb_after_atomic, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
 #[allow(unused_imports)]
 pub use nodes::{addr_to_node_id, NodeLazy, NodePools, MAX_NODES, POOL_SIZES, ZONE_PAGES};
@@ -97,7 +97,7 @@ impl Mode {
     }
 
     fn from_u8(v: u8) -> Mode {
-        Mode::ALL[v as usize % Mode::ALL.len()]
+        Mode::ALL[(v & !SWITCHING) as usize % Mode::ALL.len()]
     }
 
     /// Whether the seed's `BUG_ON(nr > vmap_lazy_nr)` is checked.
@@ -163,6 +163,14 @@ const SLOT_PURGING: u32 = 3;
 const SLOT_POOLED: u32 = 4;
 /// End of a chain of slots.
 const NIL: u32 = u32::MAX;
+/// Set in [`Lazy`]'s mode byte while [`Lazy::set_mode`] switches: an
+/// allocation that sees it fails (see there).
+const SWITCHING: u8 = 0x80;
+
+/// [`Lazy::set_mode`] found an area allocated (or an allocation under
+/// way), so a free could race the switch; nothing was changed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AreasBusy;
 
 /// The descriptor of one area (`struct vmap_area`).
 pub struct AreaSlot {
@@ -449,11 +457,44 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         Mode::from_u8(self.mode.load(Relaxed))
     }
 
-    /// Switches mode after purging everything the old mode left lazy. The
-    /// caller guarantees that no allocation or free runs meanwhile.
-    pub fn set_mode<E: Env>(&self, env: &E, mode: Mode) {
-        self.purge(env, Why::ModeSwitch);
-        self.mode.store(mode as u8, Relaxed);
+    /// Switches mode after purging everything the old mode left lazy, or
+    /// refuses ([`AreasBusy`], nothing changed) while an area is allocated.
+    ///
+    /// Safe by construction against any allocation or free that races it.
+    /// A free publishes its area in the structure of the mode it read (a
+    /// flag, the purge list, a node's lazy list), and only that mode's purge
+    /// finds it there: a free of the old mode that published after the
+    /// switch's purge would leave its area on an old list while a purge of
+    /// the new mode gives the same range back another way (a double
+    /// allocation). So the switch runs only when no area can be freed: it
+    /// sets [`SWITCHING`] in the mode byte, then requires `allocs == frees`.
+    /// An allocation counts itself in `allocs` *before* it reads the mode
+    /// byte, and fails if it sees [`SWITCHING`]; a free counts in `frees`
+    /// *after* it has published. Both sides are `SeqCst` (a Dekker pair):
+    /// either the allocation is counted when the switch reads `allocs`
+    /// (then `allocs > frees` until its free has published, and the switch
+    /// refuses), or it sees the bit (and fails). Equal counts therefore mean
+    /// that every area ever allocated has been freed and published in the
+    /// old mode, so the purge below takes all of them. The purge lock is
+    /// held from that purge to the new mode's store, so no other purge runs
+    /// between. The cost on the hot path is the `SeqCst` order of two
+    /// counters that were already atomic adds (on x86 the same `lock xadd`)
+    /// and one load of the mode byte, which every allocation read anyway
+    /// (see [`smp_mb_after_atomic`] for what loom checks).
+    pub fn set_mode<E: Env>(&self, env: &E, mode: Mode) -> Result<(), AreasBusy> {
+        let _guard = env.purge_lock();
+        self.mode.fetch_or(SWITCHING, SeqCst);
+        smp_mb_after_atomic();
+        // `allocs` first: a free is counted only after its allocation, so
+        // `frees` read later cannot pass an `allocs` read earlier.
+        let allocs = self.stats.allocs.load(SeqCst);
+        if self.stats.frees.load(SeqCst) != allocs {
+            self.mode.fetch_and(!SWITCHING, SeqCst);
+            return Err(AreasBusy);
+        }
+        self.purge_locked(env, Why::ModeSwitch);
+        self.mode.store(mode as u8, SeqCst);
+        Ok(())
     }
 
     /// The lazy counter (`vmap_lazy_nr`), in pages.
@@ -511,6 +552,13 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             self.stats.alloc_failures.fetch_add(1, Relaxed);
             return None;
         }
+        // The mode-switch gate (see [`Self::set_mode`]): counted first,
+        // then the mode byte read; uncounted again if this fails.
+        self.stats.allocs.fetch_add(1, SeqCst);
+        smp_mb_after_atomic();
+        if self.mode.load(SeqCst) & SWITCHING != 0 {
+            return self.alloc_failed();
+        }
         // Mode `nodes`: this CPU's node pool first (`node_alloc()`).
         let node = self.alloc_node(env);
         let start = self
@@ -527,8 +575,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                     .or_else(|| env.with_tree(|t| t.alloc(len, align)))
             });
         let Some(start) = start else {
-            self.stats.alloc_failures.fetch_add(1, Relaxed);
-            return None;
+            return self.alloc_failed();
         };
         let slot = self.slot(start);
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_FREE);
@@ -536,8 +583,14 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         slot.len.store(len as u32, Relaxed);
         slot.node.store(node, Relaxed);
         slot.state.store(SLOT_BUSY, Release);
-        self.stats.allocs.fetch_add(1, Relaxed);
         Some(start)
+    }
+
+    /// An allocation that had counted itself in `allocs` failed.
+    fn alloc_failed(&self) -> Option<u64> {
+        self.stats.allocs.fetch_sub(1, SeqCst);
+        self.stats.alloc_failures.fetch_add(1, Relaxed);
+        None
     }
 
     /// Lazily frees the area starting at `start`, whose pages the caller has
@@ -576,7 +629,9 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             }
         };
         self.track(nr);
-        self.stats.frees.fetch_add(1, Relaxed);
+        // After the area is published: the mode-switch gate (see
+        // [`Self::set_mode`]).
+        self.stats.frees.fetch_add(1, SeqCst);
         let max = self.lazy_max_pages();
         env.trace_free(start, nr as u64, max);
         if nr > i64::try_from(max).unwrap_or(i64::MAX) {

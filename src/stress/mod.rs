@@ -231,7 +231,7 @@ impl Stress {
     /// Switches the lazy mode, after purging what the old mode left.
     pub(crate) fn set_mode(&self, mode: Mode) -> Result {
         self.stopped(|_, arena| {
-            arena.set_mode(mode);
+            arena.set_mode(mode)?;
             self.knobs.mode.store(mode as u8, Relaxed);
             Ok(())
         })

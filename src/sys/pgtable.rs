@@ -287,12 +287,20 @@ impl Stale {
     }
 }
 
+/// Local flushes ([`Stale::flush_local`]) since load: with `invlpg` per
+/// page, and of this CPU's whole TLB (always, under PTI). The PTI boot
+/// asserts on them.
+pub(crate) static LOCAL_FLUSHES_PAGES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static LOCAL_FLUSHES_FULL: AtomicU64 = AtomicU64::new(0);
+
 /// This CPU: `invlpg` of pages `[start, end)`, or a full flush.
 fn flush_local_range(start: u64, end: u64, full: bool) {
     if full {
         tlb::flush_all();
+        LOCAL_FLUSHES_FULL.fetch_add(1, Relaxed);
     } else {
         (start..end).for_each(|pn| tlb::invlpg(addr(pn)));
+        LOCAL_FLUSHES_PAGES.fetch_add(1, Relaxed);
     }
 }
 
