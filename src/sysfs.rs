@@ -322,6 +322,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "pool_misses {}", ld(&lz.pool_misses))?;
         writeln!(b, "purge_helpers {}", ld(&lz.purge_helpers))?;
         writeln!(b, "decayed_areas {}", ld(&lz.decayed_areas))?;
+        writeln!(b, "decay_holds {}", ld(&lz.decay_holds))?;
         writeln!(b, "drains_queued {}", ld(&ar.drains_queued))?;
         writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
         if let Some(a) = arena {

@@ -10,6 +10,14 @@
 //! One variant gives the purged areas back one per tree-lock hold (`Env::hold_max_areas` = 1),
 //! so an allocation can find part of a purge's batch back in the tree before the rest.
 //!
+//! Three more models: a pool decay racing an allocation from that pool (`nodes`); a mode switch
+//! racing an allocation and its free (`Lazy::set_mode`'s gate); and areas of several sizes and
+//! alignments in every mode, unbounded (`hold_max_areas` 0) and one per hold, where in `nodes`
+//! the drain work and the purge helpers run on loom threads of their own, as on kworkers. Broken
+//! on purpose, each fails: the switch without its gate (the tree ends short), a `purge_node`
+//! that also takes the live lazy list, and a purge that gives back slots taken after its walk
+//! under the flush of the walk (both: a page given back before a flush covering it completed).
+//!
 //! Per execution, in every mode: each area is purged exactly once, every purged range was
 //! flushed before its range went back to the tree (`common::FlushOrder`), the tree is back to one free range covering the arena and the lazy counter is 0.
 //! In `PurgeLock` and `Ordered` the armed `BUG_ON(nr > vmap_lazy_nr)` never fires and the
@@ -24,7 +32,10 @@ use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use loom::sync::{Mutex, MutexGuard};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64 as StdU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64 as StdU64, AtomicUsize,
+    Ordering::{AcqRel, Relaxed, Release},
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,6 +61,18 @@ struct LoomEnv {
     in_gap: std::sync::atomic::AtomicBool,
     /// An allocation took space from the tree between two holds of a give-back.
     gap_alloc: std::sync::atomic::AtomicBool,
+    /// Mode `nodes` with `threads` (see `LoomEnv::threads`): the arena, so that the drain work and
+    /// the purge helpers can run on loom threads of their own, as work items on kworkers do.
+    arena: std::sync::OnceLock<std::sync::Weak<Arena>>,
+    /// The drain work is queued and has not started (`work_pending()`), a loom atomic so that
+    /// loom permutes a free's queueing with the work's start.
+    drain_queued: loom::sync::atomic::AtomicBool,
+    /// Threads started for the drain work and the helpers, joined by the model's end.
+    workers: std::sync::Mutex<Vec<loom::thread::JoinHandle<()>>>,
+    /// Helpers that ran on a thread of their own.
+    helpers_run: StdU64,
+    /// Drain works started on a thread.
+    drains_spawned: StdU64,
 }
 
 /// Vmap nodes of the model.
@@ -138,6 +161,69 @@ impl Env for LoomEnv {
         self.order
             .around_pools(&self.slots, &mut self.pools[node].lock().unwrap(), f)
     }
+
+    /// With `threads`: `schedule_work(&drain_vmap_work)`, a loom thread that runs the drain, or
+    /// nothing if the work is already queued and not started.
+    fn queue_drain(&self) -> bool {
+        let Some(a) = self.threaded() else {
+            return false;
+        };
+        if self.drain_queued.swap(true, AcqRel) {
+            return true;
+        }
+        // At most two drain works per execution (the thread bound of loom): a third free past
+        // the threshold purges inline, as where there is no workqueue.
+        if self.drains_spawned.fetch_add(1, Relaxed) >= 2 {
+            self.drain_queued.store(false, Release);
+            return false;
+        }
+        let h = loom::thread::spawn(move || {
+            a.env.drain_queued.store(false, Release);
+            a.lazy.drain(&a.env);
+        });
+        self.workers.lock().unwrap().push(h);
+        true
+    }
+
+    /// With `threads`: each helper node's give-back on a loom thread of its own (6.12's
+    /// `schedule_work_on()` of `purge_vmap_node()`), the inline ones here, then the wait for the
+    /// helpers (`flush_work()`).
+    fn run_helpers(
+        &self,
+        helpers: &[u8],
+        inline: &[u8],
+        give_back: &(dyn Fn(usize) + Sync),
+    ) -> u64 {
+        // loom allows 5 threads per execution (main, A, two drain works): one purge's helpers
+        // get threads, later ones run inline.
+        let a = self
+            .threaded()
+            .filter(|_| !helpers.is_empty() && self.helpers_run.load(Relaxed) == 0);
+        let Some(a) = a else {
+            for &n in inline.iter().chain(helpers) {
+                give_back(usize::from(n));
+            }
+            return 0;
+        };
+        let hs: Vec<_> = helpers
+            .iter()
+            .map(|&n| {
+                let a = a.clone();
+                loom::thread::spawn(move || {
+                    a.lazy.purge_node(&a.env, usize::from(n));
+                })
+            })
+            .collect();
+        for &n in inline {
+            give_back(usize::from(n));
+        }
+        let spawned = hs.len() as u64;
+        for h in hs {
+            h.join().unwrap();
+        }
+        self.helpers_run.fetch_add(spawned, Relaxed);
+        spawned
+    }
 }
 
 impl LoomEnv {
@@ -156,6 +242,26 @@ impl LoomEnv {
             hold,
             in_gap: Default::default(),
             gap_alloc: Default::default(),
+            arena: std::sync::OnceLock::new(),
+            drain_queued: loom::sync::atomic::AtomicBool::new(false),
+            workers: std::sync::Mutex::new(Vec::new()),
+            helpers_run: StdU64::new(0),
+            drains_spawned: StdU64::new(0),
+        }
+    }
+
+    /// The arena, when the drain and the helpers run on threads of their own.
+    fn threaded(&self) -> Option<Arc<Arena>> {
+        self.arena.get().and_then(|w| w.upgrade())
+    }
+
+    /// Joins the drain work threads (a drain may queue none, one, or one per free).
+    fn join_workers(&self) {
+        loop {
+            let Some(h) = self.workers.lock().unwrap().pop() else {
+                return;
+            };
+            h.join().unwrap();
         }
     }
 
@@ -746,5 +852,123 @@ fn loom_set_mode_races_alloc_free() {
             refused > 0,
             "{from:?} -> {to:?}: no allocation met the switch"
         );
+    }
+}
+
+/// Areas of several sizes and alignments, in every mode, with the give-back unbounded
+/// (`hold_max_areas` 0, the whole batch in one hold) or one area per hold; in mode `nodes` the
+/// drain work and the purge helpers run on loom threads of their own, as on kworkers. The main
+/// thread allocates a 2-page area on CPU 0 and a 4-page area aligned to 4 pages on CPU 1; thread
+/// A frees the first, then allocates 3 pages aligned to 2 and frees them; the main thread
+/// (B) frees the second. The threshold (2 pages) makes every free purge, or queue the drain in `nodes`.
+/// Every execution: nothing handed out twice, every range flushed before reuse
+/// (`FlushOrder`), everything back in the tree once, the counter at 0, and in the fixed modes no
+/// race. Across executions (nodes): a helper ran on its own thread, so the model reaches it.
+fn sizes_execution(mode: Mode, hold: usize, seen: &Seen) {
+    let pages = 16;
+    let a = Arena::new(pages, mode, 2, hold);
+    a.env.arena.set(Arc::downgrade(&a)).unwrap();
+    on_cpu(0);
+    let s0 = a.lazy.alloc(&a.env, 2, 1).unwrap();
+    on_cpu(1);
+    let s1 = a.lazy.alloc(&a.env, 4, 4).unwrap();
+    assert_eq!(s1 % 4, 0);
+    on_cpu(0);
+    for s in [s0, s1] {
+        a.env.take(s);
+    }
+    let t_a = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            on_cpu(0);
+            a.env.order.unmapped(s0, 2);
+            a.env.give(s0);
+            a.lazy.free(&a.env, s0);
+            let s = a.lazy.alloc(&a.env, 3, 2)?;
+            assert_eq!(s % 2, 0);
+            a.env.take(s);
+            a.env.order.unmapped(s, 3);
+            a.env.give(s);
+            a.lazy.free(&a.env, s);
+            Some(s)
+        })
+    };
+    // B is the main thread (loom allows 5 threads: main, A, two drain works, one helper).
+    on_cpu(1);
+    a.env.order.unmapped(s1, 4);
+    a.env.give(s1);
+    a.lazy.free(&a.env, s1);
+    on_cpu(0);
+    let got = t_a.join().unwrap();
+    a.env.join_workers();
+    a.lazy.purge(&a.env, Why::Teardown);
+    a.env.join_workers();
+    let st = &a.lazy.stats;
+    let n = 2 + u64::from(got.is_some());
+    assert_eq!(
+        st.alloc_failures.load(Relaxed),
+        3 - n,
+        "16 pages hold 2 + 4 + 3 of them"
+    );
+    assert_eq!(a.lazy.lazy_pages(), 0, "{mode:?} hold {hold}");
+    assert_eq!(a.lazy.live_areas(), 0);
+    assert_eq!(a.lazy.pooled_areas(), 0);
+    assert_eq!(
+        st.purged_areas.load(Relaxed),
+        n,
+        "{mode:?}: purged twice or never"
+    );
+    a.env.with_tree(|t| {
+        t.check().unwrap();
+        assert_eq!(t.free_pages(), pages);
+        assert_eq!(t.nr_ranges(), 1);
+    });
+    let max_hold = st.purge_hold_max_areas.load(Relaxed);
+    if hold > 0 {
+        assert!(max_hold <= hold as u64);
+    }
+    if matches!(mode, Mode::PurgeLock | Mode::Ordered | Mode::Nodes) {
+        assert_eq!(st.race_detected.load(Relaxed), 0, "{mode:?}: BUG_ON fired");
+        assert!(st.lazy_min.load(Relaxed) >= 0);
+    }
+    seen.executions.fetch_add(1, Relaxed);
+    if a.env.helpers_run.load(Relaxed) > 0 {
+        seen.raced.fetch_add(1, Relaxed); // here: executions with a helper thread
+    }
+    if st.purges_by[Why::Threshold as usize].load(Relaxed) > 0 {
+        seen.negative.fetch_add(1, Relaxed); // here: executions with a threshold purge or drain
+    }
+}
+
+#[test]
+fn loom_sizes_helpers_drain() {
+    for mode in Mode::ALL {
+        for hold in [0, 1] {
+            let seen = Arc::new(Seen::default());
+            let mut b = loom::model::Builder::new();
+            if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+                b.preemption_bound = Some(2);
+            }
+            let t = Instant::now();
+            {
+                let seen = seen.clone();
+                b.check(move || sizes_execution(mode, hold, &seen));
+            }
+            let (ex, helpers, threshold) = (
+                seen.executions.load(Relaxed),
+                seen.raced.load(Relaxed),
+                seen.negative.load(Relaxed),
+            );
+            eprintln!(
+                "sizes {:<10} hold={hold}: {ex} executions in {:.2?}, {helpers} with a helper \
+                 thread, {threshold} with a threshold purge",
+                mode.name(),
+                t.elapsed()
+            );
+            assert!(threshold > 0, "{mode:?}: no threshold purge");
+            if mode == Mode::Nodes {
+                assert!(helpers > 0, "nodes: no helper ran on a thread of its own");
+            }
+        }
     }
 }

@@ -385,6 +385,9 @@ pub struct Stats {
     pub purge_helpers: AtomicU64,
     /// Pooled areas given back to the tree by pool decay (mode `nodes`).
     pub decayed_areas: AtomicU64,
+    /// Tree-lock holds in which pool decay gave areas back (mode `nodes`;
+    /// bounded as `purge_holds` are, and not counted in them).
+    pub decay_holds: AtomicU64,
 }
 
 impl Stats {
@@ -412,6 +415,7 @@ impl Stats {
         add(&self.pool_misses, &into.pool_misses);
         add(&self.purge_helpers, &into.purge_helpers);
         add(&self.decayed_areas, &into.decayed_areas);
+        add(&self.decay_holds, &into.decay_holds);
     }
 }
 
@@ -794,13 +798,16 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         let t0 = clock(env, timing);
         env.flush(batch.start, batch.end);
         since(env, Event::PurgeFlush, t0);
-        self.give_back(env, batch.head, timing);
+        self.give_back(env, batch.head, timing, &self.stats.purge_holds);
     }
 
     /// Gives the chain of slots from `head` back to the tree, in holds of at
     /// most [`Env::hold_max_areas`] areas with [`Env::resched`] between two
     /// (see [`Self::flush_and_release`]); `nodes` gives back this way too.
-    pub(super) fn give_back<E: Env>(&self, env: &E, head: u32, timing: bool) {
+    /// Each hold counts in `holds`: `purge_holds` for purged areas,
+    /// `decay_holds` for decayed ones (mode `nodes`); only the first kind
+    /// moves `purge_hold_max_areas`.
+    pub(super) fn give_back<E: Env>(&self, env: &E, head: u32, timing: bool, holds: &AtomicU64) {
         let max = match env.hold_max_areas() {
             0 => u64::MAX,
             n => n as u64,
@@ -829,8 +836,10 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                 since(env, Event::PurgeHold, t0);
                 (idx, n)
             });
-            self.stats.purge_holds.fetch_add(1, Relaxed);
-            self.stats.purge_hold_max_areas.fetch_max(n, Relaxed);
+            holds.fetch_add(1, Relaxed);
+            if core::ptr::eq(holds, &self.stats.purge_holds) {
+                self.stats.purge_hold_max_areas.fetch_max(n, Relaxed);
+            }
         }
     }
 }

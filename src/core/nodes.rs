@@ -80,7 +80,7 @@
 //! the tree: they were flushed by the purge that pooled them.
 
 use super::super::hist::Event;
-use super::super::sync::Ordering::*;
+use super::super::sync::{AtomicU64, Ordering::*};
 use super::{AreaSlot, Env, Lazy, Mode, Why, NIL, SLOT_FREE, SLOT_LAZY, SLOT_POOLED, SLOT_PURGING};
 use core::ops::Deref;
 
@@ -448,7 +448,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             idx = next;
         }
         self.track(self.lazy_nr.fetch_sub(nr, AcqRel) - nr);
-        self.give_to_tree(env, to_tree);
+        self.give_to_tree(env, to_tree, &self.stats.purge_holds);
         u64::from(chain.len)
     }
 
@@ -508,17 +508,17 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                 self.stats
                     .decayed_areas
                     .fetch_add(u64::from(decay.len), Relaxed);
-                self.give_to_tree(env, decay);
+                self.give_to_tree(env, decay, &self.stats.decay_holds);
             }
         }
     }
 
     /// Frees every area of `chain` into the tree, in bounded holds.
-    fn give_to_tree<E: Env>(&self, env: &E, chain: Chain) {
+    fn give_to_tree<E: Env>(&self, env: &E, chain: Chain, holds: &AtomicU64) {
         if chain.head == NIL {
             return;
         }
         // In bounded holds, as every mode's purge gives back.
-        self.give_back(env, chain.head, env.timing());
+        self.give_back(env, chain.head, env.timing(), holds);
     }
 }
