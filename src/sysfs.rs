@@ -294,6 +294,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     s.with_totals(|lz, ar, arena| {
         let purges: u64 = lz.purges.iter().map(ld).sum();
         writeln!(b, "purges {purges}")?;
+        writeln!(b, "alloc_failures_busy {}", ld(&lz.alloc_failures_busy))?;
         for m in Mode::ALL {
             writeln!(b, "purges_{} {}", m.name(), ld(&lz.purges[m as usize]))?;
         }

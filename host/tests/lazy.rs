@@ -1922,3 +1922,35 @@ fn alloc_refuses_bad_lengths_and_alignments() {
     a.purge(true);
     a.assert_empty();
 }
+
+/// `alloc_failures_busy` counts a failed allocation when every position of its size and
+/// alignment overlaps an allocated area (no purge could have helped), even with pages free
+/// elsewhere; not a request larger than the arena, which has no position at all.
+#[test]
+fn alloc_failures_busy_counts_genuine_exhaustion() {
+    for mode in Mode::ALL {
+        let a = Arena::new(0x100, 16, mode, NEVER);
+        let st = &a.lazy.stats;
+        // Busy [0, 2) and [8, 10): 12 pages free, but both 8-aligned positions of 4 pages taken.
+        let x = a.alloc(2, 1).unwrap();
+        let y = a.alloc(6, 1).unwrap();
+        let z = a.alloc(2, 1).unwrap();
+        assert_eq!((x, y, z), (0x100, 0x102, 0x108));
+        a.free(y);
+        assert_eq!(a.alloc(4, 8), None);
+        assert_eq!(st.alloc_failures.load(Relaxed), 1);
+        assert_eq!(st.alloc_failures_busy.load(Relaxed), 1, "{mode:?}");
+        // Too large for the arena: a failure, not an exhaustion among busy areas.
+        assert_eq!(a.alloc(32, 1), None);
+        assert_eq!(st.alloc_failures.load(Relaxed), 2);
+        assert_eq!(st.alloc_failures_busy.load(Relaxed), 1);
+        // Free one blocker: the position at 8 is free again and the allocation succeeds.
+        a.free(z);
+        let w = a.alloc(4, 8).expect("the purge gives [8, 10) back");
+        assert_eq!(w, 0x108);
+        a.free(w);
+        a.free(x);
+        a.purge(true);
+        a.assert_empty();
+    }
+}

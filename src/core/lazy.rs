@@ -359,6 +359,10 @@ pub struct Stats {
     pub frees: AtomicU64,
     /// Allocations that failed even after a synchronous purge.
     pub alloc_failures: AtomicU64,
+    /// Of those, the ones where every aligned position of the arena
+    /// overlapped an allocated area when the allocation gave up (no purge
+    /// could have made room; see `Lazy::no_room_among_busy`).
+    pub alloc_failures_busy: AtomicU64,
     /// Purges that took at least one area, per mode.
     pub purges: [AtomicU64; 5],
     /// The same purges, per path ([`Why`]).
@@ -401,6 +405,7 @@ impl Stats {
         add(&self.allocs, &into.allocs);
         add(&self.frees, &into.frees);
         add(&self.alloc_failures, &into.alloc_failures);
+        add(&self.alloc_failures_busy, &into.alloc_failures_busy);
         for (a, b) in self.purges.iter().zip(into.purges.iter()) {
             add(a, b);
         }
@@ -525,6 +530,35 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         self.stats.purge_hold_max_areas.store(0, Relaxed);
     }
 
+    /// Whether every position of `len` pages aligned to `align` in the
+    /// arena overlaps an allocated area (state busy), so that no purge
+    /// could have made room: a genuine exhaustion, not a lost race with
+    /// lazy areas. One sweep of the slots, which are in address order; the
+    /// slots change meanwhile, so this is a diagnosis of a failure (the
+    /// `alloc_failures_busy` stat), never a decision.
+    fn no_room_among_busy(&self, len: u64, align: u64) -> bool {
+        let up = |p: u64| p.div_ceil(align) * align;
+        let end = self.base + 2 * (self.slots.len() as u64 - 1);
+        let mut cursor = up(self.base);
+        if cursor + len > end {
+            return false; // no position at all: too large, not exhausted
+        }
+        for slot in self.slots.iter() {
+            if slot.state.load(Relaxed) != SLOT_BUSY {
+                continue;
+            }
+            let s = slot.start.load(Relaxed);
+            let e = s + u64::from(slot.len.load(Relaxed));
+            if cursor + len <= s {
+                return false;
+            }
+            if cursor < e {
+                cursor = up(e);
+            }
+        }
+        cursor + len > end
+    }
+
     /// Number of areas that are allocated, lazy or being purged.
     pub fn live_areas(&self) -> usize {
         self.slots
@@ -579,6 +613,9 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                     .or_else(|| env.with_tree(|t| t.alloc(len, align)))
             });
         let Some(start) = start else {
+            if self.no_room_among_busy(len, align) {
+                self.stats.alloc_failures_busy.fetch_add(1, Relaxed);
+            }
             return self.alloc_failed();
         };
         let slot = self.slot(start);
