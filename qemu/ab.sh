@@ -11,6 +11,8 @@ errors=0
 one_round() {  # module .ko
 	insmod $2 || { echo "# insmod $2 failed"; errors=$((errors + 1)); return; }
 	put arena_mb 512; put check_map 0; put check_tlb 0; put busy_areas 1000
+	# (The no-alias oracle, in modules that have it.)
+	if [ -e $K/check_alias ]; then put check_alias 0; fi
 	for c in $CELLS; do
 		w=${c%%:*}; rest=${c#*:}; np=${rest%%:*}; rest=${rest#*:}; t=${rest%%:*}; tg=${rest#*:}
 		put workload $w; put nr_pages $np; put threads $t; put target $tg; put mode ordered

@@ -25,11 +25,13 @@ errors=0
 insmod $LAZY_VMAP_KO || exit 1
 # 512 MiB: lazy_max_pages defaults to the kernel's value for 4 CPUs (96 MiB).
 put arena_mb 512
-# The per-page vmalloc_to_page() check and the stale-TLB detector (a second
-# read of every page through the direct map) are tests, not part of the
-# allocator: both off here, on in every test.
+# The per-page vmalloc_to_page() check, the stale-TLB detector (a second
+# read of every page through the direct map) and the no-alias oracle (a
+# probe round after every purge) are tests, not part of the allocator: all
+# off here, on in every test.
 put check_map 0
 put check_tlb 0
+put check_alias 0
 [ "$BUSY_AREAS" != 0 ] && put busy_areas $BUSY_AREAS
 echo "# lazy_max_pages $(cat $K/lazy_max_pages)"
 WORKLOADS=${WORKLOADS:-"fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1 handoff:1"}

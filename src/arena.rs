@@ -39,6 +39,7 @@ use crate::lazy_core::lazy::{
 };
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
 use crate::sys::{cpu, debug, sync, workqueue};
+use crate::oracle::AliasOracle;
 use crate::tlb;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
@@ -76,6 +77,13 @@ pub(crate) struct ArenaStats {
     /// Drain work items queued by frees past the threshold (mode `nodes`;
     /// a free while one is queued does not count).
     pub(crate) drains_queued: AtomicU64,
+    /// The no-alias oracle ([`crate::oracle`]): probe rounds, reads made
+    /// (summed over the CPUs), reads that succeeded through a stale alias,
+    /// and the CPUs that made one (a mask, OR-ed).
+    pub(crate) alias_rounds: AtomicU64,
+    pub(crate) alias_probes: AtomicU64,
+    pub(crate) stale_alias: AtomicU64,
+    pub(crate) stale_alias_cpumask: AtomicU64,
 }
 
 impl ArenaStats {
@@ -93,6 +101,11 @@ impl ArenaStats {
         add(&self.skipped_flushes, &into.skipped_flushes);
         add(&self.quarantined, &into.quarantined);
         add(&self.drains_queued, &into.drains_queued);
+        add(&self.alias_rounds, &into.alias_rounds);
+        add(&self.alias_probes, &into.alias_probes);
+        add(&self.stale_alias, &into.stale_alias);
+        into.stale_alias_cpumask
+            .fetch_or(self.stale_alias_cpumask.load(Relaxed), Relaxed);
     }
 }
 
@@ -112,6 +125,9 @@ pub(crate) struct Arena {
     pub(crate) stats: ArenaStats,
     /// Negative control of the stale-TLB self-test: skip the next flush.
     skip_flush: AtomicBool,
+    /// The no-alias oracle's sample of the running purge.
+    oracle: AliasOracle,
+    aliases_logged: AtomicU32,
     races_logged: AtomicU32,
     /// Mode `nodes`: each node's lazy bookkeeping and pools, each behind
     /// its own spinlock.
@@ -158,17 +174,32 @@ impl Env for Arena {
         let off = !self.knobs.flush.load(Relaxed);
         if self.skip_flush.swap(false, Relaxed) || off {
             self.stats.skipped_flushes.fetch_add(1, Relaxed);
-            return;
+        } else {
+            let round = tlb::flush_pages(start, end);
+            let st = &self.stats;
+            st.flushes.fetch_add(1, Relaxed);
+            match round.kind {
+                tlb::Kind::Pages => st.page_flushes.fetch_add(1, Relaxed),
+                tlb::Kind::Full => st.full_flushes.fetch_add(1, Relaxed),
+            };
+            st.flush_cpus.fetch_add(u64::from(round.cpus), Relaxed);
+            st.flushed_span.fetch_add(end - start, Relaxed);
         }
-        let round = tlb::flush_pages(start, end);
-        let st = &self.stats;
-        st.flushes.fetch_add(1, Relaxed);
-        match round.kind {
-            tlb::Kind::Pages => st.page_flushes.fetch_add(1, Relaxed),
-            tlb::Kind::Full => st.full_flushes.fetch_add(1, Relaxed),
-        };
-        st.flush_cpus.fetch_add(u64::from(round.cpus), Relaxed);
-        st.flushed_span.fetch_add(end - start, Relaxed);
+        // The round is done (or skipped), no range given back yet.
+        self.check_aliases();
+    }
+
+    /// With `check_alias`, the oracle hears of every area a purge takes.
+    fn wants_batches(&self) -> bool {
+        self.knobs.check_alias.load(Relaxed)
+    }
+
+    fn purge_took(&self, start: u64, len: u64) {
+        self.oracle.took(start, len);
+    }
+
+    fn purge_path(&self, why: Why) {
+        self.oracle.why.store(why as u32, Relaxed);
     }
 
     fn resched(&self) {
@@ -313,6 +344,8 @@ impl Arena {
                 knobs,
                 stats: ArenaStats::default(),
                 skip_flush: AtomicBool::new(false),
+                oracle: AliasOracle::new(),
+                aliases_logged: AtomicU32::new(0),
                 races_logged: AtomicU32::new(0),
                 nodes,
                 pools,
@@ -360,6 +393,35 @@ impl Arena {
         start.ok_or(ENOMEM)
     }
 
+    /// The no-alias oracle's probe of what the running purge took (nothing
+    /// if `check_alias` was off when it took them), counted in the stats;
+    /// a stale alias is logged, rate-limited.
+    fn check_aliases(&self) {
+        let Some(p) = self.oracle.probe(&self.pt) else {
+            return;
+        };
+        let st = &self.stats;
+        st.alias_rounds.fetch_add(1, Relaxed);
+        st.alias_probes.fetch_add(p.probes, Relaxed);
+        if p.stale == 0 {
+            return;
+        }
+        st.stale_alias.fetch_add(p.stale, Relaxed);
+        st.stale_alias_cpumask.fetch_or(p.cpumask, Relaxed);
+        if self.aliases_logged.fetch_add(1, Relaxed) < 10 {
+            let why = Why::ALL[self.oracle.why.load(Relaxed) as usize % Why::ALL.len()];
+            pr_warn!(
+                "stale alias: {} reads on CPUs {:#x} after the {} purge's flush round (mode {}, pages {:#x}..={:#x} of the arena)\n",
+                p.stale,
+                p.cpumask,
+                why.name(),
+                self.lazy.mode().name(),
+                p.lo - self.pt.base_pfn(),
+                p.hi - self.pt.base_pfn()
+            );
+        }
+    }
+
     /// Gives a reservation back, lazily: it is reusable after a purge.
     pub(crate) fn release(&self, start: u64) {
         self.lazy.free(self, start);
@@ -394,7 +456,7 @@ impl Arena {
     /// Clears the PTEs of `m` with no TLB flush and frees its pages
     /// (quarantines them while `flush` is off); the range comes back stale.
     pub(crate) fn unmap(&self, m: Mapped) -> Stale {
-        let dispose = if self.knobs.flush.load(Relaxed) {
+        let dispose = if self.knobs.flush.load(Relaxed) && crate::sys::tlb::flush_skip_cpu().is_none() {
             Dispose::Free
         } else {
             Dispose::Quarantine

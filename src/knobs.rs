@@ -67,6 +67,8 @@ pub(crate) struct Knobs {
     /// Verify every fill through the direct map of the mapped pages too
     /// (the stale-TLB detector, `stale_tlb`).
     pub(crate) check_tlb: AtomicBool,
+    /// The no-alias oracle probes every purge ([`crate::oracle`]).
+    pub(crate) check_alias: AtomicBool,
     /// Purges flush the TLB (`on`); `off` is the negative control.
     pub(crate) flush: AtomicBool,
     /// Most areas a purge gives back per tree-lock hold (0: all in one
@@ -89,6 +91,7 @@ impl Knobs {
             busy_areas: AtomicU64::new(0),
             check_map: AtomicBool::new(true),
             check_tlb: AtomicBool::new(true),
+            check_alias: AtomicBool::new(true),
             flush: AtomicBool::new(true),
             purge_hold_areas: AtomicU64::new(HOLD_MAX_AREAS as u64),
         }

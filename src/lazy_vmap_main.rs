@@ -14,6 +14,7 @@
 //!   the area allocator, lazy free and purge with its modes, knob parsing,
 //!   the workload table;
 //! - [`arena`]: allocator + lazy state on the real page tables;
+//! - [`oracle`]: the no-alias oracle, which probes every purge's flush;
 //! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc: targets,
 //!   the worker loop, control;
 //! - [`sysfs`]: the directory `/sys/kernel/lazy_vmap/`.
@@ -28,6 +29,7 @@ mod arena;
 mod knobs;
 #[path = "core/mod.rs"]
 mod lazy_core;
+mod oracle;
 mod stress;
 mod sys;
 mod sysfs;

@@ -17,6 +17,7 @@
 #include <linux/sched/task.h>
 #include <linux/smp.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
 #include <asm/tlbflush.h>
@@ -66,6 +67,36 @@ struct page *lv_pte_page(pte_t *ptep)
 	pte_t pte = ptep_get(ptep);
 
 	return pte_present(pte) ? pte_page(pte) : NULL;
+}
+
+/*
+ * The no-alias oracle's probe: reads one word at @addr, returning true if
+ * the read succeeded. copy_from_kernel_nofault() fixes a fault up instead of
+ * oopsing and may be called with interrupts off (the oracle calls it in
+ * on_each_cpu()'s callback). The oracle probes only addresses whose PTE is
+ * none, so a read that succeeds went through a TLB entry left from before.
+ */
+bool lv_probe_word(unsigned long addr)
+{
+	unsigned long v;
+
+	return copy_from_kernel_nofault(&v, (const void *)addr, sizeof(v)) == 0;
+}
+
+/*
+ * flush_skip_cpu (rw, root): a test hook of the no-alias oracle. -1 (the
+ * default): off. N: every flush round of the module skips CPU N but counts
+ * it as done, and pages are quarantined as with `flush off`, so a write
+ * through the stale entries it keeps lands in a page nobody else owns.
+ */
+static int flush_skip_cpu = -1;
+module_param(flush_skip_cpu, int, 0600);
+MODULE_PARM_DESC(flush_skip_cpu,
+		 "Test hook: flush rounds skip this CPU, pages quarantined (-1 = off)");
+
+int lv_flush_skip_cpu(void)
+{
+	return READ_ONCE(flush_skip_cpu);
 }
 
 /*

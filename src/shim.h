@@ -14,6 +14,8 @@ void lv_set_pte(pte_t *ptep, struct page *page);
 bool lv_set_pte_if_none(pte_t *ptep, struct page *page);
 struct page *lv_clear_pte(pte_t *ptep);
 struct page *lv_pte_page(pte_t *ptep);
+bool lv_probe_word(unsigned long addr);
+int lv_flush_skip_cpu(void);
 unsigned long lv_quarantine_add(struct page **pages, unsigned long n);
 unsigned long lv_quarantine_detach(struct list_head *list);
 void lv_quarantine_free(struct list_head *list);

@@ -54,7 +54,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 20] = [
+static KNOBS: [Knob; 21] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -187,6 +187,15 @@ static KNOBS: [Knob; 20] = [
         }),
     },
     Knob {
+        name: c_str!("check_alias"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", u8::from(s.knobs.check_alias.load(Relaxed))),
+        store: Some(|s, buf| {
+            s.knobs.check_alias.store(parse_u64(buf, 0, 1)? == 1, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
         name: c_str!("flush"),
         mode: RW,
         show: |s, b| writeln!(b, "{}", FLUSH[usize::from(s.knobs.flush.load(Relaxed))]),
@@ -310,6 +319,10 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "tlb_flush_cpus {}", ld(&ar.flush_cpus))?;
         writeln!(b, "flushed_span_pages {}", ld(&ar.flushed_span))?;
         writeln!(b, "skipped_flushes {}", ld(&ar.skipped_flushes))?;
+        writeln!(b, "alias_rounds {}", ld(&ar.alias_rounds))?;
+        writeln!(b, "alias_probes {}", ld(&ar.alias_probes))?;
+        writeln!(b, "stale_alias {}", ld(&ar.stale_alias))?;
+        writeln!(b, "stale_alias_cpumask {:#x}", ld(&ar.stale_alias_cpumask))?;
         writeln!(b, "quarantined_pages {}", ld(&ar.quarantined))?;
         writeln!(b, "quarantine_freed {}", QUARANTINE_FREED.load(Relaxed))?;
         writeln!(

@@ -22,11 +22,12 @@ on_race 1 count
 race_delay_us 1 0 5 20
 check_map 1 0 1
 check_tlb 1 0 1
+check_alias 1 0 1
 flush 1 off on
 purge 0 1
 selftest 0'
 # The knobs nobody but root may write.
-ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb flush
+ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush
 	arena_mb lazy_max_pages mode on_race race_delay_us purge selftest"
 count() { echo $#; }
 NF=$(echo "$FUZZED" | wc -l) NR=$(count $ROOT_ONLY)

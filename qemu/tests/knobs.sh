@@ -3,14 +3,14 @@
 # The init fault-injection hook needs CONFIG_FAULT_INJECTION (the debug
 # kernel): here the load fails with EINVAL and leaves nothing.
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
-KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb flush arena_mb \
+KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush arena_mb \
 lazy_max_pages mode on_race race_delay_us purge selftest stats"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
-# Numeric knobs: 7, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
+# Numeric knobs: 8, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
 # of 1 (one more). Name knobs: 2 checks per value (21 values), BAD_NAMES
 # per knob (5 knobs). The ABI file: 2.
-plan $((3 + nknobs + 2 + 7 + 7 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 21 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
+plan $((3 + nknobs + 2 + 8 + 8 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 21 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -48,6 +48,7 @@ check "default target lazy_vmap" is target lazy_vmap
 check "default stress 0" is stress 0
 check "default flush on" is flush on
 check "default check_tlb 1" is check_tlb 1
+check "default check_alias 1" is check_alias 1
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read -r knob min max good; do
@@ -69,6 +70,7 @@ race_delay_us 0 10000 20
 busy_areas 0 100000 500
 check_map 0 1 1
 check_tlb 0 1 1
+check_alias 0 1 1
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" is arena_mb 64

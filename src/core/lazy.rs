@@ -259,6 +259,11 @@ pub trait Env: Sync {
     fn purge_took(&self, start: u64, len: u64) {
         let _ = (start, len);
     }
+    /// A purge on path `why` begins (purge lock held), before it takes
+    /// anything: for checkers and logs. Default: nothing.
+    fn purge_path(&self, why: Why) {
+        let _ = why;
+    }
 
     /// A preemption point, called by a purge between two tree-lock holds of
     /// its give-back (never while holding the tree lock; the purge lock is
@@ -724,6 +729,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
 
     /// [`Self::purge`], with the purge lock held.
     fn purge_locked<E: Env>(&self, env: &E, why: Why) -> u64 {
+        env.purge_path(why);
         let timing = env.timing();
         let t0 = clock(env, timing);
         let mode = self.mode();

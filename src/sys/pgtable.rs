@@ -532,6 +532,13 @@ impl PageTable {
         self.mapped.load(Relaxed)
     }
 
+    /// Whether the PTE of page number `pn` (in the range) is present.
+    pub(crate) fn present(&self, pn: u64) -> bool {
+        // SAFETY: a valid PTE of our range (type invariant); reading it
+        // changes nothing.
+        !unsafe { ffi::lv_pte_page(self.pte(pn)) }.is_null()
+    }
+
     /// The PTE of page number `pn`; panics outside the range.
     fn pte(&self, pn: u64) -> *mut bindings::pte_t {
         let i = pn

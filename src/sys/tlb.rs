@@ -25,3 +25,21 @@ pub(crate) fn flush_all() {
     // SAFETY: flushing this CPU's TLB is always safe.
     unsafe { ffi::lv_flush_tlb_all_local() };
 }
+
+/// The test hook `flush_skip_cpu` (module parameter): the CPU every flush
+/// round skips while counting it as done, or `None` (the default, -1).
+pub(crate) fn flush_skip_cpu() -> Option<u32> {
+    // SAFETY: reads a module parameter.
+    u32::try_from(unsafe { ffi::lv_flush_skip_cpu() }).ok()
+}
+
+/// Whether a read of one word at kernel address `addr` succeeds on this
+/// CPU (`copy_from_kernel_nofault()`: a fault is fixed up, never an oops).
+/// Callable with interrupts off. For the no-alias oracle, which probes only
+/// addresses whose PTE is none: a read that succeeds went through a stale
+/// TLB entry.
+pub(crate) fn probe(addr: usize) -> bool {
+    // SAFETY: copy_from_kernel_nofault() accepts any kernel address and
+    // returns an error instead of faulting.
+    unsafe { ffi::lv_probe_word(addr as _) }
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The no-alias oracle: once a purge's flush round has returned, no CPU
+//! may still read through an address of the areas that purge took.
+//!
+//! The stale-TLB detector of the stress ([`crate::stress`]) sees a stale
+//! translation only when a range is handed out again and read; this oracle
+//! checks the flush itself, at the moment it claims to be done. Each purge
+//! tells it (through `Env::purge_took`, the core's report of every area it
+//! detached) which areas it took: that is what the round *had to* cover,
+//! decided from the areas, never from the union range the purge computed,
+//! so a union one page short is caught. After the round (or where `flush
+//! off` skipped it), and before the purge gives any range back, every online
+//! CPU reads one word of each sampled page whose PTE is none with
+//! `copy_from_kernel_nofault()`. x86 never caches a non-present PTE, so a
+//! read that succeeds went through a translation from before the unmap: a
+//! stale alias (`stale_alias`, and the CPU in `stale_alias_cpumask`). TCG
+//! keeps stale entries as hardware may (platform notes), so the negative
+//! controls are real: `flush off`, and the test hook `flush_skip_cpu`.
+//!
+//! What is probed: the lowest and the highest page of the areas taken
+//! (where an off-by-one union would miss), and a deterministic sample of
+//! [`SAMPLE`] of every page taken (reservoir sampling seeded by the purge's
+//! number), guard pages excluded (never mapped). Writers are the purges,
+//! which hold the purge lock, so the atomics below are only for `Sync`.
+//!
+//! Not covered yet: `vm_unmap_aliases()` over vmap blocks, which this
+//! module does not have (issue 22).
+
+use crate::sys::{cpu, pgtable, tlb};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// Pages sampled per purge, besides its lowest and highest.
+pub(crate) const SAMPLE: usize = 30;
+
+/// What one probe round found.
+pub(crate) struct Probed {
+    /// Reads made, summed over the CPUs.
+    pub(crate) probes: u64,
+    /// Reads that succeeded (stale aliases).
+    pub(crate) stale: u64,
+    /// CPUs with at least one.
+    pub(crate) cpumask: u64,
+    /// The pages probed: lowest and highest taken.
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+}
+
+/// The pages the running purge took, sampled.
+///
+/// # Invariants
+///
+/// `seen` pages were offered since the last [`AliasOracle::probe`];
+/// `pages[..min(seen, SAMPLE)]` holds a sample of them, `lo` and `hi` their
+/// extremes (`u64::MAX`, 0 when none).
+pub(crate) struct AliasOracle {
+    pages: [AtomicU64; SAMPLE],
+    seen: AtomicU64,
+    lo: AtomicU64,
+    hi: AtomicU64,
+    /// Purges probed since load: the sample's seed.
+    seq: AtomicU64,
+    /// The running purge's path (`Why as u32`), for the log.
+    pub(crate) why: AtomicU32,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+
+/// splitmix64: the sample's deterministic "random" choice.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl AliasOracle {
+    pub(crate) const fn new() -> Self {
+        AliasOracle {
+            pages: [ZERO; SAMPLE],
+            seen: AtomicU64::new(0),
+            lo: AtomicU64::new(u64::MAX),
+            hi: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+            why: AtomicU32::new(0),
+        }
+    }
+
+    /// The purge took the area `[start, start + len)` (its guard page, the
+    /// last, included; it is never mapped and not offered).
+    pub(crate) fn took(&self, start: u64, len: u64) {
+        let seed = self.seq.load(Relaxed);
+        for pn in start..start + len.saturating_sub(1) {
+            let i = self.seen.fetch_add(1, Relaxed);
+            self.lo.fetch_min(pn, Relaxed);
+            self.hi.fetch_max(pn, Relaxed);
+            let j = if (i as usize) < SAMPLE {
+                i as usize
+            } else {
+                (mix(seed ^ i.rotate_left(32)) % (i + 1)) as usize
+            };
+            if j < SAMPLE {
+                self.pages[j].store(pn, Relaxed);
+            }
+        }
+    }
+
+    /// Probes what the running purge took from every online CPU, then
+    /// forgets it; `None` if it took nothing. `pt` says which PTEs are
+    /// none: only those pages are probed. Must not be called with a
+    /// spinlock held or interrupts off (it runs `on_each_cpu()`).
+    pub(crate) fn probe(&self, pt: &pgtable::PageTable) -> Option<Probed> {
+        let seen = self.seen.swap(0, Relaxed);
+        let (lo, hi) = (
+            self.lo.swap(u64::MAX, Relaxed),
+            self.hi.swap(0, Relaxed),
+        );
+        if seen == 0 {
+            return None;
+        }
+        self.seq.fetch_add(1, Relaxed);
+        let mut list = [0u64; SAMPLE + 2];
+        let mut n = 0;
+        let sampled = self.pages.iter().take((seen as usize).min(SAMPLE));
+        for pn in [lo, hi].into_iter().chain(sampled.map(|p| p.load(Relaxed))) {
+            if !pt.present(pn) && !list[..n].contains(&pn) {
+                list[n] = pn;
+                n += 1;
+            }
+        }
+        let (probes, stale, mask) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let list = &list[..n];
+        cpu::on_each(&|| {
+            let me = cpu::this();
+            let mut got = 0;
+            for &pn in list {
+                if tlb::probe(pgtable::addr(pn)) {
+                    got += 1;
+                }
+            }
+            probes.fetch_add(list.len() as u64, Relaxed);
+            if got > 0 {
+                stale.fetch_add(got, Relaxed);
+                mask.fetch_or(1u64.checked_shl(me).unwrap_or(0), Relaxed);
+            }
+        });
+        Some(Probed {
+            probes: probes.into_inner(),
+            stale: stale.into_inner(),
+            cpumask: mask.into_inner(),
+            lo,
+            hi,
+        })
+    }
+}
