@@ -136,6 +136,7 @@ debug_chain() {  # SUITE... [soak]
 		# debugging and KASAN stay on to catch what a stale write corrupts.
 		extra=(); [ "$t" = tlb ] && extra=(--append debug_pagealloc=off)
 		[ "$t" = pti ] && extra=(--append "debug_pagealloc=off pti=on")
+		[ "$t" = alias ] && extra=(--append debug_pagealloc=off)
 		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 \
 			--log "$TOP/out/guest/$t-debug.log" "${extra[@]}" >"$T/guest-$t-debug.out" 2>&1
 		echo $? >"$T/guest-$t-debug.rc"; took "$t0" >"$T/guest-$t-debug.took"
@@ -154,10 +155,10 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	# not race the normal kernel's build for the apt/cargo setup.
 	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
 		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, pti, soak) start in the background"
+		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, soak) start in the background"
 		debug_chain fault tlb pti &
 		DEBUG_PIDS="$!"
-		debug_chain fuzz soak &
+		debug_chain fuzz alias soak &
 		DEBUG_PIDS="$DEBUG_PIDS $!"
 	else
 		fail "module builds against the debug kernel (see $T/module-debug.log)"
@@ -228,7 +229,7 @@ fi
 # Guest suites: each script's KTAP (plan first), its count against its plan,
 # kunit.py's reading, and the harness verdict. The pti suite boots with
 # page table isolation forced on (qemu64 is not affected by Meltdown).
-for t in knobs workloads lazy race tlb latency trace nodes pti; do
+for t in knobs workloads lazy race tlb latency trace nodes pti alias; do
 	say "test: guest $t"
 	clock t0; log=$T/guest-$t.out
 	extra=(); [ "$t" = pti ] && extra=(--append pti=on)
@@ -282,7 +283,7 @@ if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
 	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
-	for t in fault fuzz tlb pti; do
+	for t in fault fuzz tlb pti alias; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
 		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
 	done
