@@ -37,9 +37,9 @@ use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::lazy::{
     slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
 };
+use crate::oracle::AliasOracle;
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
 use crate::sys::{cpu, debug, sync, workqueue};
-use crate::oracle::AliasOracle;
 use crate::tlb;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::new_spinlock;
@@ -456,11 +456,12 @@ impl Arena {
     /// Clears the PTEs of `m` with no TLB flush and frees its pages
     /// (quarantines them while `flush` is off); the range comes back stale.
     pub(crate) fn unmap(&self, m: Mapped) -> Stale {
-        let dispose = if self.knobs.flush.load(Relaxed) && crate::sys::tlb::flush_skip_cpu().is_none() {
-            Dispose::Free
-        } else {
-            Dispose::Quarantine
-        };
+        let dispose =
+            if self.knobs.flush.load(Relaxed) && crate::sys::tlb::flush_skip_cpu().is_none() {
+                Dispose::Free
+            } else {
+                Dispose::Quarantine
+            };
         let (stale, q) = self.pt.unmap(m, dispose);
         if q > 0 {
             self.stats.quarantined.fetch_add(q, Relaxed);

@@ -112,10 +112,7 @@ impl AliasOracle {
     /// spinlock held or interrupts off (it runs `on_each_cpu()`).
     pub(crate) fn probe(&self, pt: &pgtable::PageTable) -> Option<Probed> {
         let seen = self.seen.swap(0, Relaxed);
-        let (lo, hi) = (
-            self.lo.swap(u64::MAX, Relaxed),
-            self.hi.swap(0, Relaxed),
-        );
+        let (lo, hi) = (self.lo.swap(u64::MAX, Relaxed), self.hi.swap(0, Relaxed));
         if seen == 0 {
             return None;
         }

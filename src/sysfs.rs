@@ -191,7 +191,9 @@ static KNOBS: [Knob; 21] = [
         mode: RW,
         show: |s, b| writeln!(b, "{}", u8::from(s.knobs.check_alias.load(Relaxed))),
         store: Some(|s, buf| {
-            s.knobs.check_alias.store(parse_u64(buf, 0, 1)? == 1, Relaxed);
+            s.knobs
+                .check_alias
+                .store(parse_u64(buf, 0, 1)? == 1, Relaxed);
             Ok(())
         }),
     },

@@ -122,16 +122,21 @@ pub enum Why {
     ModeSwitch = 3,
     /// The arena is being replaced or the module unloaded.
     Teardown = 4,
+    /// `vm_unmap_aliases()` (the vmap blocks, [`super::blocks`]): the flush
+    /// also covers the blocks' dirty ranges, and runs even when nothing is
+    /// lazy.
+    Aliases = 5,
 }
 
 impl Why {
     /// Every path, in the order of the `purges_<path>` stats.
-    pub const ALL: [Why; 5] = [
+    pub const ALL: [Why; 6] = [
         Why::Threshold,
         Why::Exhaustion,
         Why::Demand,
         Why::ModeSwitch,
         Why::Teardown,
+        Why::Aliases,
     ];
 
     /// The name in the stats file (`purges_<name>`).
@@ -142,6 +147,7 @@ impl Why {
             "demand",
             "mode_switch",
             "teardown",
+            "aliases",
         ][self as usize]
     }
 
@@ -371,7 +377,7 @@ pub struct Stats {
     /// Purges that took at least one area, per mode.
     pub purges: [AtomicU64; 5],
     /// The same purges, per path ([`Why`]).
-    pub purges_by: [AtomicU64; 5],
+    pub purges_by: [AtomicU64; 6],
     /// Areas given back by purges.
     pub purged_areas: AtomicU64,
     /// Pages (with guard pages) given back by purges.
@@ -447,6 +453,11 @@ pub struct Lazy<S> {
     lazy_max_pages: AtomicU64,
     /// Head of the lock-free purge list (ordered mode), an `llist`.
     purge_list: AtomicU32,
+    /// The range `unmap_aliases` adds to the running purge's flush, and
+    /// the range that purge flushed (`u64::MAX, 0`: none); written and read
+    /// with the purge lock held.
+    extra: [AtomicU64; 2],
+    flushed: [AtomicU64; 2],
     /// The counters.
     pub stats: Stats,
 }
@@ -462,6 +473,8 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             lazy_nr: AtomicI64::new(0),
             lazy_max_pages: AtomicU64::new(lazy_max_pages),
             purge_list: AtomicU32::new(NIL),
+            extra: [AtomicU64::new(u64::MAX), AtomicU64::new(0)],
+            flushed: [AtomicU64::new(u64::MAX), AtomicU64::new(0)],
             stats: Stats::default(),
         }
     }
@@ -643,6 +656,18 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// already unmapped without a flush. Triggers a non-blocking purge when
     /// the counter passes `lazy_max_pages`.
     pub fn free<E: Env>(&self, env: &E, start: u64) {
+        self.free_inner(env, start, false);
+    }
+
+    /// [`Self::free`] by a caller that holds the purge lock
+    /// (`unmap_aliases` retiring blocks, as 6.12's `free_purged_blocks()`
+    /// under `vmap_purge_lock`): mode `purge-lock` does not take it again,
+    /// and no threshold purge runs (the caller purges next).
+    pub fn free_purge_locked<E: Env>(&self, env: &E, start: u64) {
+        self.free_inner(env, start, true);
+    }
+
+    fn free_inner<E: Env>(&self, env: &E, start: u64, locked: bool) {
         let slot = self.slot(start);
         debug_assert_eq!(slot.state.load(Relaxed), SLOT_BUSY);
         let pages = i64::from(slot.len.load(Relaxed));
@@ -655,7 +680,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                 self.lazy_nr.fetch_add(pages, AcqRel) + pages
             }
             Mode::PurgeLock => {
-                let _guard = env.purge_lock();
+                let _guard = (!locked).then(|| env.purge_lock());
                 slot.state.store(SLOT_LAZY, Release);
                 env.race_window();
                 self.lazy_nr.fetch_add(pages, AcqRel) + pages
@@ -680,7 +705,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         self.stats.frees.fetch_add(1, SeqCst);
         let max = self.lazy_max_pages();
         env.trace_free(start, nr as u64, max);
-        if nr > i64::try_from(max).unwrap_or(i64::MAX) {
+        if !locked && nr > i64::try_from(max).unwrap_or(i64::MAX) {
             // Mode `nodes` drains from a workqueue, where there is one.
             if mode != Mode::Nodes || !env.queue_drain() {
                 self.purge(env, Why::Threshold);
@@ -727,6 +752,47 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         self.purge_locked(env, why)
     }
 
+    /// The tail of `vm_unmap_aliases()`, with the purge lock held (the
+    /// caller, [`super::blocks::VmapBlocks::unmap_aliases`], holds it): a
+    /// synchronous purge whose flush also covers `extra` (the blocks' dirty
+    /// range), or, if nothing is lazy, a flush of `extra` alone (6.12:
+    /// `if (!__purge_vmap_area_lazy(start, end, false) && flush)
+    /// flush_tlb_kernel_range(start, end)`). Returns the range flushed
+    /// (`u64::MAX, 0` if none).
+    pub fn purge_aliases_locked<E: Env>(&self, env: &E, extra: Option<(u64, u64)>) -> (u64, u64) {
+        let (s, e) = extra.unwrap_or((u64::MAX, 0));
+        self.extra[0].store(s, Relaxed);
+        self.extra[1].store(e, Relaxed);
+        self.flushed[0].store(u64::MAX, Relaxed);
+        self.flushed[1].store(0, Relaxed);
+        self.purge_locked(env, Why::Aliases);
+        (self.flushed[0].load(Relaxed), self.flushed[1].load(Relaxed))
+    }
+
+    /// The range `unmap_aliases` asked the running purge to flush too
+    /// (none for every other caller), cleared.
+    pub(super) fn take_extra(&self) -> (u64, u64) {
+        (
+            self.extra[0].swap(u64::MAX, Relaxed),
+            self.extra[1].swap(0, Relaxed),
+        )
+    }
+
+    /// The flush of a purge: `[start, end)` widened by the extra range of
+    /// `unmap_aliases`, recorded; nothing if both are empty.
+    pub(super) fn purge_flush<E: Env>(&self, env: &E, start: u64, end: u64, timing: bool) {
+        let (xs, xe) = self.take_extra();
+        let (s, e) = (start.min(xs), end.max(xe));
+        if s >= e {
+            return;
+        }
+        let t0 = clock(env, timing);
+        env.flush(s, e);
+        since(env, Event::PurgeFlush, t0);
+        self.flushed[0].store(s, Relaxed);
+        self.flushed[1].store(e, Relaxed);
+    }
+
     /// [`Self::purge`], with the purge lock held.
     fn purge_locked<E: Env>(&self, env: &E, why: Why) -> u64 {
         env.purge_path(why);
@@ -745,6 +811,8 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             _ => self.take_flagged(),
         };
         if batch.head == NIL {
+            // Nothing lazy: unmap_aliases still flushes its range.
+            self.purge_flush(env, u64::MAX, 0, timing);
             env.trace_purge(batch.start, batch.end, 0);
             return 0;
         }
@@ -838,9 +906,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// next link of each slot is read before the slot is freed (an
     /// allocation may reuse a freed slot as soon as the lock drops).
     fn flush_and_release<E: Env>(&self, env: &E, batch: &Batch, timing: bool) {
-        let t0 = clock(env, timing);
-        env.flush(batch.start, batch.end);
-        since(env, Event::PurgeFlush, t0);
+        self.purge_flush(env, batch.start, batch.end, timing);
         self.give_back(env, batch.head, timing, &self.stats.purge_holds);
     }
 

@@ -4,6 +4,7 @@
 //! the kernel module and into the host test crate (`host/`), where it runs
 //! under property tests and the `loom` model checker.
 //!
+//! - [`blocks`]: vmap blocks (`vm_map_ram()`) and `vm_unmap_aliases()`.
 //! - [`freetree`]: the vmap-area allocator (free ranges in an augmented tree).
 //! - [`hist`]: latency histograms (log-linear, constant memory, no allocation).
 //! - [`lazy`]: lazy free and purge, with the 2010 bug and its three fixes.
@@ -11,6 +12,7 @@
 //! - [`workload`]: the stress workloads, shaped like `lib/test_vmalloc.c`.
 #![allow(unreachable_pub, dead_code)]
 
+pub mod blocks;
 pub mod freetree;
 pub mod hist;
 pub mod lazy;

@@ -79,7 +79,6 @@
 //! (helpers are started after it too). Pool decay moves areas from pools to
 //! the tree: they were flushed by the purge that pooled them.
 
-use super::super::hist::Event;
 use super::super::sync::{AtomicU64, Ordering::*};
 use super::{AreaSlot, Env, Lazy, Mode, Why, NIL, SLOT_FREE, SLOT_LAZY, SLOT_POOLED, SLOT_PURGING};
 use core::ops::Deref;
@@ -372,6 +371,8 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             end = end.max(e);
         }
         if nr_busy == 0 {
+            // Nothing lazy: unmap_aliases still flushes its range.
+            self.purge_flush(env, u64::MAX, 0, timing);
             env.trace_purge(u64::MAX, 0, 0);
             return 0;
         }
@@ -388,11 +389,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             self.stats.race_detected.fetch_add(1, Relaxed);
             env.race(nr, lazy);
         }
-        let t0 = timing.then(|| env.now_ns());
-        env.flush(start, end);
-        if let Some(t0) = t0 {
-            env.record(Event::PurgeFlush, env.now_ns().saturating_sub(t0));
-        }
+        self.purge_flush(env, start, end, timing);
         // One extra worker per lazy_max_pages() full set, minus one.
         let per = self.lazy_max_pages().max(1);
         let sets = u64::try_from(self.lazy_nr.load(Relaxed)).unwrap_or(0) / per;

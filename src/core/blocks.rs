@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vmap blocks: the other half of lazy freeing (`vm_map_ram()`,
+//! `vm_unmap_ram()`, `vm_unmap_aliases()` of 6.12's `mm/vmalloc.c`).
+//!
+//! Small mappings (up to [`VMAP_MAX_ALLOC`] pages) do not get an area each:
+//! they are carved out of per-CPU *blocks* of [`vmap_bbmap_bits`] pages,
+//! each block one lazy area of the arena, aligned to its size. `vb_alloc`
+//! bumps through the first block of this CPU with room (a power of two of
+//! pages, as `get_order()` rounds); a new block when none has. `vb_free`
+//! (after the caller cleared the PTEs, with no flush) marks the pages
+//! *dirty*: it widens the block's dirty range, `dirty_min..dirty_max`. A
+//! block entirely dirty dies: its area goes to the lazy free, and the purge
+//! flushes it like any other. A *fragmented* block (every page free or
+//! dirty, not all dirty) can be retired early, as one lazy area, by
+//! `purge_fragmented` (on exhaustion, and from `unmap_aliases` when fewer
+//! than a quarter of its pages are free).
+//!
+//! Until then the dirty pages of a live block may still be translated by
+//! some CPU. `unmap_aliases` (6.12's `_vm_unmap_aliases()`) is what makes
+//! them safe: under the purge lock it walks the blocks, collects every
+//! dirty range into one `[start, end)`, resets them, and purges the lazy
+//! areas with a flush over the union of their ranges and that range,
+//! flushing even when nothing is lazy. After it returns no CPU may
+//! translate any page the vmap layer ever lazily unmapped.
+//!
+//! [`VbMode`] brings back the history: `free-list` walks only the blocks on
+//! the per-CPU free lists (2.6.28–6.4; a fully used block is on no list, so
+//! its dirty pages were never flushed: fc1e0d980037 fixed it in 6.5),
+//! `no-reset` does not reset the ranges it took (6.5 before a09fad96ffb1:
+//! every call flushes them again).
+//!
+//! Differences from 6.12, on purpose: the per-CPU free list is a flag of the
+//! block (`on_free_list`), and "the first block with room" is the first by
+//! index, not by list order; the per-CPU xarrays are one table indexed by
+//! `addr_to_vb_idx()`, whose hash over the CPUs (`addr_to_vb_xa()`) only
+//! says whose lock 6.12 would take. Each block has its own lock (the
+//! environment's [`BlockEnv::with_block`]), as `vb->lock`.
+
+use super::lazy::{AreaSlot, Env, Lazy};
+use super::sync::{AtomicU32, AtomicU64, Ordering::*};
+use core::ops::Deref;
+
+/// Largest `vm_map_ram()` served by a block (6.12: `BITS_PER_LONG`).
+pub const VMAP_MAX_ALLOC: u64 = 64;
+/// Words of a block's used map (1024 pages at most).
+const MAP_WORDS: usize = 16;
+
+/// 6.12's `VMAP_BBMAP_BITS`: pages per block, from the arena's size (in
+/// place of `VMALLOC_SPACE`) and `NR_CPUS`: at least 16 blocks per CPU,
+/// clamped to `[2 * VMAP_MAX_ALLOC, 1024]`.
+pub fn vmap_bbmap_bits(arena_pages: u64, nr_cpus: u64) -> u64 {
+    (arena_pages / nr_cpus.max(1).next_power_of_two() / 16).clamp(2 * VMAP_MAX_ALLOC, 1024)
+}
+
+/// Which blocks `unmap_aliases` walks, and whether it resets what it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VbMode {
+    /// 6.5+: every block (6.12 walks the per-CPU xarrays).
+    AllBlocks = 0,
+    /// 2.6.28–6.4: only blocks on a free list; a full block is skipped.
+    FreeList = 1,
+    /// 6.5 before a09fad96ffb1: every block, dirty ranges never reset.
+    NoReset = 2,
+}
+
+impl VbMode {
+    /// Every mode, in the order of the `vb_mode` knob.
+    pub const ALL: [VbMode; 3] = [VbMode::AllBlocks, VbMode::FreeList, VbMode::NoReset];
+
+    /// The knob's name of the mode.
+    pub fn name(self) -> &'static str {
+        ["all-blocks", "free-list", "no-reset"][self as usize]
+    }
+}
+
+/// One block (`struct vmap_block`). Its fields change only under the
+/// block's lock; the unlocked reads (`free`, `flags`) are hints, as 6.12's
+/// `READ_ONCE(vb->free)`.
+pub struct BlockSlot {
+    /// First page of the block's area (meaningful while live).
+    start: AtomicU64,
+    free: AtomicU64,
+    dirty: AtomicU64,
+    dirty_min: AtomicU64,
+    dirty_max: AtomicU64,
+    /// The CPU whose queue holds the block (`vb->cpu`).
+    cpu: AtomicU32,
+    /// `LIVE`, `ON_FREE_LIST`.
+    flags: AtomicU32,
+    used: [AtomicU64; MAP_WORDS],
+}
+
+const LIVE: u32 = 1;
+const ON_FREE_LIST: u32 = 2;
+
+impl BlockSlot {
+    /// An unused block slot.
+    pub fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const Z: AtomicU64 = AtomicU64::new(0);
+        BlockSlot {
+            start: AtomicU64::new(0),
+            free: AtomicU64::new(0),
+            dirty: AtomicU64::new(0),
+            dirty_min: AtomicU64::new(0),
+            dirty_max: AtomicU64::new(0),
+            cpu: AtomicU32::new(0),
+            flags: AtomicU32::new(0),
+            used: [Z; MAP_WORDS],
+        }
+    }
+
+    fn set_used(&self, off: u64, n: u64, on: bool) -> bool {
+        let mut ok = true;
+        for p in off..off + n {
+            let (w, b) = ((p / 64) as usize, 1u64 << (p % 64));
+            let was = self.used[w].load(Relaxed) & b != 0;
+            ok &= was != on;
+            if on {
+                self.used[w].fetch_or(b, Relaxed);
+            } else {
+                self.used[w].fetch_and(!b, Relaxed);
+            }
+        }
+        ok
+    }
+}
+
+/// What the blocks need from their surroundings, besides [`Env`].
+pub trait BlockEnv: Env {
+    /// Runs `f` with block `idx`'s lock held (`vb->lock`, a spinlock).
+    fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R;
+    /// Every page of a purged fragmented block... nothing: the block's area
+    /// goes through the lazy free like any other. Hook for checkers: pages
+    /// `[start, start + n)` were unmapped by `vb_free` and are not flushed
+    /// yet (the no-alias oracle records them). Default: nothing.
+    fn vb_unmapped(&self, start: u64, n: u64) {
+        let _ = (start, n);
+    }
+}
+
+/// Counters of the blocks.
+#[derive(Default)]
+pub struct BlockStats {
+    pub vb_allocs: AtomicU64,
+    pub vb_frees: AtomicU64,
+    pub vb_alloc_failures: AtomicU64,
+    pub blocks_new: AtomicU64,
+    pub blocks_freed: AtomicU64,
+    pub fragmented_purged: AtomicU64,
+    pub aliases_calls: AtomicU64,
+    /// Calls that flushed (something was dirty or lazy).
+    pub aliases_flushes: AtomicU64,
+    /// Dirty pages the calls' ranges covered (`dirty_max - dirty_min`,
+    /// summed over the blocks).
+    pub aliases_span_pages: AtomicU64,
+}
+
+/// The blocks of one arena.
+///
+/// # Invariants
+///
+/// A live block's area `[start, start + bits)` is an area of `lazy`, busy,
+/// aligned to `bits`, and at slot `(start - base) / bits`; `free + dirty +
+/// (pages in use) = bits`; the pages `0..bits - free` were handed out once
+/// each since the block was made; a page is set in `used` iff handed out
+/// and not freed.
+pub struct VmapBlocks<S> {
+    blocks: S,
+    /// The arena's first page rounded down to `bits`.
+    base: u64,
+    bits: u64,
+    /// The counters.
+    pub stats: BlockStats,
+}
+
+impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
+    /// Blocks for an arena of `pages` pages from page `arena_base`, with
+    /// `blocks` from [`Self::slots_needed`] and `bits` pages per block.
+    pub fn new(blocks: S, arena_base: u64, bits: u64) -> Self {
+        VmapBlocks {
+            blocks,
+            base: arena_base / bits * bits,
+            bits,
+            stats: BlockStats::default(),
+        }
+    }
+
+    /// Block slots an arena of `pages` pages from `arena_base` needs.
+    pub fn slots_needed(arena_base: u64, pages: u64, bits: u64) -> usize {
+        ((arena_base + pages).div_ceil(bits) - arena_base / bits) as usize
+    }
+
+    /// Pages per block.
+    pub fn bits(&self) -> u64 {
+        self.bits
+    }
+
+    fn idx(&self, page: u64) -> usize {
+        ((page - self.base) / self.bits) as usize
+    }
+
+    /// `vb_alloc()`: `pages` pages (1..=[`VMAP_MAX_ALLOC`], rounded up to
+    /// a power of two) from a block of this CPU; the first page, or `None`
+    /// if the arena has no room for a new block even after purging.
+    pub fn alloc<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        pages: u64,
+    ) -> Option<u64> {
+        if !(1..=VMAP_MAX_ALLOC).contains(&pages) {
+            self.stats.vb_alloc_failures.fetch_add(1, Relaxed);
+            return None;
+        }
+        let n = pages.next_power_of_two();
+        let cpu = env.this_cpu() as u32;
+        let got = self.blocks.iter().enumerate().find_map(|(idx, b)| {
+            let hint = b.flags.load(Relaxed) == LIVE | ON_FREE_LIST
+                && b.cpu.load(Relaxed) == cpu
+                && b.free.load(Relaxed) >= n;
+            if !hint {
+                return None;
+            }
+            env.with_block(idx, || {
+                let free = b.free.load(Relaxed);
+                if b.flags.load(Relaxed) != LIVE | ON_FREE_LIST || free < n {
+                    return None;
+                }
+                let off = self.bits - free;
+                b.set_used(off, n, true);
+                b.free.store(free - n, Relaxed);
+                if free == n {
+                    b.flags.store(LIVE, Relaxed);
+                }
+                Some(b.start.load(Relaxed) + off)
+            })
+        });
+        let got = got.or_else(|| self.new_block(lazy, env, n, cpu));
+        match got {
+            Some(_) => self.stats.vb_allocs.fetch_add(1, Relaxed),
+            None => self.stats.vb_alloc_failures.fetch_add(1, Relaxed),
+        };
+        got
+    }
+
+    /// `new_vmap_block()`: a block's area from the lazy allocator (on
+    /// exhaustion, after retiring the fragmented blocks, as the kernel's
+    /// `reclaim_and_purge_vmap_areas()` does), its first `n` pages used.
+    fn new_block<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        n: u64,
+        cpu: u32,
+    ) -> Option<u64> {
+        let start = lazy.alloc(env, self.bits, self.bits).or_else(|| {
+            if self.purge_fragmented(lazy, env, true, None) == 0 {
+                return None;
+            }
+            lazy.alloc(env, self.bits, self.bits)
+        })?;
+        let idx = self.idx(start);
+        let b = &self.blocks[idx];
+        env.with_block(idx, || {
+            debug_assert_eq!(b.flags.load(Relaxed), 0, "a block slot in use");
+            b.start.store(start, Relaxed);
+            for w in &b.used {
+                w.store(0, Relaxed);
+            }
+            b.set_used(0, n, true);
+            b.free.store(self.bits - n, Relaxed);
+            b.dirty.store(0, Relaxed);
+            b.dirty_min.store(self.bits, Relaxed);
+            b.dirty_max.store(0, Relaxed);
+            b.cpu.store(cpu, Relaxed);
+            b.flags.store(LIVE | ON_FREE_LIST, Relaxed);
+        });
+        self.stats.blocks_new.fetch_add(1, Relaxed);
+        Some(start)
+    }
+
+    /// `vb_free()`: the `pages` pages at `page` (as passed to
+    /// [`Self::alloc`]), whose PTEs the caller has cleared with no flush,
+    /// become dirty; a block entirely dirty dies and its area goes to the
+    /// lazy free. `false` (and nothing changed) if they were not handed out.
+    pub fn free<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        page: u64,
+        pages: u64,
+    ) -> bool {
+        if !(1..=VMAP_MAX_ALLOC).contains(&pages) || page < self.base {
+            return false;
+        }
+        let n = pages.next_power_of_two();
+        let idx = self.idx(page);
+        let Some(b) = self.blocks.get(idx) else {
+            return false;
+        };
+        let dead = env.with_block(idx, || {
+            let start = b.start.load(Relaxed);
+            let off = page.wrapping_sub(start);
+            if b.flags.load(Relaxed) & LIVE == 0 || off + n > self.bits - b.free.load(Relaxed) {
+                return None;
+            }
+            if !b.set_used(off, n, false) {
+                b.set_used(off, n, true); // restore: not all were in use
+                return None;
+            }
+            env.vb_unmapped(page, n);
+            b.dirty_min.fetch_min(off, Relaxed);
+            b.dirty_max.fetch_max(off + n, Relaxed);
+            let dirty = b.dirty.fetch_add(n, Relaxed) + n;
+            if dirty == self.bits {
+                debug_assert_eq!(b.free.load(Relaxed), 0);
+                b.flags.store(0, Relaxed);
+                Some(Some(start))
+            } else {
+                Some(None)
+            }
+        });
+        let Some(dead) = dead else {
+            return false;
+        };
+        self.stats.vb_frees.fetch_add(1, Relaxed);
+        if let Some(start) = dead {
+            self.stats.blocks_freed.fetch_add(1, Relaxed);
+            lazy.free(env, start);
+        }
+        true
+    }
+
+    /// `purge_fragmented_block()` of block `idx`, its lock held: retires it
+    /// if every page is free or dirty, not all dirty, and (unless `force`)
+    /// fewer than a quarter are free. Returns its start if retired.
+    fn retire_fragmented(&self, b: &BlockSlot, force: bool) -> Option<u64> {
+        let (free, dirty) = (b.free.load(Relaxed), b.dirty.load(Relaxed));
+        if b.flags.load(Relaxed) & LIVE == 0 || free + dirty != self.bits || dirty == self.bits {
+            return None;
+        }
+        if !(force || free < self.bits / 4) {
+            return None;
+        }
+        b.free.store(0, Relaxed);
+        b.dirty.store(self.bits, Relaxed);
+        b.flags.store(0, Relaxed);
+        Some(b.start.load(Relaxed))
+    }
+
+    /// `purge_fragmented_blocks_allcpus()` (the blocks on a free list), or
+    /// with `walk` the blocks [`Self::unmap_aliases`] walks: retires the
+    /// fragmented ones into the lazy free. Returns how many.
+    fn purge_fragmented<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        force: bool,
+        mut range: Option<(&mut u64, &mut u64, VbMode)>,
+    ) -> u64 {
+        // With a range, the caller (`unmap_aliases`) holds the purge lock.
+        let locked = range.is_some();
+        let mut retired = 0;
+        for (idx, b) in self.blocks.iter().enumerate() {
+            let walk = match range {
+                Some((_, _, VbMode::FreeList)) | None => ON_FREE_LIST,
+                Some(_) => LIVE,
+            };
+            if b.flags.load(Relaxed) & walk == 0 {
+                continue;
+            }
+            let dead = env.with_block(idx, || {
+                if let Some(s) = self.retire_fragmented(b, force) {
+                    return Some(s);
+                }
+                let Some((start, end, mode)) = range.as_mut() else {
+                    return None;
+                };
+                let (dmin, dmax) = (b.dirty_min.load(Relaxed), b.dirty_max.load(Relaxed));
+                if b.flags.load(Relaxed) & LIVE != 0
+                    && dmax > 0
+                    && b.dirty.load(Relaxed) != self.bits
+                {
+                    let s = b.start.load(Relaxed);
+                    **start = (**start).min(s + dmin);
+                    **end = (**end).max(s + dmax);
+                    self.stats
+                        .aliases_span_pages
+                        .fetch_add(dmax - dmin, Relaxed);
+                    if *mode != VbMode::NoReset {
+                        b.dirty_min.store(self.bits, Relaxed);
+                        b.dirty_max.store(0, Relaxed);
+                    }
+                }
+                None
+            });
+            if let Some(start) = dead {
+                retired += 1;
+                self.stats.fragmented_purged.fetch_add(1, Relaxed);
+                // Its pages are unmapped (in use: none; free: never mapped
+                // since the block was made; dirty: cleared by vb_free).
+                if locked {
+                    lazy.free_purge_locked(env, start);
+                } else {
+                    lazy.free(env, start);
+                }
+            }
+        }
+        retired
+    }
+
+    /// `vm_unmap_aliases()`: under the purge lock, the dirty range of every
+    /// block walked by `mode` (fragmented blocks retired, as
+    /// `purge_fragmented_block(.., false)`), then a synchronous purge of
+    /// the lazy areas whose flush covers that range too, and a flush of
+    /// the range alone if nothing was lazy. Returns the range flushed
+    /// (`u64::MAX, 0` if none).
+    pub fn unmap_aliases<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        mode: VbMode,
+    ) -> (u64, u64) {
+        let _guard = env.purge_lock();
+        self.stats.aliases_calls.fetch_add(1, Relaxed);
+        let (mut start, mut end) = (u64::MAX, 0u64);
+        self.purge_fragmented(lazy, env, false, Some((&mut start, &mut end, mode)));
+        let extra = (start < end).then_some((start, end));
+        let (s, e) = lazy.purge_aliases_locked(env, extra);
+        if s < e {
+            self.stats.aliases_flushes.fetch_add(1, Relaxed);
+        }
+        (s, e)
+    }
+
+    /// Live blocks.
+    pub fn live_blocks(&self) -> usize {
+        self.blocks
+            .iter()
+            .filter(|b| b.flags.load(Relaxed) & LIVE != 0)
+            .count()
+    }
+
+    /// Dirty pages of the live blocks (not yet flushed or not, as counted
+    /// by `vb_free`).
+    pub fn dirty_pages(&self) -> u64 {
+        self.blocks
+            .iter()
+            .filter(|b| b.flags.load(Relaxed) & LIVE != 0)
+            .map(|b| b.dirty.load(Relaxed))
+            .sum()
+    }
+
+    /// Retires every live block whose pages are all free or dirty (none in
+    /// use), forced: for teardown. Returns how many.
+    pub fn retire_unused<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+    ) -> u64 {
+        let mut n = 0;
+        for (idx, b) in self.blocks.iter().enumerate() {
+            let dead = env.with_block(idx, || {
+                let (free, dirty) = (b.free.load(Relaxed), b.dirty.load(Relaxed));
+                if b.flags.load(Relaxed) & LIVE == 0 || free + dirty != self.bits {
+                    return None;
+                }
+                b.flags.store(0, Relaxed);
+                Some(b.start.load(Relaxed))
+            });
+            if let Some(start) = dead {
+                n += 1;
+                self.stats.blocks_freed.fetch_add(1, Relaxed);
+                lazy.free(env, start);
+            }
+        }
+        n
+    }
+}
