@@ -37,7 +37,8 @@ use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::lazy::{
     slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
 };
-use crate::oracle::AliasOracle;
+use crate::lazy_core::blocks::{vmap_bbmap_bits, BlockSlot, VmapBlocks};
+use crate::oracle::{AliasOracle, Probed};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
 use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
@@ -84,6 +85,10 @@ pub(crate) struct ArenaStats {
     pub(crate) alias_probes: AtomicU64,
     pub(crate) stale_alias: AtomicU64,
     pub(crate) stale_alias_cpumask: AtomicU64,
+    /// The same oracle on `unmap_aliases` (pages `vb_free` unmapped before
+    /// a call, probed at its flush): reads, and reads that succeeded.
+    pub(crate) aliases_probes: AtomicU64,
+    pub(crate) aliases_stale: AtomicU64,
 }
 
 impl ArenaStats {
@@ -104,6 +109,8 @@ impl ArenaStats {
         add(&self.alias_rounds, &into.alias_rounds);
         add(&self.alias_probes, &into.alias_probes);
         add(&self.stale_alias, &into.stale_alias);
+        add(&self.aliases_probes, &into.aliases_probes);
+        add(&self.aliases_stale, &into.aliases_stale);
         into.stale_alias_cpumask
             .fetch_or(self.stale_alias_cpumask.load(Relaxed), Relaxed);
     }
@@ -117,16 +124,20 @@ pub(crate) static LATENCY: Latency = Latency::new();
 /// See the module documentation.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Arena {
-    pt: PageTable,
+    pub(crate) pt: PageTable,
     pub(crate) lazy: Lazy<KVVec<AreaSlot>>,
     #[pin]
     tree: SpinLock<FreeTree<KVVec<Node>>>,
-    knobs: Arc<Knobs>,
+    pub(crate) knobs: Arc<Knobs>,
+    /// The vmap blocks of `vm_map_ram()` (see `src/blocks.rs`), each with
+    /// its lock (`vb->lock`).
+    pub(crate) vb: VmapBlocks<KVVec<BlockSlot>>,
+    pub(crate) vb_locks: KVec<Pin<KBox<SpinLock<()>>>>,
     pub(crate) stats: ArenaStats,
     /// Negative control of the stale-TLB self-test: skip the next flush.
     skip_flush: AtomicBool,
-    /// The no-alias oracle's sample of the running purge.
-    oracle: AliasOracle,
+    /// The no-alias oracle's samples.
+    pub(crate) oracle: AliasOracle,
     aliases_logged: AtomicU32,
     races_logged: AtomicU32,
     /// Mode `nodes`: each node's lazy bookkeeping and pools, each behind
@@ -316,6 +327,18 @@ impl Arena {
         let nodes = KVVec::from_elem(Node::default(), nodes_needed(pages), GFP_KERNEL)?;
         let tree = FreeTree::new(nodes, base, base + pages).ok_or(EINVAL)?;
         let lazy = Lazy::new(slots, base, mode, default_lazy_max_pages(pages));
+        let bits = vmap_bbmap_bits(pages, u64::from(cpu::nr_cpus_config()));
+        let nb = VmapBlocks::<KVVec<BlockSlot>>::slots_needed(base, pages, bits);
+        let mut blocks = KVVec::with_capacity(nb, GFP_KERNEL)?;
+        let mut vb_locks = KVec::with_capacity(nb, GFP_KERNEL)?;
+        for _ in 0..nb {
+            blocks.push(BlockSlot::new(), GFP_KERNEL)?;
+            vb_locks.push(
+                KBox::pin_init(new_spinlock!((), "lazy_vmap_vb_lock"), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
+        }
+        let vb = VmapBlocks::new(blocks, base, bits);
         // 6.12: one node per possible CPU, capped; here per online CPU.
         let nr_nodes = (cpu::online() as usize).clamp(1, MAX_NODES);
         let mut nodes = KVec::with_capacity(nr_nodes, GFP_KERNEL)?;
@@ -342,6 +365,8 @@ impl Arena {
                 lazy,
                 tree <- new_spinlock!(tree, "lazy_vmap_area_lock"),
                 knobs,
+                vb,
+                vb_locks,
                 stats: ArenaStats::default(),
                 skip_flush: AtomicBool::new(false),
                 oracle: AliasOracle::new(),
@@ -397,10 +422,27 @@ impl Arena {
     /// if `check_alias` was off when it took them), counted in the stats;
     /// a stale alias is logged, rate-limited.
     fn check_aliases(&self) {
+        let why = Why::ALL[self.oracle.why.load(Relaxed) as usize % Why::ALL.len()];
+        if why == Why::Aliases {
+            // What vb_free unmapped before the call, before any give-back.
+            if let Some(p) = self.oracle.probe_aliases(&self.pt) {
+                self.count_probe(&p, "unmap_aliases");
+            }
+        }
         let Some(p) = self.oracle.probe(&self.pt) else {
             return;
         };
+        self.count_probe(&p, why.name());
+    }
+
+    /// Counts a probe round of the oracle after the flush of `path`.
+    pub(crate) fn count_probe(&self, p: &Probed, path: &str) {
         let st = &self.stats;
+        if path == "unmap_aliases" {
+            st.aliases_probes.fetch_add(p.probes, Relaxed);
+            st.aliases_stale.fetch_add(p.stale, Relaxed);
+            return;
+        }
         st.alias_rounds.fetch_add(1, Relaxed);
         st.alias_probes.fetch_add(p.probes, Relaxed);
         if p.stale == 0 {
@@ -409,12 +451,11 @@ impl Arena {
         st.stale_alias.fetch_add(p.stale, Relaxed);
         st.stale_alias_cpumask.fetch_or(p.cpumask, Relaxed);
         if self.aliases_logged.fetch_add(1, Relaxed) < 10 {
-            let why = Why::ALL[self.oracle.why.load(Relaxed) as usize % Why::ALL.len()];
             pr_warn!(
-                "stale alias: {} reads on CPUs {:#x} after the {} purge's flush round (mode {}, pages {:#x}..={:#x} of the arena)\n",
+                "stale alias: {} reads on CPUs {:#x} after the {} flush (mode {}, pages {:#x}..={:#x} of the arena)\n",
                 p.stale,
                 p.cpumask,
-                why.name(),
+                path,
                 self.lazy.mode().name(),
                 p.lo - self.pt.base_pfn(),
                 p.hi - self.pt.base_pfn()
@@ -588,6 +629,7 @@ impl Arena {
 #[pinned_drop]
 impl PinnedDrop for Arena {
     fn drop(self: Pin<&mut Self>) {
+        self.retire_blocks();
         self.purge(Why::Teardown);
         // With `flush off` the purge skipped its flush: the drain flushes.
         drain_quarantine();

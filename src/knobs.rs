@@ -27,13 +27,17 @@ impl OnRace {
 /// Which allocator the stress threads hammer: this module's, the kernel's
 /// vmalloc, or the floor (map and unmap real pages at a fixed address of the
 /// arena, no address-space management, only the local flush reuse needs).
-pub(crate) const TARGETS: [&str; 3] = ["lazy_vmap", "vmalloc", "floor"];
+pub(crate) const TARGETS: [&str; 4] = ["lazy_vmap", "vmalloc", "floor", "ram"];
 /// Values of the `flush` knob.
 pub(crate) const FLUSH: [&str; 2] = ["off", "on"];
 /// `target` values.
 pub(crate) const TARGET_LAZY: u32 = 0;
 pub(crate) const TARGET_VMALLOC: u32 = 1;
 pub(crate) const TARGET_FLOOR: u32 = 2;
+/// This module's `vm_map_ram()`/`vm_unmap_ram()` (the vmap blocks).
+pub(crate) const TARGET_RAM: u32 = 3;
+/// Largest `unmap_aliases_ms`.
+pub(crate) const MAX_UNMAP_ALIASES_MS: u64 = 1000;
 
 /// Largest `duration_ms`: one hour.
 pub(crate) const MAX_DURATION_MS: u64 = 3_600_000;
@@ -69,6 +73,11 @@ pub(crate) struct Knobs {
     pub(crate) check_tlb: AtomicBool,
     /// The no-alias oracle probes every purge ([`crate::oracle`]).
     pub(crate) check_alias: AtomicBool,
+    /// Which blocks `unmap_aliases` walks (`VbMode`).
+    pub(crate) vb_mode: AtomicU8,
+    /// While stress runs, thread 0 calls `unmap_aliases` every this many
+    /// ms (0: never), as `set_memory_*()` callers do in a running kernel.
+    pub(crate) unmap_aliases_ms: AtomicU64,
     /// Purges flush the TLB (`on`); `off` is the negative control.
     pub(crate) flush: AtomicBool,
     /// Most areas a purge gives back per tree-lock hold (0: all in one
@@ -92,6 +101,8 @@ impl Knobs {
             check_map: AtomicBool::new(true),
             check_tlb: AtomicBool::new(true),
             check_alias: AtomicBool::new(true),
+            vb_mode: AtomicU8::new(0),
+            unmap_aliases_ms: AtomicU64::new(0),
             flush: AtomicBool::new(true),
             purge_hold_areas: AtomicU64::new(HOLD_MAX_AREAS as u64),
         }

@@ -14,6 +14,8 @@
 //!   the area allocator, lazy free and purge with its modes, knob parsing,
 //!   the workload table;
 //! - [`arena`]: allocator + lazy state on the real page tables;
+//! - [`blocks`]: the vmap blocks (`vm_map_ram()`, `vm_unmap_aliases()`)
+//!   on the arena;
 //! - [`oracle`]: the no-alias oracle, which probes every purge's flush;
 //! - [`stress`]: per-CPU kthreads hammering the arena or vmalloc: targets,
 //!   the worker loop, control;
@@ -26,6 +28,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 mod arena;
+mod blocks;
 mod knobs;
 #[path = "core/mod.rs"]
 mod lazy_core;

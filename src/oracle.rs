@@ -24,11 +24,18 @@
 //! number), guard pages excluded (never mapped). Writers are the purges,
 //! which hold the purge lock, so the atomics below are only for `Sync`.
 //!
-//! Not covered yet: `vm_unmap_aliases()` over vmap blocks, which this
-//! module does not have (issue 22).
+//! `unmap_aliases` (the vmap blocks, `src/blocks.rs`) is checked the same
+//! way, from the oracle's own record: every page `vb_free` unmapped is
+//! offered to a second sample, which a call takes when it begins; once the
+//! call has returned, those pages (whose PTEs are still none) must fault on
+//! every CPU. So a walk that skips a block (`vb_mode free-list`) is caught,
+//! whatever range it computed.
 
 use crate::sys::{cpu, pgtable, tlb};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// No `unmap_aliases` under way.
+const NONE: usize = usize::MAX;
 
 /// Pages sampled per purge, besides its lowest and highest.
 pub(crate) const SAMPLE: usize = 30;
@@ -46,22 +53,109 @@ pub(crate) struct Probed {
     pub(crate) hi: u64,
 }
 
-/// The pages the running purge took, sampled.
+/// A deterministic sample of the pages offered since it was last taken.
 ///
 /// # Invariants
 ///
-/// `seen` pages were offered since the last [`AliasOracle::probe`];
+/// `seen` pages were offered since the last [`Sample::take`];
 /// `pages[..min(seen, SAMPLE)]` holds a sample of them, `lo` and `hi` their
-/// extremes (`u64::MAX`, 0 when none).
-pub(crate) struct AliasOracle {
+/// extremes (`u64::MAX`, 0 when none). Offers may race a take: a page
+/// offered meanwhile lands in this sample or the next, and is probed once
+/// its flush must have happened either way (see the users).
+pub(crate) struct Sample {
     pages: [AtomicU64; SAMPLE],
     seen: AtomicU64,
     lo: AtomicU64,
     hi: AtomicU64,
-    /// Purges probed since load: the sample's seed.
+    /// Samples taken since load: the seed.
     seq: AtomicU64,
+}
+
+/// The pages probed after a flush, PTE none only.
+pub(crate) struct Taken {
+    list: [u64; SAMPLE + 2],
+    n: usize,
+    lo: u64,
+    hi: u64,
+}
+
+/// The oracle: what the running purge took, and what `vb_free` unmapped
+/// since the last `unmap_aliases`.
+///
+/// # Invariants
+///
+/// `aliases_n` is `NONE` but between [`AliasOracle::begin_aliases`] and
+/// [`AliasOracle::probe_aliases`] (both with the purge lock held, which
+/// serializes them); then `aliases[..aliases_n]` are the pages to probe.
+pub(crate) struct AliasOracle {
+    pub(crate) purge: Sample,
+    pub(crate) dirty: Sample,
+    /// What the running `unmap_aliases` must flush.
+    aliases: [AtomicU64; SAMPLE + 2],
+    aliases_n: AtomicUsize,
+    aliases_lo_hi: [AtomicU64; 2],
     /// The running purge's path (`Why as u32`), for the log.
     pub(crate) why: AtomicU32,
+}
+
+impl AliasOracle {
+    pub(crate) const fn new() -> Self {
+        AliasOracle {
+            purge: Sample::new(),
+            dirty: Sample::new(),
+            why: AtomicU32::new(0),
+            aliases: [ZERO; SAMPLE + 2],
+            aliases_n: AtomicUsize::new(NONE),
+            aliases_lo_hi: [ZERO; 2],
+        }
+    }
+
+    /// An `unmap_aliases` call begins (purge lock held): what `vb_free`
+    /// unmapped until now is what it must flush.
+    pub(crate) fn begin_aliases(&self, pt: &pgtable::PageTable) {
+        let Some(t) = self.dirty.take(pt) else {
+            self.aliases_n.store(NONE, Relaxed);
+            return;
+        };
+        for (a, &p) in self.aliases.iter().zip(&t.list[..t.n]) {
+            a.store(p, Relaxed);
+        }
+        self.aliases_lo_hi[0].store(t.lo, Relaxed);
+        self.aliases_lo_hi[1].store(t.hi, Relaxed);
+        self.aliases_n.store(t.n, Relaxed);
+    }
+
+    /// Probes what the running `unmap_aliases` had to flush, once (`None`
+    /// if nothing, or already probed). Purge lock held.
+    pub(crate) fn probe_aliases(&self, pt: &pgtable::PageTable) -> Option<Probed> {
+        let n = self.aliases_n.swap(NONE, Relaxed);
+        if n == NONE {
+            return None;
+        }
+        let mut t = Taken {
+            list: [0; SAMPLE + 2],
+            n,
+            lo: self.aliases_lo_hi[0].load(Relaxed),
+            hi: self.aliases_lo_hi[1].load(Relaxed),
+        };
+        for (l, a) in t.list.iter_mut().zip(&self.aliases[..n]) {
+            *l = a.load(Relaxed);
+        }
+        Some(t.probe(pt))
+    }
+
+    /// The purge took the area `[start, start + len)` (its guard page, the
+    /// last, included; it is never mapped and not offered).
+    pub(crate) fn took(&self, start: u64, len: u64) {
+        self.purge.offer(start, len.saturating_sub(1));
+    }
+
+    /// Probes what the running purge took from every online CPU, then
+    /// forgets it; `None` if it took nothing. Must not be called with a
+    /// spinlock held or interrupts off (it runs `on_each_cpu()`).
+    pub(crate) fn probe(&self, pt: &pgtable::PageTable) -> Option<Probed> {
+        self.purge.take(pt).map(|t| t.probe(pt))
+    }
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -75,23 +169,21 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl AliasOracle {
+impl Sample {
     pub(crate) const fn new() -> Self {
-        AliasOracle {
+        Sample {
             pages: [ZERO; SAMPLE],
             seen: AtomicU64::new(0),
             lo: AtomicU64::new(u64::MAX),
             hi: AtomicU64::new(0),
             seq: AtomicU64::new(0),
-            why: AtomicU32::new(0),
         }
     }
 
-    /// The purge took the area `[start, start + len)` (its guard page, the
-    /// last, included; it is never mapped and not offered).
-    pub(crate) fn took(&self, start: u64, len: u64) {
+    /// Offers pages `[start, start + n)`.
+    pub(crate) fn offer(&self, start: u64, n: u64) {
         let seed = self.seq.load(Relaxed);
-        for pn in start..start + len.saturating_sub(1) {
+        for pn in start..start + n {
             let i = self.seen.fetch_add(1, Relaxed);
             self.lo.fetch_min(pn, Relaxed);
             self.hi.fetch_max(pn, Relaxed);
@@ -106,11 +198,10 @@ impl AliasOracle {
         }
     }
 
-    /// Probes what the running purge took from every online CPU, then
-    /// forgets it; `None` if it took nothing. `pt` says which PTEs are
-    /// none: only those pages are probed. Must not be called with a
-    /// spinlock held or interrupts off (it runs `on_each_cpu()`).
-    pub(crate) fn probe(&self, pt: &pgtable::PageTable) -> Option<Probed> {
+    /// Takes the sample (and starts a new one): the lowest and highest
+    /// page and the sampled ones whose PTE (`pt`) is none; `None` if
+    /// nothing was offered.
+    pub(crate) fn take(&self, pt: &pgtable::PageTable) -> Option<Taken> {
         let seen = self.seen.swap(0, Relaxed);
         let (lo, hi) = (self.lo.swap(u64::MAX, Relaxed), self.hi.swap(0, Relaxed));
         if seen == 0 {
@@ -126,28 +217,43 @@ impl AliasOracle {
                 n += 1;
             }
         }
+        Some(Taken { list, n, lo, hi })
+    }
+}
+
+impl Taken {
+    /// Reads one word of each page from every online CPU. Must not be
+    /// called with a spinlock held or interrupts off.
+    ///
+    /// A page whose PTE is present again is skipped (its range was handed
+    /// out again meanwhile: a read would succeed through the new mapping).
+    pub(crate) fn probe(&self, pt: &pgtable::PageTable) -> Probed {
         let (probes, stale, mask) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-        let list = &list[..n];
+        let list = &self.list[..self.n];
         cpu::on_each(&|| {
             let me = cpu::this();
-            let mut got = 0;
+            let (mut got, mut n) = (0, 0);
             for &pn in list {
-                if tlb::probe(pgtable::addr(pn)) {
+                if pt.present(pn) {
+                    continue;
+                }
+                n += 1;
+                if tlb::probe(pgtable::addr(pn)) && !pt.present(pn) {
                     got += 1;
                 }
             }
-            probes.fetch_add(list.len() as u64, Relaxed);
+            probes.fetch_add(n, Relaxed);
             if got > 0 {
                 stale.fetch_add(got, Relaxed);
                 mask.fetch_or(1u64.checked_shl(me).unwrap_or(0), Relaxed);
             }
         });
-        Some(Probed {
+        Probed {
             probes: probes.into_inner(),
             stale: stale.into_inner(),
             cpumask: mask.into_inner(),
-            lo,
-            hi,
-        })
+            lo: self.lo,
+            hi: self.hi,
+        }
     }
 }

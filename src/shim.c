@@ -474,3 +474,9 @@ unsigned int lv_init_fault_disarm(void)
 	return 0;
 #endif
 }
+
+/* NR_CPUS, the compile-time bound 6.12's VMAP_BBMAP_BITS is computed from. */
+unsigned int lv_nr_cpus_config(void)
+{
+	return NR_CPUS;
+}

@@ -15,6 +15,7 @@ bool lv_set_pte_if_none(pte_t *ptep, struct page *page);
 struct page *lv_clear_pte(pte_t *ptep);
 struct page *lv_pte_page(pte_t *ptep);
 bool lv_probe_word(unsigned long addr);
+unsigned int lv_nr_cpus_config(void);
 int lv_flush_skip_cpu(void);
 unsigned long lv_quarantine_add(struct page **pages, unsigned long n);
 unsigned long lv_quarantine_detach(struct list_head *list);

@@ -12,6 +12,7 @@
 use crate::arena::LATENCY;
 use crate::knobs::*;
 use crate::lazy_core::lazy::Env;
+use crate::lazy_core::blocks::VbMode;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
@@ -54,7 +55,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 21] = [
+static KNOBS: [Knob; 24] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -165,6 +166,38 @@ static KNOBS: [Knob; 21] = [
         store: Some(|s, buf| {
             let v = parse_u64(buf, 0, MAX_RACE_DELAY_US)?;
             s.knobs.race_delay_us.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("vb_mode"),
+        mode: RW,
+        show: |s, b| {
+            let m = VbMode::ALL[s.knobs.vb_mode.load(Relaxed) as usize % VbMode::ALL.len()];
+            writeln!(b, "{}", m.name())
+        },
+        store: Some(|s, buf| {
+            let names = VbMode::ALL.map(|m| m.name());
+            let v = parse_name(buf, &names)? as u8;
+            s.set_stopped(|k| k.vb_mode.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("unmap_aliases"),
+        mode: WO,
+        show: |_, _| Err(fmt::Error),
+        store: Some(|s, buf| {
+            parse_u64(buf, 1, 1)?;
+            s.unmap_aliases()
+        }),
+    },
+    Knob {
+        name: c_str!("unmap_aliases_ms"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.unmap_aliases_ms.load(Relaxed)),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_UNMAP_ALIASES_MS)?;
+            s.knobs.unmap_aliases_ms.store(v, Relaxed);
             Ok(())
         }),
     },
@@ -356,6 +389,21 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "live_areas {}", a.lazy.live_areas())?;
             writeln!(b, "pooled_areas {}", a.pooled())?;
             writeln!(b, "vmap_nodes {}", a.nr_nodes())?;
+            let vs = &a.vb.stats;
+            writeln!(b, "vb_block_pages {}", a.vb.bits())?;
+            writeln!(b, "vb_blocks {}", a.vb.live_blocks())?;
+            writeln!(b, "vb_dirty_pages {}", a.vb.dirty_pages())?;
+            writeln!(b, "vb_allocs {}", ld(&vs.vb_allocs))?;
+            writeln!(b, "vb_frees {}", ld(&vs.vb_frees))?;
+            writeln!(b, "vb_alloc_failures {}", ld(&vs.vb_alloc_failures))?;
+            writeln!(b, "vb_blocks_new {}", ld(&vs.blocks_new))?;
+            writeln!(b, "vb_blocks_freed {}", ld(&vs.blocks_freed))?;
+            writeln!(b, "vb_fragmented_purged {}", ld(&vs.fragmented_purged))?;
+            writeln!(b, "aliases_calls {}", ld(&vs.aliases_calls))?;
+            writeln!(b, "aliases_flushes {}", ld(&vs.aliases_flushes))?;
+            writeln!(b, "aliases_span_pages {}", ld(&vs.aliases_span_pages))?;
+            writeln!(b, "aliases_probes {}", ld(&ar.aliases_probes))?;
+            writeln!(b, "aliases_stale {}", ld(&ar.aliases_stale))?;
         }
         Ok(())
     })

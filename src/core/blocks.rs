@@ -93,6 +93,9 @@ pub struct BlockSlot {
 
 const LIVE: u32 = 1;
 const ON_FREE_LIST: u32 = 2;
+/// The block has died (all dirty, or retired) and its area is on its way
+/// to the lazy free: `unmap_aliases` flushes its whole range meanwhile.
+const DYING: u32 = 4;
 
 impl BlockSlot {
     /// An unused block slot.
@@ -131,13 +134,16 @@ impl BlockSlot {
 pub trait BlockEnv: Env {
     /// Runs `f` with block `idx`'s lock held (`vb->lock`, a spinlock).
     fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R;
-    /// Every page of a purged fragmented block... nothing: the block's area
-    /// goes through the lazy free like any other. Hook for checkers: pages
-    /// `[start, start + n)` were unmapped by `vb_free` and are not flushed
-    /// yet (the no-alias oracle records them). Default: nothing.
+    /// Pages `[start, start + n)` were unmapped by `vb_free` and are not
+    /// flushed yet (called with the block's lock held; the no-alias oracle
+    /// records them). Default: nothing.
     fn vb_unmapped(&self, start: u64, n: u64) {
         let _ = (start, n);
     }
+    /// An `unmap_aliases` call begins, the purge lock held, before its
+    /// walk: every page [`BlockEnv::vb_unmapped`] reported until now must
+    /// be flushed when it returns. Default: nothing.
+    fn aliases_begin(&self) {}
 }
 
 /// Counters of the blocks.
@@ -197,8 +203,13 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         self.bits
     }
 
+    /// The slot of the block holding `page` (`addr_to_vb_idx()`); out of
+    /// range below the arena. (`bits` is never 0: the division is checked
+    /// only so that no panic path is generated.)
     fn idx(&self, page: u64) -> usize {
-        ((page - self.base) / self.bits) as usize
+        page.wrapping_sub(self.base)
+            .checked_div(self.bits)
+            .unwrap_or(u64::MAX) as usize
     }
 
     /// `vb_alloc()`: `pages` pages (1..=[`VMAP_MAX_ALLOC`], rounded up to
@@ -264,7 +275,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         let idx = self.idx(start);
         let b = &self.blocks[idx];
         env.with_block(idx, || {
-            debug_assert_eq!(b.flags.load(Relaxed), 0, "a block slot in use");
+            debug_assert!(b.flags.load(Relaxed) & LIVE == 0, "a block slot in use");
             b.start.store(start, Relaxed);
             for w in &b.used {
                 w.store(0, Relaxed);
@@ -316,7 +327,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
             let dirty = b.dirty.fetch_add(n, Relaxed) + n;
             if dirty == self.bits {
                 debug_assert_eq!(b.free.load(Relaxed), 0);
-                b.flags.store(0, Relaxed);
+                b.flags.store(DYING, Relaxed);
                 Some(Some(start))
             } else {
                 Some(None)
@@ -328,9 +339,40 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         self.stats.vb_frees.fetch_add(1, Relaxed);
         if let Some(start) = dead {
             self.stats.blocks_freed.fetch_add(1, Relaxed);
-            lazy.free(env, start);
+            self.bury(lazy, env, idx, start, false);
         }
         true
+    }
+
+    /// The end of a block's life: its area to the lazy free, then (if the
+    /// slot was not made a new block meanwhile) no longer `DYING`.
+    ///
+    /// Between the block's death (under its lock) and the area's arrival
+    /// on the lazy list, `unmap_aliases` would find neither a live block
+    /// nor a lazy area, and return with the block's dirty pages unflushed:
+    /// the no-alias oracle saw this here. 6.12 has the same window by
+    /// reading (`vb_free()` and `purge_fragmented_block()` mark the block
+    /// all dirty under `vb->lock`, `_vm_unmap_aliases()` then skips it, and
+    /// `free_vmap_block()` puts its area on the lazy list only later). The
+    /// `DYING` state closes it: the walk flushes a dying block's range.
+    fn bury<E: BlockEnv, A: Deref<Target = [AreaSlot]> + Sync>(
+        &self,
+        lazy: &Lazy<A>,
+        env: &E,
+        idx: usize,
+        start: u64,
+        locked: bool,
+    ) {
+        if locked {
+            lazy.free_purge_locked(env, start);
+        } else {
+            lazy.free(env, start);
+        }
+        env.with_block(idx, || {
+            let _ = self.blocks[idx]
+                .flags
+                .compare_exchange(DYING, 0, Relaxed, Relaxed);
+        });
     }
 
     /// `purge_fragmented_block()` of block `idx`, its lock held: retires it
@@ -346,7 +388,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         }
         b.free.store(0, Relaxed);
         b.dirty.store(self.bits, Relaxed);
-        b.flags.store(0, Relaxed);
+        b.flags.store(DYING, Relaxed);
         Some(b.start.load(Relaxed))
     }
 
@@ -366,7 +408,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         for (idx, b) in self.blocks.iter().enumerate() {
             let walk = match range {
                 Some((_, _, VbMode::FreeList)) | None => ON_FREE_LIST,
-                Some(_) => LIVE,
+                Some(_) => LIVE | DYING,
             };
             if b.flags.load(Relaxed) & walk == 0 {
                 continue;
@@ -378,6 +420,12 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 let Some((start, end, mode)) = range.as_mut() else {
                     return None;
                 };
+                if b.flags.load(Relaxed) == DYING {
+                    let s = b.start.load(Relaxed);
+                    **start = (**start).min(s);
+                    **end = (**end).max(s + self.bits);
+                    return None;
+                }
                 let (dmin, dmax) = (b.dirty_min.load(Relaxed), b.dirty_max.load(Relaxed));
                 if b.flags.load(Relaxed) & LIVE != 0
                     && dmax > 0
@@ -401,11 +449,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 self.stats.fragmented_purged.fetch_add(1, Relaxed);
                 // Its pages are unmapped (in use: none; free: never mapped
                 // since the block was made; dirty: cleared by vb_free).
-                if locked {
-                    lazy.free_purge_locked(env, start);
-                } else {
-                    lazy.free(env, start);
-                }
+                self.bury(lazy, env, idx, start, locked);
             }
         }
         retired
@@ -424,6 +468,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         mode: VbMode,
     ) -> (u64, u64) {
         let _guard = env.purge_lock();
+        env.aliases_begin();
         self.stats.aliases_calls.fetch_add(1, Relaxed);
         let (mut start, mut end) = (u64::MAX, 0u64);
         self.purge_fragmented(lazy, env, false, Some((&mut start, &mut end, mode)));
@@ -467,13 +512,13 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 if b.flags.load(Relaxed) & LIVE == 0 || free + dirty != self.bits {
                     return None;
                 }
-                b.flags.store(0, Relaxed);
+                b.flags.store(DYING, Relaxed);
                 Some(b.start.load(Relaxed))
             });
             if let Some(start) = dead {
                 n += 1;
                 self.stats.blocks_freed.fetch_add(1, Relaxed);
-                lazy.free(env, start);
+                self.bury(lazy, env, idx, start, false);
             }
         }
         n

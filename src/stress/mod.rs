@@ -266,7 +266,20 @@ impl Stress {
     /// it means a full flush on every CPU, which would wipe the very
     /// translations the negative control is there to leave behind.
     pub(crate) fn purge_on_demand(&self) -> Result {
-        self.arena().ok_or(ENOMEM)?.purge(Why::Demand);
+        let arena = self.arena().ok_or(ENOMEM)?;
+        // With stress stopped, the vmap blocks with no page in use go too
+        // (their areas are lazy then), so a quiesced arena has none left.
+        if !self.running() {
+            arena.retire_blocks();
+        }
+        arena.purge(Why::Demand);
+        Ok(())
+    }
+
+    /// `echo 1 > unmap_aliases`: `vm_unmap_aliases()`; allowed while stress
+    /// runs, as the kernel's callers do.
+    pub(crate) fn unmap_aliases(&self) -> Result {
+        self.arena().ok_or(ENOMEM)?.unmap_aliases();
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! `vmalloc()`, or the floor; and the areas they hold.
 
 use crate::arena::Arena;
-use crate::knobs::{TARGET_LAZY, TARGET_VMALLOC};
+use crate::blocks::RamMapping;
+use crate::knobs::{TARGET_LAZY, TARGET_RAM, TARGET_VMALLOC};
 use crate::lazy_core::workload::Req;
 use crate::sys::pgtable::{Mapped, PageView, Unmapped, UnmappedSlot};
 use crate::sys::vmalloc::Vmalloc;
@@ -17,6 +18,8 @@ pub(crate) enum Area {
     Arena(Mapped),
     /// An area of the kernel's vmalloc.
     Vmalloc(Vmalloc),
+    /// A `vm_map_ram()` mapping of this module (target `ram`).
+    Ram(RamMapping),
 }
 
 impl Area {
@@ -25,6 +28,7 @@ impl Area {
         match self {
             Area::Arena(m) => m.addr(),
             Area::Vmalloc(v) => v.addr(),
+            Area::Ram(r) => r.m.addr(),
         }
     }
 
@@ -33,6 +37,7 @@ impl Area {
         match self {
             Area::Arena(m) => m.pages(),
             Area::Vmalloc(v) => v.pages(),
+            Area::Ram(r) => r.m.pages(),
         }
     }
 
@@ -41,6 +46,7 @@ impl Area {
         match self {
             Area::Arena(m) => m.write_words(i, w),
             Area::Vmalloc(v) => v.write_words(i, w),
+            Area::Ram(r) => r.m.write_words(i, w),
         }
     }
 
@@ -49,6 +55,7 @@ impl Area {
         match self {
             Area::Arena(m) => m.read_words(i),
             Area::Vmalloc(v) => v.read_words(i),
+            Area::Ram(r) => r.m.read_words(i),
         }
     }
 }
@@ -59,6 +66,8 @@ pub(crate) enum Target {
     Lazy(Arc<Arena>),
     /// The kernel's vmalloc()/vfree().
     Vmalloc,
+    /// This module's `vm_map_ram()`/`vm_unmap_ram()`: the vmap blocks.
+    Ram(Arc<Arena>),
     /// The floor: pages mapped and unmapped at a fixed range of the arena
     /// reserved for this thread (`region`, `pages` long), flushed from this
     /// CPU's TLB only; no alignment, no address management, no cross-CPU
@@ -82,6 +91,7 @@ impl Target {
         Ok(match kind {
             TARGET_LAZY => Target::Lazy(arena.clone()),
             TARGET_VMALLOC => Target::Vmalloc,
+            TARGET_RAM => Target::Ram(arena.clone()),
             _ => {
                 let r = arena.reserve_region(max_pages)?;
                 Target::Floor {
@@ -132,6 +142,8 @@ impl Target {
                 }
             }
             Target::Vmalloc => Area::Vmalloc(Vmalloc::new(r.pages, r.align)?),
+            // vm_map_ram() has no alignment (blocks hand out pages in order).
+            Target::Ram(a) => Area::Ram(a.map_ram(r.pages)?),
         })
     }
 
@@ -148,16 +160,25 @@ impl Target {
                 let back = unsafe { arena.unmap(m).flush_local() };
                 put_back(idle, rejoin(back, idle.take()));
             }
+            (Target::Ram(arena), Area::Ram(r)) => arena.unmap_ram(r),
             // vfree() on drop.
             (_, Area::Vmalloc(v)) => drop(v),
-            (Target::Vmalloc, Area::Arena(m)) => {
+            (Target::Vmalloc | Target::Ram(_), Area::Arena(m)) => {
                 // Cannot happen: a thread frees only what its target made.
                 pr_err!(
-                    "stress: arena area {:#x} freed on the vmalloc target, leaked\n",
+                    "stress: arena area {:#x} freed on another target, leaked\n",
                     m.addr()
                 );
                 // Dropping the token leaves its pages mapped for good.
                 let _ = m;
+            }
+            (_, Area::Ram(r)) => {
+                // Cannot happen either.
+                pr_err!(
+                    "stress: vm_map_ram area {:#x} freed on another target, leaked\n",
+                    r.m.addr()
+                );
+                let _ = r;
             }
         }
     }
@@ -169,8 +190,9 @@ impl Target {
             (Target::Lazy(arena) | Target::Floor { arena, .. }, Area::Arena(m)) => {
                 arena.page_table().page(m, i)
             }
+            (Target::Ram(arena), Area::Ram(r)) => arena.page_table().page(&r.m, i),
             (_, Area::Vmalloc(v)) => v.page(i),
-            (Target::Vmalloc, Area::Arena(_)) => None,
+            _ => None,
         }
     }
 
@@ -181,7 +203,15 @@ impl Target {
             // threads rarely take them all (see the README).
             Target::Lazy(a) => 1 << (63 - (a.pages() / 64).max(1).leading_zeros()),
             Target::Vmalloc => 1024,
-            Target::Floor { .. } => 1,
+            Target::Floor { .. } | Target::Ram(_) => 1,
+        }
+    }
+
+    /// The arena of the targets that have one, for `unmap_aliases`.
+    pub(crate) fn arena(&self) -> Option<&Arc<Arena>> {
+        match self {
+            Target::Lazy(a) | Target::Ram(a) => Some(a),
+            Target::Floor { .. } | Target::Vmalloc => None,
         }
     }
 

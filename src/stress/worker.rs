@@ -293,9 +293,19 @@ impl Worker {
         // The clock of the steady loop starts after the busy-set setup.
         let t0 = now_ns();
         let deadline = self.duration_ns.map(|d| t0 + d);
+        let mut last_aliases = t0;
         while !self.should_stop(ctx, deadline) {
             for r in (w.step)(&mut wctx).into_iter().flatten() {
                 self.one(r, l);
+            }
+            // Thread 0 plays a `set_memory_*()` caller: `vm_unmap_aliases()`
+            // every `unmap_aliases_ms` (target `ram` and `lazy_vmap`).
+            let every = self.stress.knobs.unmap_aliases_ms.load(Relaxed);
+            if self.index == 0 && every > 0 && now_ns() - last_aliases >= every as i64 * 1_000_000 {
+                if let Some(a) = self.target.arena() {
+                    a.unmap_aliases();
+                }
+                last_aliases = now_ns();
             }
             wctx.iter += 1;
             if wctx.iter % 64 == 0 {

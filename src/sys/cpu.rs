@@ -7,6 +7,12 @@ use super::ffi;
 use kernel::bindings;
 use kernel::ffi::c_void;
 
+/// `NR_CPUS`, the kernel's compile-time bound on CPUs.
+pub(crate) fn nr_cpus_config() -> u32 {
+    // SAFETY: returns a constant.
+    unsafe { ffi::lv_nr_cpus_config() }
+}
+
 /// Number of online CPUs.
 pub(crate) fn online() -> u32 {
     // SAFETY: reads `num_online_cpus()`.
