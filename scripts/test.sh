@@ -229,7 +229,7 @@ fi
 # Guest suites: each script's KTAP (plan first), its count against its plan,
 # kunit.py's reading, and the harness verdict. The pti suite boots with
 # page table isolation forced on (qemu64 is not affected by Meltdown).
-for t in knobs workloads lazy race tlb latency trace nodes pti alias; do
+for t in knobs workloads lazy race tlb latency trace nodes pti alias blocks; do
 	say "test: guest $t"
 	clock t0; log=$T/guest-$t.out
 	extra=(); [ "$t" = pti ] && extra=(--append pti=on)

@@ -32,12 +32,12 @@
 //! called before the arena is let go (else it leaks: a reference cycle).
 
 use crate::knobs::{Knobs, OnRace};
+use crate::lazy_core::blocks::{vmap_bbmap_bits, BlockSlot, VmapBlocks};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::lazy::{
     slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
 };
-use crate::lazy_core::blocks::{vmap_bbmap_bits, BlockSlot, VmapBlocks};
 use crate::oracle::{AliasOracle, Probed};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
 use crate::sys::{cpu, debug, sync, workqueue};

@@ -81,7 +81,11 @@ impl Arena {
         let (s, n) = self.unmap(r.m).into_lazy();
         if !self.vb.free(&self.lazy, self, s, n) {
             // Cannot happen: the mapping came from `map_ram`.
-            pr_err!("blocks: vb_free refused {} pages at {:#x}; range lost\n", n, s);
+            pr_err!(
+                "blocks: vb_free refused {} pages at {:#x}; range lost\n",
+                n,
+                s
+            );
         }
     }
 

@@ -475,8 +475,11 @@ unsigned int lv_init_fault_disarm(void)
 #endif
 }
 
-/* NR_CPUS, the compile-time bound 6.12's VMAP_BBMAP_BITS is computed from. */
+/*
+ * The compile-time CPU bound (NR_CPUS) that 6.12's VMAP_BBMAP_BITS is
+ * computed from: a size formula, not a CPU count, so it is what we want.
+ */
 unsigned int lv_nr_cpus_config(void)
 {
-	return NR_CPUS;
+	return CONFIG_NR_CPUS;
 }

@@ -11,8 +11,8 @@
 
 use crate::arena::LATENCY;
 use crate::knobs::*;
-use crate::lazy_core::lazy::Env;
 use crate::lazy_core::blocks::VbMode;
+use crate::lazy_core::lazy::Env;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};

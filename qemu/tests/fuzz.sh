@@ -12,7 +12,7 @@ N=${FUZZ_N:-1000}
 FUZZED='threads 1 1 2 3 4
 duration_ms 1 0 100 300
 workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff
-target 1 lazy_vmap vmalloc floor
+target 1 lazy_vmap vmalloc floor ram
 nr_pages 1 1 4 16
 busy_areas 1 0 100 500
 arena_mb 1 8 16 32 128
@@ -23,12 +23,15 @@ race_delay_us 1 0 5 20
 check_map 1 0 1
 check_tlb 1 0 1
 check_alias 1 0 1
+vb_mode 1 all-blocks free-list no-reset
+unmap_aliases_ms 1 0 10
 flush 1 off on
 purge 0 1
+unmap_aliases 0 1
 selftest 0'
 # The knobs nobody but root may write.
 ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush
-	arena_mb lazy_max_pages mode on_race race_delay_us purge selftest"
+	arena_mb lazy_max_pages mode on_race race_delay_us purge selftest vb_mode unmap_aliases unmap_aliases_ms"
 count() { echo $#; }
 NF=$(echo "$FUZZED" | wc -l) NR=$(count $ROOT_ONLY)
 # insmod 1, two per fuzzed knob (its RESULT line, missing or not), the

@@ -4,13 +4,13 @@
 # kernel): here the load fails with EINVAL and leaves nothing.
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush arena_mb \
-lazy_max_pages mode on_race race_delay_us purge selftest stats"
+lazy_max_pages mode on_race race_delay_us purge selftest stats vb_mode unmap_aliases unmap_aliases_ms"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
-# Numeric knobs: 8, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
-# of 1 (one more). Name knobs: 2 checks per value (21 values), BAD_NAMES
-# per knob (5 knobs). The ABI file: 2.
-plan $((3 + nknobs + 2 + 8 + 8 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 21 + 5 * BAD_NAMES + 6 + 4 + 20 + 3 + 14))
+# Numeric knobs: 9, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
+# of 1 (one more). Name knobs: 2 checks per value (25 values), BAD_NAMES
+# per knob (6 knobs). unmap_aliases: 3. The ABI file: 2.
+plan $((3 + nknobs + 2 + 9 + 9 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 25 + 6 * BAD_NAMES + 6 + 4 + 20 + 3 + 14 + 3))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -49,6 +49,7 @@ check "default stress 0" is stress 0
 check "default flush on" is flush on
 check "default check_tlb 1" is check_tlb 1
 check "default check_alias 1" is check_alias 1
+check "default vb_mode all-blocks" is vb_mode all-blocks
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read -r knob min max good; do
@@ -71,6 +72,7 @@ busy_areas 0 100000 500
 check_map 0 1 1
 check_tlb 0 1 1
 check_alias 0 1 1
+unmap_aliases_ms 0 1000 10
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" is arena_mb 64
@@ -86,7 +88,7 @@ done
 
 # Name knobs: NAME VALUES...
 for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug count" \
-	"target vmalloc floor lazy_vmap" "flush off on" \
+	"target vmalloc floor ram lazy_vmap" "flush off on" "vb_mode free-list no-reset all-blocks" \
 	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
@@ -102,6 +104,9 @@ for bad in 0 2 x "\n" "1 "; do
 	check "purge refuses '$bad'" fails put purge "$bad"
 done
 check "purge accepts 1" put purge 1
+check "unmap_aliases refuses 0" fails put unmap_aliases 0
+check "unmap_aliases refuses 'x'" fails put unmap_aliases x
+check "unmap_aliases accepts 1" put unmap_aliases 1
 # A zero-byte write never reaches the module (sysfs returns 0 for it).
 before=$(cat $K/threads)
 printf '' > $K/threads

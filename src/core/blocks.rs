@@ -417,9 +417,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 if let Some(s) = self.retire_fragmented(b, force) {
                     return Some(s);
                 }
-                let Some((start, end, mode)) = range.as_mut() else {
-                    return None;
-                };
+                let (start, end, mode) = range.as_mut()?;
                 if b.flags.load(Relaxed) == DYING {
                     let s = b.start.load(Relaxed);
                     **start = (**start).min(s);
