@@ -100,8 +100,6 @@ const DYING: u32 = 4;
 impl BlockSlot {
     /// An unused block slot.
     pub fn new() -> Self {
-        #[allow(clippy::declare_interior_mutable_const)]
-        const Z: AtomicU64 = AtomicU64::new(0);
         BlockSlot {
             start: AtomicU64::new(0),
             free: AtomicU64::new(0),
@@ -110,7 +108,7 @@ impl BlockSlot {
             dirty_max: AtomicU64::new(0),
             cpu: AtomicU32::new(0),
             flags: AtomicU32::new(0),
-            used: [Z; MAP_WORDS],
+            used: core::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
