@@ -186,6 +186,11 @@ impl Env for Arena {
         if self.skip_flush.swap(false, Relaxed) || off {
             self.stats.skipped_flushes.fetch_add(1, Relaxed);
         } else {
+            if crate::sys::tlb::flush_skip_cpu().is_none() {
+                // A complete round: what vb_free offered in its range is
+                // clean once it returns (the oracle's record).
+                self.oracle.dirty.forget(start, end);
+            }
             let round = tlb::flush_pages(start, end);
             let st = &self.stats;
             st.flushes.fetch_add(1, Relaxed);

@@ -14,8 +14,12 @@
 
 use crate::arena::Arena;
 use crate::lazy_core::blocks::{BlockEnv, VbMode, VMAP_MAX_ALLOC};
-use crate::sys::pgtable::{Mapped, Unmapped};
-use core::sync::atomic::Ordering::Relaxed;
+use crate::lazy_core::lazy::Why;
+use crate::sys::pgtable::{drain_quarantine, Mapped, Unmapped};
+use crate::sys::vmalloc::{self, KernelPages, KernelRam};
+use crate::sys::{cpu, tlb};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use kernel::page::{PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
 /// A `vm_map_ram()` mapping: from a block, or a plain area above
@@ -109,4 +113,138 @@ impl Arena {
     pub(crate) fn retire_blocks(&self) -> u64 {
         self.vb.retire_unused(&self.lazy, self)
     }
+}
+
+/// What an aliases self-test found: CPUs, reads made (summed over the
+/// CPUs), reads that went through a stale alias.
+pub(crate) type AliasesResult = (u32, u64, u64);
+
+/// Most mappings of [`VMAP_MAX_ALLOC`] pages one block holds (1024 pages).
+const MAX_PER_BLOCK: usize = 16;
+
+/// Mappings of [`VMAP_MAX_ALLOC`] pages that fill a block of `bits` pages.
+fn per_block(bits: u64) -> usize {
+    ((bits / VMAP_MAX_ALLOC) as usize).clamp(1, MAX_PER_BLOCK)
+}
+
+/// Reads one word of every page of `ranges` (start address, pages) on every
+/// online CPU, counting the reads that succeed where `gone(addr)` says the
+/// PTE is none.
+fn probe_everywhere(ranges: &[(usize, u64)], gone: &(dyn Fn(usize) -> bool + Sync)) -> AliasesResult {
+    let (cpus, probed, stale) = (AtomicU32::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    cpu::on_each(&|| {
+        cpus.fetch_add(1, Relaxed);
+        for &(a, n) in ranges {
+            for i in 0..n as usize {
+                let addr = a + i * PAGE_SIZE;
+                if gone(addr) {
+                    probed.fetch_add(1, Relaxed);
+                    if tlb::probe(addr) && gone(addr) {
+                        stale.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+    });
+    (cpus.into_inner(), probed.into_inner(), stale.into_inner())
+}
+
+impl Arena {
+    /// The `aliases` self-test (stress stopped): one block of this CPU
+    /// filled with mappings of 64 pages, read on every CPU, all but the
+    /// last unmapped (the block is fully used: on no free list, its dirty
+    /// pages translated everywhere); then, if `call`, `unmap_aliases` as
+    /// the `vb_mode` knob says; then every unmapped page probed on every
+    /// CPU. `all-blocks` must leave none readable; `free-list` skips the
+    /// full block and leaves them readable (as many as TCG keeps).
+    pub(crate) fn aliases_selftest(&self, call: bool) -> Result<AliasesResult> {
+        self.retire_blocks();
+        self.purge(Why::Demand);
+        let n = per_block(self.vb.bits());
+        let mut maps: [Option<RamMapping>; MAX_PER_BLOCK] = Default::default();
+        let pin = cpu::Pinned::new();
+        let mut result = Ok((0, 0, 0));
+        for m in &mut maps[..n] {
+            match self.map_ram(VMAP_MAX_ALLOC) {
+                Ok(r) => *m = Some(r),
+                Err(e) => result = Err(e),
+            }
+        }
+        if result.is_ok() {
+            cpu::on_each(&|| {
+                for r in maps.iter().flatten() {
+                    (0..r.m.pages()).for_each(|i| {
+                        let _ = r.m.read_words(i);
+                    });
+                }
+            });
+            let mut ranges = [(0usize, 0u64); MAX_PER_BLOCK];
+            for (m, range) in maps[..n - 1].iter_mut().zip(&mut ranges) {
+                if let Some(r) = m.take() {
+                    *range = (r.m.addr(), r.m.pages());
+                    self.unmap_ram(r);
+                }
+            }
+            if call {
+                self.unmap_aliases();
+            }
+            let pt = &self.pt;
+            let gone = |a: usize| !pt.present((a >> PAGE_SHIFT) as u64);
+            result = Ok(probe_everywhere(&ranges[..n - 1], &gone));
+        }
+        drop(pin);
+        for r in maps.iter_mut().filter_map(Option::take) {
+            self.unmap_ram(r);
+        }
+        // Leave nothing stale and nothing live behind.
+        self.retire_blocks();
+        self.purge(Why::Demand);
+        tlb::flush_all();
+        drain_quarantine();
+        result
+    }
+}
+
+/// The `kernel-aliases` self-test: the same on the kernel's own 6.12 vmap
+/// blocks (`vm_map_ram()` of 16 mappings of 64 pages, a block of 1024
+/// pages on x86-64), with the kernel's `vm_unmap_aliases()` if `call`
+/// (`kernel-noaliases`, without it, is the control: the probe must see the
+/// kernel's stale aliases). The addresses probed stay dirty in a live
+/// block (the last mapping is kept until after the probe), so the kernel
+/// reuses none of them meanwhile.
+pub(crate) fn kernel_aliases_selftest(call: bool) -> Result<AliasesResult> {
+    const KERNEL_BLOCK: u64 = 1024; // 6.12's VMAP_BBMAP_BITS on x86-64
+    let n = per_block(KERNEL_BLOCK);
+    let mut maps: [Option<KernelRam>; MAX_PER_BLOCK] = Default::default();
+    let pin = cpu::Pinned::new();
+    for m in &mut maps[..n] {
+        *m = Some(KernelRam::new(VMAP_MAX_ALLOC)?);
+    }
+    cpu::on_each(&|| {
+        for r in maps.iter().flatten() {
+            (0..r.pages()).for_each(|i| {
+                let _ = r.read_words(i);
+            });
+        }
+    });
+    let mut ranges = [(0usize, 0u64); MAX_PER_BLOCK];
+    let mut kept: [Option<KernelPages>; MAX_PER_BLOCK] = Default::default();
+    for ((m, range), k) in maps[..n - 1].iter_mut().zip(&mut ranges).zip(&mut kept) {
+        if let Some(r) = m.take() {
+            let (a, pages) = r.unmap();
+            *range = (a, VMAP_MAX_ALLOC);
+            *k = Some(pages);
+        }
+    }
+    if call {
+        vmalloc::unmap_aliases();
+    }
+    // vm_unmap_ram() cleared these PTEs, and the block keeps them dirty.
+    let found = probe_everywhere(&ranges[..n - 1], &|_| true);
+    drop(pin);
+    drop(maps);
+    // No stale alias of our pages is left when they are freed.
+    vmalloc::unmap_aliases();
+    drop(kept);
+    Ok(found)
 }

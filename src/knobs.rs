@@ -25,9 +25,10 @@ impl OnRace {
 }
 
 /// Which allocator the stress threads hammer: this module's, the kernel's
-/// vmalloc, or the floor (map and unmap real pages at a fixed address of the
-/// arena, no address-space management, only the local flush reuse needs).
-pub(crate) const TARGETS: [&str; 4] = ["lazy_vmap", "vmalloc", "floor", "ram"];
+/// vmalloc, the floor (map and unmap real pages at a fixed address of the
+/// arena, no address-space management, only the local flush reuse needs),
+/// or `vm_map_ram()`, this module's or the kernel's.
+pub(crate) const TARGETS: [&str; 5] = ["lazy_vmap", "vmalloc", "floor", "ram", "kram"];
 /// Values of the `flush` knob.
 pub(crate) const FLUSH: [&str; 2] = ["off", "on"];
 /// `target` values.
@@ -36,6 +37,8 @@ pub(crate) const TARGET_VMALLOC: u32 = 1;
 pub(crate) const TARGET_FLOOR: u32 = 2;
 /// This module's `vm_map_ram()`/`vm_unmap_ram()` (the vmap blocks).
 pub(crate) const TARGET_RAM: u32 = 3;
+/// The kernel's `vm_map_ram()`/`vm_unmap_ram()` (its vmap blocks).
+pub(crate) const TARGET_KRAM: u32 = 4;
 /// Largest `unmap_aliases_ms`.
 pub(crate) const MAX_UNMAP_ALIASES_MS: u64 = 1000;
 

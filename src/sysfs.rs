@@ -21,7 +21,7 @@ use crate::sys::cpu;
 use crate::sys::pgtable::{LOCAL_FLUSHES_FULL, LOCAL_FLUSHES_PAGES, QUARANTINE_FREED};
 use crate::sys::sysfs::{Buf, Dir, Handler};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU32, Ordering::*};
+use core::sync::atomic::{AtomicU64, Ordering::*};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -275,26 +275,46 @@ static KNOBS: [Knob; 24] = [
     },
 ];
 
-/// Last self-test: kind (0 none, 1 tlb, 2 tlb-noflush), CPUs, fresh, stale.
-static SELFTEST: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
-const SELFTESTS: [&str; 2] = ["tlb", "tlb-noflush"];
+/// Last self-test: kind (0 none, else 1 + its index in `SELFTESTS`), CPUs,
+/// and two counts: fresh and stale reads (`tlb*`), or reads made and stale
+/// ones (`*aliases`).
+static SELFTEST: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+const SELFTESTS: [&str; 5] = [
+    "tlb",
+    "tlb-noflush",
+    "aliases",
+    "kernel-aliases",
+    "kernel-noaliases",
+];
 
 fn store_selftest(s: &Arc<Stress>, buf: &[u8]) -> Result {
     let kind = parse_name(buf, &SELFTESTS)?;
-    let (cpus, fresh, stale) = s.tlb_selftest(kind == 1)?;
-    for (slot, v) in SELFTEST.iter().zip([kind as u32 + 1, cpus, fresh, stale]) {
+    let (cpus, a, b) = match kind {
+        0 | 1 => {
+            let (c, fresh, stale) = s.tlb_selftest(kind == 1)?;
+            (c, u64::from(fresh), u64::from(stale))
+        }
+        2 => s.aliases_selftest(false, true)?,
+        k => s.aliases_selftest(true, k == 3)?,
+    };
+    for (slot, v) in SELFTEST.iter().zip([kind as u64 + 1, u64::from(cpus), a, b]) {
         slot.store(v, Relaxed);
     }
     Ok(())
 }
 
 fn show_selftest(_: &Stress, b: &mut Buf<'_>) -> fmt::Result {
-    let [kind, cpus, fresh, stale] = SELFTEST.each_ref().map(|v| v.load(Relaxed));
+    let [kind, cpus, x, y] = SELFTEST.each_ref().map(|v| v.load(Relaxed));
     match kind {
         0 => writeln!(b, "none"),
+        1 | 2 => writeln!(
+            b,
+            "{} cpus={cpus} fresh={x} stale={y}",
+            SELFTESTS[kind as usize - 1]
+        ),
         k => writeln!(
             b,
-            "{} cpus={cpus} fresh={fresh} stale={stale}",
+            "{} cpus={cpus} probed={x} stale={y}",
             SELFTESTS[k as usize - 1]
         ),
     }
@@ -330,6 +350,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
     writeln!(b, "alloc_failures {}", ld(&st.alloc_failures))?;
     writeln!(b, "mismatches {}", ld(&st.mismatches))?;
     writeln!(b, "stale_tlb {}", ld(&st.stale_tlb))?;
+    writeln!(b, "unmap_aliases_calls {}", ld(&st.unmap_aliases_calls))?;
     writeln!(b, "run_ops {run_ops}")?;
     writeln!(b, "run_elapsed_ms {elapsed_ms}")?;
     writeln!(b, "run_elapsed_us {elapsed_us}")?;

@@ -1,11 +1,13 @@
 # Debug kernel only (DEBUG=1): page and slab allocation failing at 1% and
-# 10% in the stress threads (make-it-fail), every workload on both targets;
+# 10% in the stress threads (make-it-fail), every workload on every target
+# but the floor (this module's areas and vm_map_ram(), the kernel's vmalloc
+# and vm_map_ram());
 # failures come back as -ENOMEM and are counted, nothing leaks (kmemleak,
 # counters, MemFree); failures injected into module init (each of its
 # allocations in turn), stress start and kthread creation fail cleanly and
 # a retry succeeds.
 #
-# The vmalloc target gets page-allocation failures only: under failslab the
+# The kernel's targets (vmalloc, kram) get page-allocation failures only: under failslab the
 # kernel's own alloc_vmap_area() WARNs (va_clip() cannot get its preloaded
 # vmap_area, mm/vmalloc.c:1804), a kernel behaviour, not ours.
 # shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
@@ -40,7 +42,7 @@ elapsed() { echo $(($(date +%s) - t0)); }
 
 # The plan, counted up front (KTAP: the plan comes first). Each section's
 # count is given next to it.
-PCTS="1 10" TARGETS="lazy_vmap vmalloc"
+PCTS="1 10" TARGETS="lazy_vmap ram vmalloc kram"
 WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff"
 count() { echo $#; }
 NP=$(count $PCTS) NT=$(count $TARGETS) NW=$(count $WORKLOADS)
@@ -68,7 +70,7 @@ put threads 4; put busy_areas 200
 # takes a good part of a second under KASAN: the loops here use builtins.)
 for pct in $PCTS; do
 	for t in $TARGETS; do
-		if [ $t = vmalloc ]; then inject $pct fail_page_alloc; else inject $pct; fi
+		case $t in vmalloc | kram) inject $pct fail_page_alloc ;; *) inject $pct ;; esac
 		for w in $WORKLOADS; do
 			put target $t; put workload $w; put duration_ms 0
 			snap; f0=$S_alloc_failures m0=$S_mismatches o0=$S_ops

@@ -12,7 +12,7 @@ N=${FUZZ_N:-1000}
 FUZZED='threads 1 1 2 3 4
 duration_ms 1 0 100 300
 workload 1 fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff
-target 1 lazy_vmap vmalloc floor ram
+target 1 lazy_vmap vmalloc floor ram kram
 nr_pages 1 1 4 16
 busy_areas 1 0 100 500
 arena_mb 1 8 16 32 128

@@ -10,7 +10,7 @@ set -- $KNOBS; nknobs=$#
 # Numeric knobs: 9, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
 # of 1 (one more). Name knobs: 2 checks per value (25 values), BAD_NAMES
 # per knob (6 knobs). unmap_aliases: 3. The ABI file: 2.
-plan $((3 + nknobs + 2 + 9 + 9 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 25 + 6 * BAD_NAMES + 6 + 4 + 20 + 3 + 14 + 3))
+plan $((3 + nknobs + 2 + 9 + 9 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 26 + 6 * BAD_NAMES + 6 + 4 + 20 + 3 + 14 + 3))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -88,7 +88,7 @@ done
 
 # Name knobs: NAME VALUES...
 for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug count" \
-	"target vmalloc floor ram lazy_vmap" "flush off on" "vb_mode free-list no-reset all-blocks" \
+	"target vmalloc floor ram kram lazy_vmap" "flush off on" "vb_mode free-list no-reset all-blocks" \
 	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do

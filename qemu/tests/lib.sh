@@ -108,7 +108,7 @@ lat() {
 # quiesce: stop stress, purge, and check the counters are back to zero.
 quiesced() {
 	put stress 0 && put purge 1 && snap && [ "$S_lazy_pages" = 0 ] && [ "$S_mapped_pages" = 0 ] &&
-		[ "$S_live_areas" = 0 ]
+		[ "$S_live_areas" = 0 ] && [ "$S_vb_blocks" = 0 ] && [ "$S_vb_dirty_pages" = 0 ]
 }
 # The kernel's own purges, from its vmalloc:purge_vmap_area_lazy events, in
 # a trace instance of their own (its own buffer; only that event):

@@ -1,16 +1,18 @@
-# Every workload on every target (this module in each fixed mode, vmalloc,
-# the floor) under 4 stress kthreads: no data mismatch, no stale
-# translation, no failure, one flush round per purge run by every CPU,
-# counters back to 0, nothing of ours left in vmalloc space, and free memory
-# back where it was after rmmod.
+# Every workload on every target (this module's areas and its vm_map_ram()
+# in each fixed mode, the kernel's vm_map_ram() and vmalloc, the floor)
+# under 4 stress kthreads: no data mismatch, no stale translation, no
+# failure, one flush round per purge run by every CPU, the no-alias oracle
+# probing every cell of this module and reading no stale alias, counters
+# back to 0 (blocks included), nothing of ours left in vmalloc space, and
+# free memory back where it was after rmmod.
 # shellcheck shell=sh disable=SC2086,SC2046,SC2154 # S_*: set by snap; busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 memfree() { sed -n 's/^MemFree: *\([0-9]*\).*/\1/p' /proc/meminfo; }
 WORKLOADS="fix_size random_size long_busy_list full_fit fix_align random_size_align align_shift handoff"
 set -- $WORKLOADS; nw=$#
 cpus=$(grep -c ^processor /proc/cpuinfo)
-# Per cell 6 checks, 3 more for this module's flush rounds; a check per
-# target (6) and per mode (4); 7 around.
-plan $((6 + 4 + 4 * nw * 9 + 2 * nw * 6 + 7))
+# Per cell 6 checks, 5 more for this module's flush rounds and oracle; a
+# check per target (11) and per mode (8); 7 around.
+plan $((11 + 8 + 8 * nw * 11 + 3 * nw * 6 + 7))
 # quiesced_vmalloc: the vmalloc target leaves no area of ours in vmalloc
 # space (vmallocinfo names the caller: our module); the arena's own vmap()
 # range is not a vmalloc area.
@@ -20,7 +22,9 @@ quiesced_vmalloc() {
 check "insmod" insmod $LAZY_VMAP_KO
 put threads 4
 put lazy_max_pages 2048
-for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:nodes vmalloc floor; do
+MODES="drop-bugon purge-lock ordered nodes"
+for tm in $(for m in $MODES; do echo lazy_vmap:$m; done) $(for m in $MODES; do echo ram:$m; done) \
+	kram vmalloc floor; do
 	t=${tm%%:*}; m=${tm#*:}
 	[ $t = $tm ] || check "mode $m" put mode $m
 	check "target $t" put target $t
@@ -31,13 +35,14 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:
 		ops0=$S_ops bad0=$S_mismatches fail0=$S_alloc_failures st0=$S_stale_tlb
 		p0=$S_purges f0=$S_tlb_flushes fp0=$S_tlb_flushes_pages
 		ff0=$S_tlb_flushes_full fc0=$S_tlb_flush_cpus
+		ap0=$S_alias_probes sa0=$S_stale_alias
 		check "$cell runs 1 s" run_stress 1
 		snap
 		cmp_ "$cell did work" "$S_ops" -gt "$ops0"
 		cmp_ "$cell: no data mismatch" "$S_mismatches" -eq "$bad0"
 		cmp_ "$cell: no stale translation" "$S_stale_tlb" -eq "$st0"
 		case $tm/$w in
-		lazy_vmap:nodes/long_busy_list | lazy_vmap:nodes/full_fit | lazy_vmap:*/*align*)
+		*:nodes/long_busy_list | *:nodes/full_fit | lazy_vmap:*/*align*)
 			# nodes, big busy sets (half the 128 MiB arena): the drain is a
 			# work item, so lazy space piles up past the threshold while it
 			# waits for a worker, and purged space sits in the nodes' pools
@@ -53,7 +58,9 @@ for tm in lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:ordered lazy_vmap:
 		*)
 			cmp_ "$cell: no allocation failure" "$S_alloc_failures" -eq "$fail0" ;;
 		esac
-		if [ $t = lazy_vmap ]; then
+		if [ $t = lazy_vmap ] || [ $t = ram ]; then
+			cmp_ "$cell: the no-alias oracle probed" "$S_alias_probes" -gt "$ap0"
+			cmp_ "$cell: no stale alias" "$S_stale_alias" -eq "$sa0"
 			p=$(( S_purges - p0 )); f=$(( S_tlb_flushes - f0 ))
 			cmp_ "$cell: one flush round per purge" "$f" -eq "$p"
 			cmp_ "$cell: invlpg + full rounds = rounds" \

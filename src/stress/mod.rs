@@ -17,6 +17,7 @@ mod target;
 mod worker;
 
 use crate::arena::{Arena, ArenaStats, LATENCY};
+use crate::blocks::{kernel_aliases_selftest, AliasesResult};
 use crate::knobs::{Knobs, DEFAULT_BUSY_AREAS, MAX_BUSY_AREAS, TARGET_FLOOR};
 use crate::lazy_core::lazy::{Mode, Stats, Why};
 use crate::lazy_core::workload::WORKLOADS;
@@ -49,6 +50,9 @@ pub(crate) struct StressStats {
     /// the area's address, or not what that address read: a translation
     /// that outlived its flush.
     pub(crate) stale_tlb: AtomicU64,
+    /// Calls of `vm_unmap_aliases()` (this module's or the kernel's, as the
+    /// target) by stress thread 0, every `unmap_aliases_ms`.
+    pub(crate) unmap_aliases_calls: AtomicU64,
     /// Stale-TLB detections logged so far (the log is rate-limited).
     pub(crate) stale_logged: AtomicU64,
     /// `ops` when the last run started, and its start and end times.
@@ -302,6 +306,16 @@ impl Stress {
     /// Runs the stale-TLB self-test (stress must be stopped).
     pub(crate) fn tlb_selftest(&self, skip_flush: bool) -> Result<(u32, u32, u32)> {
         self.stopped(|_, arena| arena.tlb_selftest(skip_flush))
+    }
+
+    /// Runs an aliases self-test (stress must be stopped): this module's
+    /// `unmap_aliases`, or with `kernel` the kernel's `vm_unmap_aliases()`;
+    /// without `call`, none (the control).
+    pub(crate) fn aliases_selftest(&self, kernel: bool, call: bool) -> Result<AliasesResult> {
+        self.stopped(|_, arena| match kernel {
+            false => arena.aliases_selftest(call),
+            true => kernel_aliases_selftest(call),
+        })
     }
 
     /// Calls `f` with the counters of every arena since load added up.

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the stress threads allocate from: this module's arena, the kernel's
-//! `vmalloc()`, or the floor; and the areas they hold.
+//! What the stress threads allocate from: this module's arena (areas, or
+//! `vm_map_ram()` from its vmap blocks), the kernel's `vmalloc()` or
+//! `vm_map_ram()`, or the floor; and the areas they hold.
 
 use crate::arena::Arena;
 use crate::blocks::RamMapping;
-use crate::knobs::{TARGET_LAZY, TARGET_RAM, TARGET_VMALLOC};
+use crate::knobs::{TARGET_KRAM, TARGET_LAZY, TARGET_RAM, TARGET_VMALLOC};
 use crate::lazy_core::workload::Req;
 use crate::sys::pgtable::{Mapped, PageView, Unmapped, UnmappedSlot};
-use crate::sys::vmalloc::Vmalloc;
+use crate::sys::vmalloc::{self, KernelRam, Vmalloc};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -20,6 +21,8 @@ pub(crate) enum Area {
     Vmalloc(Vmalloc),
     /// A `vm_map_ram()` mapping of this module (target `ram`).
     Ram(RamMapping),
+    /// A `vm_map_ram()` mapping of the kernel (target `kram`).
+    Kram(KernelRam),
 }
 
 impl Area {
@@ -29,6 +32,7 @@ impl Area {
             Area::Arena(m) => m.addr(),
             Area::Vmalloc(v) => v.addr(),
             Area::Ram(r) => r.m.addr(),
+            Area::Kram(k) => k.addr(),
         }
     }
 
@@ -38,6 +42,7 @@ impl Area {
             Area::Arena(m) => m.pages(),
             Area::Vmalloc(v) => v.pages(),
             Area::Ram(r) => r.m.pages(),
+            Area::Kram(k) => k.pages(),
         }
     }
 
@@ -47,6 +52,7 @@ impl Area {
             Area::Arena(m) => m.write_words(i, w),
             Area::Vmalloc(v) => v.write_words(i, w),
             Area::Ram(r) => r.m.write_words(i, w),
+            Area::Kram(k) => k.write_words(i, w),
         }
     }
 
@@ -56,6 +62,7 @@ impl Area {
             Area::Arena(m) => m.read_words(i),
             Area::Vmalloc(v) => v.read_words(i),
             Area::Ram(r) => r.m.read_words(i),
+            Area::Kram(k) => k.read_words(i),
         }
     }
 }
@@ -68,6 +75,8 @@ pub(crate) enum Target {
     Vmalloc,
     /// This module's `vm_map_ram()`/`vm_unmap_ram()`: the vmap blocks.
     Ram(Arc<Arena>),
+    /// The kernel's `vm_map_ram()`/`vm_unmap_ram()` over pages of ours.
+    Kram,
     /// The floor: pages mapped and unmapped at a fixed range of the arena
     /// reserved for this thread (`region`, `pages` long), flushed from this
     /// CPU's TLB only; no alignment, no address management, no cross-CPU
@@ -92,6 +101,7 @@ impl Target {
             TARGET_LAZY => Target::Lazy(arena.clone()),
             TARGET_VMALLOC => Target::Vmalloc,
             TARGET_RAM => Target::Ram(arena.clone()),
+            TARGET_KRAM => Target::Kram,
             _ => {
                 let r = arena.reserve_region(max_pages)?;
                 Target::Floor {
@@ -144,6 +154,7 @@ impl Target {
             Target::Vmalloc => Area::Vmalloc(Vmalloc::new(r.pages, r.align)?),
             // vm_map_ram() has no alignment (blocks hand out pages in order).
             Target::Ram(a) => Area::Ram(a.map_ram(r.pages)?),
+            Target::Kram => Area::Kram(KernelRam::new(r.pages)?),
         })
     }
 
@@ -161,9 +172,10 @@ impl Target {
                 put_back(idle, rejoin(back, idle.take()));
             }
             (Target::Ram(arena), Area::Ram(r)) => arena.unmap_ram(r),
-            // vfree() on drop.
+            // vfree() / vm_unmap_ram() on drop.
             (_, Area::Vmalloc(v)) => drop(v),
-            (Target::Vmalloc | Target::Ram(_), Area::Arena(m)) => {
+            (_, Area::Kram(k)) => drop(k),
+            (Target::Vmalloc | Target::Ram(_) | Target::Kram, Area::Arena(m)) => {
                 // Cannot happen: a thread frees only what its target made.
                 pr_err!(
                     "stress: arena area {:#x} freed on another target, leaked\n",
@@ -192,6 +204,7 @@ impl Target {
             }
             (Target::Ram(arena), Area::Ram(r)) => arena.page_table().page(&r.m, i),
             (_, Area::Vmalloc(v)) => v.page(i),
+            (_, Area::Kram(k)) => k.page(i),
             _ => None,
         }
     }
@@ -203,15 +216,19 @@ impl Target {
             // threads rarely take them all (see the README).
             Target::Lazy(a) => 1 << (63 - (a.pages() / 64).max(1).leading_zeros()),
             Target::Vmalloc => 1024,
-            Target::Floor { .. } | Target::Ram(_) => 1,
+            Target::Floor { .. } | Target::Ram(_) | Target::Kram => 1,
         }
     }
 
-    /// The arena of the targets that have one, for `unmap_aliases`.
-    pub(crate) fn arena(&self) -> Option<&Arc<Arena>> {
+    /// What a `set_memory_*()` caller does every `unmap_aliases_ms`: the
+    /// `vm_unmap_aliases()` of the side this target allocates from (this
+    /// module's, or the kernel's for `vmalloc` and `kram`). The floor has
+    /// no lazy area and nothing to call.
+    pub(crate) fn unmap_aliases(&self) {
         match self {
-            Target::Lazy(a) | Target::Ram(a) => Some(a),
-            Target::Floor { .. } | Target::Vmalloc => None,
+            Target::Lazy(a) | Target::Ram(a) => a.unmap_aliases(),
+            Target::Vmalloc | Target::Kram => vmalloc::unmap_aliases(),
+            Target::Floor { .. } => {}
         }
     }
 

@@ -299,12 +299,11 @@ impl Worker {
                 self.one(r, l);
             }
             // Thread 0 plays a `set_memory_*()` caller: `vm_unmap_aliases()`
-            // every `unmap_aliases_ms` (target `ram` and `lazy_vmap`).
+            // every `unmap_aliases_ms`, of the target's side.
             let every = self.stress.knobs.unmap_aliases_ms.load(Relaxed);
             if self.index == 0 && every > 0 && now_ns() - last_aliases >= every as i64 * 1_000_000 {
-                if let Some(a) = self.target.arena() {
-                    a.unmap_aliases();
-                }
+                self.target.unmap_aliases();
+                self.stress.stats.unmap_aliases_calls.fetch_add(1, Relaxed);
                 last_aliases = now_ns();
             }
             wctx.iter += 1;

@@ -14,6 +14,9 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 extern "C" {
     // Exported by mm/vmalloc.c but missing from 6.12's `bindings`.
     pub(super) fn vunmap(addr: *const c_void);
+    pub(super) fn vm_map_ram(pages: *mut *mut page, count: c_uint, node: c_int) -> *mut c_void;
+    pub(super) fn vm_unmap_ram(mem: *const c_void, count: c_uint);
+    pub(super) fn vm_unmap_aliases();
     pub(super) fn lv_vmap(pages: *mut *mut page, count: c_uint) -> *mut c_void;
     pub(super) fn lv_lookup_pte(addr: c_ulong) -> *mut pte_t;
     pub(super) fn lv_set_pte(ptep: *mut pte_t, page: *mut page);
