@@ -134,9 +134,12 @@ debug_chain() {  # SUITE... [soak]
 		# and free (__kernel_map_pages), which wipes the stale entries the
 		# tlb suite's negative control must leave; page poisoning, SLUB
 		# debugging and KASAN stay on to catch what a stale write corrupts.
-		extra=(); [ "$t" = tlb ] && extra=(--append debug_pagealloc=off)
-		[ "$t" = pti ] && extra=(--append "debug_pagealloc=off pti=on")
-		[ "$t" = alias ] && extra=(--append debug_pagealloc=off)
+		# The same for the no-alias oracle's controls (alias, blocks).
+		case $t in
+		tlb | alias | blocks) extra=(--append debug_pagealloc=off) ;;
+		pti) extra=(--append "debug_pagealloc=off pti=on") ;;
+		*) extra=() ;;
+		esac
 		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 \
 			--log "$TOP/out/guest/$t-debug.log" "${extra[@]}" >"$T/guest-$t-debug.out" 2>&1
 		echo $? >"$T/guest-$t-debug.rc"; took "$t0" >"$T/guest-$t-debug.took"
@@ -155,8 +158,8 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	# not race the normal kernel's build for the apt/cargo setup.
 	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
 		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, soak) start in the background"
-		debug_chain fault tlb pti &
+		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, soak) start in the background"
+		debug_chain fault tlb pti blocks &
 		DEBUG_PIDS="$!"
 		debug_chain fuzz alias soak &
 		DEBUG_PIDS="$DEBUG_PIDS $!"
@@ -283,7 +286,7 @@ if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
 	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
-	for t in fault fuzz tlb pti alias; do
+	for t in fault fuzz tlb pti alias blocks; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
 		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
 	done
