@@ -18,6 +18,13 @@
 //! that also takes the live lazy list, and a purge that gives back slots taken after its walk
 //! under the flush of the walk (both: a page given back before a flush covering it completed).
 //!
+//! The vmap blocks (`src/core/blocks.rs`) have a model too: `vb_free` racing `unmap_aliases` and
+//! an allocation on another CPU, with a block dying during the call or not. When the call returns,
+//! every page unmapped before it began must have been covered by a flush (in `all-blocks` and
+//! `no-reset`; some `free-list` execution leaves the full block's pages: the 2.6.28–6.4 bug).
+//! Broken on purpose, it fails: a dying block's range not flushed (the `DYING` window), and the
+//! walk's unlocked read of a block's flags (it found that one: a new block's first free skipped).
+//!
 //! Per execution, in every mode: each area is purged exactly once, every purged range was
 //! flushed before its range went back to the tree (`common::FlushOrder`), the tree is back to one free range covering the arena and the lazy counter is 0.
 //! In `PurgeLock` and `Ordered` the armed `BUG_ON(nr > vmap_lazy_nr)` never fires and the
@@ -28,10 +35,12 @@
 
 mod common;
 use common::FlushOrder;
+use lazy_vmap_core::blocks::{BlockEnv, BlockSlot, VbMode, VmapBlocks};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use loom::sync::{Mutex, MutexGuard};
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::sync::atomic::{
     AtomicU64 as StdU64, AtomicUsize,
     Ordering::{AcqRel, Relaxed, Release},
@@ -73,6 +82,14 @@ struct LoomEnv {
     helpers_run: StdU64,
     /// Drain works started on a thread.
     drains_spawned: StdU64,
+    /// The vmap blocks' locks (`vb->lock`).
+    blocks: Vec<Mutex<()>>,
+    /// Pages `vb_free` unmapped that no flush has covered since, each with the number of its
+    /// unmap (a page can be unmapped, flushed, reused and unmapped again).
+    unflushed: std::sync::Mutex<BTreeMap<u64, u64>>,
+    unmaps: StdU64,
+    /// What `unmap_aliases` must have flushed when it returns: `unflushed` when it began.
+    aliases_due: std::sync::Mutex<BTreeMap<u64, u64>>,
 }
 
 /// Vmap nodes of the model.
@@ -119,6 +136,10 @@ impl Env for LoomEnv {
         assert!(start < end);
         self.flushes.lock().unwrap().push((start, end));
         self.order.flushed(start, end);
+        self.unflushed
+            .lock()
+            .unwrap()
+            .retain(|p, _| !(start..end).contains(p));
     }
 
     fn wants_batches(&self) -> bool {
@@ -247,6 +268,10 @@ impl LoomEnv {
             workers: std::sync::Mutex::new(Vec::new()),
             helpers_run: StdU64::new(0),
             drains_spawned: StdU64::new(0),
+            blocks: (0..BLOCK_SLOTS).map(|_| Mutex::new(())).collect(),
+            unflushed: Default::default(),
+            unmaps: StdU64::new(0),
+            aliases_due: Default::default(),
         }
     }
 
@@ -278,18 +303,63 @@ impl LoomEnv {
     }
 }
 
+/// The vmap blocks of the model (`src/core/blocks.rs`): the lock of each block is a loom lock;
+/// the no-alias record is plain `std` bookkeeping, as the flush log.
+impl BlockEnv for LoomEnv {
+    fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R {
+        let _g = self.blocks[idx].lock().unwrap();
+        f()
+    }
+
+    fn vb_unmapped(&self, start: u64, n: u64) {
+        self.order.unmapped(start, n);
+        let mut u = self.unflushed.lock().unwrap();
+        for p in start..start + n {
+            u.insert(p, self.unmaps.fetch_add(1, Relaxed));
+        }
+    }
+
+    fn aliases_begin(&self) {
+        *self.aliases_due.lock().unwrap() = self.unflushed.lock().unwrap().clone();
+    }
+}
+
 struct Arena {
     env: LoomEnv,
     lazy: Lazy<Arc<[AreaSlot]>>,
+    vb: VmapBlocks<Vec<BlockSlot>>,
 }
+
+/// Pages per vmap block of the model (the least 6.12's formula gives: `2 * VMAP_MAX_ALLOC`).
+const BLOCK: u64 = 128;
+/// Block slots of the largest model arena (`blocks_execution`'s 512 pages from `BASE`).
+const BLOCK_SLOTS: usize = 4;
 
 impl Arena {
     fn new(pages: u64, mode: Mode, lazy_max: u64, hold: usize) -> Arc<Self> {
         let slots: Arc<[AreaSlot]> = (0..slots_needed(pages)).map(|_| AreaSlot::new()).collect();
+        let nb = VmapBlocks::<Vec<BlockSlot>>::slots_needed(BASE, pages, BLOCK);
+        assert!(nb <= BLOCK_SLOTS);
         Arc::new(Arena {
             env: LoomEnv::new(pages, &slots, hold),
             lazy: Lazy::new(slots, BASE, mode, lazy_max),
+            vb: VmapBlocks::new((0..nb).map(|_| BlockSlot::new()).collect(), BASE, BLOCK),
         })
+    }
+
+    /// `vm_unmap_aliases()`, then the no-alias check: no page `vb_free` unmapped before the call
+    /// began (and not unmapped again since) is left without a flush covering it.
+    /// Returns the pages left, and the flushes so far (for the failure's message).
+    fn unmap_aliases(&self, mode: VbMode) -> (Vec<u64>, Vec<(u64, u64)>) {
+        self.vb.unmap_aliases(&self.lazy, &self.env, mode);
+        let due = std::mem::take(&mut *self.env.aliases_due.lock().unwrap());
+        let u = self.env.unflushed.lock().unwrap();
+        let left = due
+            .iter()
+            .filter(|&(p, n)| u.get(p) == Some(n))
+            .map(|(&p, _)| p)
+            .collect();
+        (left, self.env.flushes.lock().unwrap().clone())
     }
 }
 
@@ -968,6 +1038,104 @@ fn loom_sizes_helpers_drain() {
             assert!(threshold > 0, "{mode:?}: no threshold purge");
             if mode == Mode::Nodes {
                 assert!(helpers > 0, "nodes: no helper ran on a thread of its own");
+            }
+        }
+    }
+}
+
+/// The vmap blocks: `vb_free` racing `unmap_aliases` and an allocation. The main thread fills
+/// one block of CPU 0 with two 64-page mappings (fully used: on no free list). Thread F frees
+/// the first (its pages dirty in a full block) and, with `die`, the second too (the block dies
+/// while the call may be walking: the `DYING` window); thread U calls `unmap_aliases`; thread A,
+/// on CPU 1, maps 1 page (a new block of CPU 1, from the lazy allocator) and unmaps it.
+/// Every execution in `all-blocks` and `no-reset`: when `unmap_aliases` returns, every page
+/// unmapped before it began has been covered by a flush; no range reused before its flush
+/// (`FlushOrder`); everything back at the end. Across executions in `free-list`: some leaves the
+/// full block's dirty pages unflushed (the 2.6.28–6.4 bug; fc1e0d980037).
+fn blocks_execution(mode: Mode, vb_mode: VbMode, die: bool, missed: &AtomicUsize) {
+    let pages = 512;
+    let a = Arena::new(pages, mode, NEVER, 64);
+    on_cpu(0);
+    let m0 = a.vb.alloc(&a.lazy, &a.env, 64).unwrap();
+    let m1 = a.vb.alloc(&a.lazy, &a.env, 64).unwrap();
+    assert_eq!(m1, m0 + 64, "one block, bumped");
+    let t_f = {
+        let a = a.clone();
+        loom::thread::spawn(move || {
+            on_cpu(0);
+            assert!(a.vb.free(&a.lazy, &a.env, m0, 64));
+            if die {
+                assert!(a.vb.free(&a.lazy, &a.env, m1, 64));
+            }
+        })
+    };
+    let t_u = {
+        let a = a.clone();
+        loom::thread::spawn(move || a.unmap_aliases(vb_mode))
+    };
+    on_cpu(1);
+    // A block of its own (at m0's if that block died and was purged first).
+    let p = a.vb.alloc(&a.lazy, &a.env, 1).unwrap();
+    assert!(a.vb.free(&a.lazy, &a.env, p, 1));
+    on_cpu(0);
+    t_f.join().unwrap();
+    let (left, flushes) = t_u.join().unwrap();
+    if vb_mode == VbMode::FreeList {
+        missed.fetch_add(usize::from(!left.is_empty()), Relaxed);
+    } else {
+        assert!(
+            left.is_empty(),
+            "{mode:?} {vb_mode:?} die={die}: pages {left:#x?} left translated (flushes {flushes:#x?})"
+        );
+    }
+    if !die {
+        assert!(a.vb.free(&a.lazy, &a.env, m1, 64));
+    }
+    a.vb.retire_unused(&a.lazy, &a.env);
+    a.lazy.purge(&a.env, Why::Teardown);
+    assert_eq!(a.vb.live_blocks(), 0);
+    assert_eq!(a.lazy.live_areas(), 0);
+    assert_eq!(a.lazy.lazy_pages(), 0);
+    assert!(a.env.unflushed.lock().unwrap().is_empty(), "a dirty page never flushed");
+    a.env.with_tree(|t| {
+        t.check().unwrap();
+        assert_eq!(t.free_pages(), pages);
+    });
+}
+
+#[test]
+fn loom_blocks_free_races_unmap_aliases() {
+    for mode in [Mode::Ordered, Mode::Nodes] {
+        for vb_mode in VbMode::ALL {
+            for die in [false, true] {
+                let missed = Arc::new(AtomicUsize::new(0));
+                let runs = Arc::new(AtomicUsize::new(0));
+                let mut b = loom::model::Builder::new();
+                if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+                    b.preemption_bound = Some(3);
+                }
+                // A teardown purge in `nodes` decays the pools of 512 pages: long, not a spin.
+                b.max_branches = 20_000;
+                let t = Instant::now();
+                {
+                    let (missed, runs) = (missed.clone(), runs.clone());
+                    b.check(move || {
+                        runs.fetch_add(1, Relaxed);
+                        blocks_execution(mode, vb_mode, die, &missed)
+                    });
+                }
+                let missed = missed.load(Relaxed);
+                eprintln!(
+                    "blocks {:<8} {:<10} die={die:<5}: {} executions in {:.2?}, {missed} left \
+                     dirty pages translated",
+                    mode.name(),
+                    vb_mode.name(),
+                    runs.load(Relaxed),
+                    t.elapsed()
+                );
+                if vb_mode == VbMode::FreeList {
+                    assert!(missed > 0, "{mode:?} die={die}: free-list never missed the full block");
+                }
             }
         }
     }

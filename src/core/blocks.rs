@@ -112,19 +112,36 @@ impl BlockSlot {
         }
     }
 
-    fn set_used(&self, off: u64, n: u64, on: bool) -> bool {
-        let mut ok = true;
-        for p in off..off + n {
-            let (w, b) = ((p / 64) as usize, 1u64 << (p % 64));
-            let was = self.used[w].load(Relaxed) & b != 0;
-            ok &= was != on;
+    /// The words of `used` that pages `[off, off + n)` fall in, each with
+    /// its mask (at most two words: `n` is at most 64).
+    fn used_words(off: u64, n: u64) -> impl Iterator<Item = (usize, u64)> {
+        let end = off + n;
+        let mut p = off;
+        core::iter::from_fn(move || {
+            if p >= end {
+                return None;
+            }
+            let w = p / 64;
+            let (lo, hi) = (p % 64, (end - w * 64).min(64));
+            p = w * 64 + hi;
+            Some((w as usize, (u64::MAX >> (64 - (hi - lo))) << lo))
+        })
+    }
+
+    /// Whether every page of `[off, off + n)` is handed out and not freed.
+    fn all_used(&self, off: u64, n: u64) -> bool {
+        Self::used_words(off, n).all(|(w, m)| self.used[w].load(Relaxed) & m == m)
+    }
+
+    /// Marks pages `[off, off + n)` handed out (`on`) or freed.
+    fn set_used(&self, off: u64, n: u64, on: bool) {
+        for (w, m) in Self::used_words(off, n) {
             if on {
-                self.used[w].fetch_or(b, Relaxed);
+                self.used[w].fetch_or(m, Relaxed);
             } else {
-                self.used[w].fetch_and(!b, Relaxed);
+                self.used[w].fetch_and(!m, Relaxed);
             }
         }
-        ok
     }
 }
 
@@ -315,10 +332,10 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
             if b.flags.load(Relaxed) & LIVE == 0 || off + n > self.bits - b.free.load(Relaxed) {
                 return None;
             }
-            if !b.set_used(off, n, false) {
-                b.set_used(off, n, true); // restore: not all were in use
+            if !b.all_used(off, n) {
                 return None;
             }
+            b.set_used(off, n, false);
             env.vb_unmapped(page, n);
             b.dirty_min.fetch_min(off, Relaxed);
             b.dirty_max.fetch_max(off + n, Relaxed);
@@ -408,10 +425,19 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 Some((_, _, VbMode::FreeList)) | None => ON_FREE_LIST,
                 Some(_) => LIVE | DYING,
             };
-            if b.flags.load(Relaxed) & walk == 0 {
+            // The exhaustion path reads the flags unlocked first, as 6.12's
+            // purge_fragmented_blocks() reads vb->free and vb->dirty; the
+            // aliases walk takes every block's lock, as _vm_unmap_aliases()
+            // does: an unlocked read need not see a vb_free that completed
+            // before the call (loom found one: a new block's first free,
+            // skipped as a block not yet made).
+            if range.is_none() && b.flags.load(Relaxed) & walk == 0 {
                 continue;
             }
             let dead = env.with_block(idx, || {
+                if b.flags.load(Relaxed) & walk == 0 {
+                    return None;
+                }
                 if let Some(s) = self.retire_fragmented(b, force) {
                     return Some(s);
                 }
