@@ -1,5 +1,6 @@
 # make bench, guest side. Set by scripts/bench.sh before this: BENCH_MS
-# (duration of one run), REPEATS, THREADS (list), BUSY_SCALING (0/1), and
+# (duration of one run), REPEATS, THREADS and BLOCK_THREADS (lists),
+# BUSY_SCALING (0/1), and
 # optionally WORKLOADS and IMPLS (the scaling view's subset).
 # Prints one line per run:
 #   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
@@ -40,7 +41,7 @@ IMPLS=${IMPLS:-"lazy_vmap lazy_vmap:nodes lazy_vmap:buggy lazy_vmap:drop-bugon l
 # One run of the module's stress: workload nr_pages threads target mode label
 stress_run() {
 	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
-	[ $4 = vmalloc ] && kpurge_begin
+	case $4 in vmalloc | kram) kpurge_begin ;; esac
 	i0=$(ipis); snap; p0=$S_freed_pages n0=$S_purges s0=$S_flushed_span_pages
 	ms=$(printf %03d $((BENCH_MS % 1000)))
 	put duration_ms $BENCH_MS; put stress 1
@@ -50,13 +51,13 @@ stress_run() {
 	i1=$(ipis); snap; p1=$S_freed_pages
 	ops=$S_run_ops us=$S_run_loop_us
 	case $4 in
-	lazy_vmap) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))" ;;
-	vmalloc) purges=$(kpurge_end) ;;
+	lazy_vmap | ram) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))" ;;
+	vmalloc | kram) purges=$(kpurge_end) ;;
 	*) purges="- -" ;;
 	esac
 	# The tail: alloc p99, free p99 and p999 of the stress threads, and the
 	# longest tree-lock hold of a purge of this module's arena.
-	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $([ $4 = lazy_vmap ] && lat purge_hold max || echo -)"
+	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $(case $4 in lazy_vmap | ram) lat purge_hold max ;; *) echo - ;; esac)"
 	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops $purges $tail"
 	[ "$ops" -gt 0 ] || { echo "# no ops: $*"; errors=$((errors + 1)); }
 	quiesced || { echo "# not quiesced after $*"; errors=$((errors + 1)); }
@@ -104,6 +105,26 @@ while [ $rep -lt $REPEATS ]; do
 		done
 	done
 done
+
+# The vmap blocks: this module's vm_map_ram() (ram) against the kernel's
+# (kram), fix_size 1 and 16 pages, BLOCK_THREADS threads, without and with
+# a vm_unmap_aliases() caller every 10 ms (impl suffix _ua10), interleaved.
+rep=0
+while [ $rep -lt $REPEATS ]; do
+	rep=$((rep + 1))
+	for np in 1 16; do
+		for t in $BLOCK_THREADS; do
+			echo "# repeat $rep: vmap blocks nr_pages=$np threads=$t" >&2
+			for ua in 0 10; do
+				put unmap_aliases_ms $ua
+				for impl in ram kram; do
+					stress_run fix_size $np $t $impl ordered "$impl$([ $ua = 0 ] || echo _ua$ua)"
+				done
+			done
+		done
+	done
+done
+put unmap_aliases_ms 0
 
 # Scaling with the number of busy areas (long_busy_list, 1 thread).
 if [ "$BUSY_SCALING" = 1 ]; then

@@ -108,6 +108,35 @@ printf "%-12s %9s %14s %12s %12s %10s %8s %12s\n" "vmalloc" 0 - - - $(stat run_o
 	"$(ratio $(stat run_ops_per_sec) $base0)"
 echo "(vmalloc: the kernel's own vmalloc/vfree under the same stress, its purges from its"
 echo " vmalloc:purge_vmap_area_lazy events; no splat = clean console)"
+
+echo
+echo "== the vmap blocks: vb_mode x the no-alias oracle, target ram, fix_size 4 pages, 4 threads, unmap_aliases every 10 ms, 2 s per row =="
+echo "(selftest: one block filled with 64-page mappings, read everywhere, all but one unmapped, unmap_aliases, every page probed from every CPU)"
+put workload fix_size; put target ram; put nr_pages 4; put unmap_aliases_ms 10
+printf "%-11s %10s %8s %8s %12s %11s %13s %14s %s\n" vb_mode ops/s calls flushes span_pages stale_alias \
+	aliases_stale aliases_probes selftest
+for vb in all-blocks free-list no-reset; do
+	put vb_mode $vb
+	c0=$(stat aliases_calls); f0=$(stat aliases_flushes); sp0=$(stat aliases_span_pages)
+	sa0=$(stat stale_alias); as0=$(stat aliases_stale); ap0=$(stat aliases_probes)
+	run_stress 2
+	ops=$(stat run_ops_per_sec)
+	row="$(d aliases_calls $c0) $(d aliases_flushes $f0) $(d aliases_span_pages $sp0) $(d stale_alias $sa0)"
+	row="$row $(d aliases_stale $as0) $(d aliases_probes $ap0)"
+	quiesced || echo "NOT QUIESCED"
+	put selftest aliases
+	printf "%-11s %10s %8s %8s %12s %11s %13s %14s %s\n" $vb $ops $row "$(cat $K/selftest)"
+done
+put vb_mode all-blocks; put target kram
+run_stress 2
+kops=$(stat run_ops_per_sec)
+put selftest kernel-aliases; ka=$(cat $K/selftest)
+put selftest kernel-noaliases; kn=$(cat $K/selftest)
+printf "%-11s %10s %s\n" "kernel" $kops "target kram; $ka; $kn"
+echo "(free-list: the 2.6.28-6.4 walk, which skips fully used blocks; under the stress TCG's full flushes"
+echo " (every flush above 33 pages) usually wipe what it leaves, the self-test shows it; kernel: 6.12's own"
+echo " vm_map_ram()/vm_unmap_aliases(), and without the call, the control)"
+put unmap_aliases_ms 0; put target lazy_vmap; put nr_pages 1
 rmmod lazy_vmap
 echo
 echo "== kernel messages during the demo =="

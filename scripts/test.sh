@@ -264,7 +264,10 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")
 		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j]
 		      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
-		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc" }' "$csv")
+		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc"
+		      n = split("ram kram ram_ua10 kram_ua10", im, " ")
+		      for (j = 1; j <= n; j++) for (np = 0; np < 2; np++) if (!(((np ? "fix_size_16" : "fix_size") "," im[j]) in ok))
+		          print (np ? "fix_size_16/" : "fix_size/") im[j] }' "$csv")
 	if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
 	else fail "bench QUICK=1: missing or empty cells: ${bad//$'\n'/ }"; fi
 	if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
