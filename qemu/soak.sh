@@ -6,9 +6,12 @@
 # every few seconds and rmmod/insmod cycles during stress; then the delay
 # phase. Prints progress, and the totals for scripts/soak.sh.
 #
+# Reloads alternate the target between this module's areas and its
+# vm_map_ram() (the vmap blocks, with an unmap_aliases every 10 ms).
 # Every module load is judged before it goes (its counters die with it): no
 # race detected (the fixed modes never fire the armed check, and drop-bugon
-# has none), no data or map mismatch; every start of stress and every purge
+# has none), no data or map mismatch, no stale translation, no stale alias
+# after a purge or an unmap_aliases; every start of stress and every purge
 # must be accepted, and stress must keep running until stopped. Each failure
 # is an error, said on a "soak: ERROR ..." line (stderr); the last line,
 # "SOAK ... errors=N ... kmemleak=N ...", sums them up, and the script fails
@@ -25,17 +28,19 @@ total=0 reloads=0 loads=0 bad=0 races=0 mism=0
 error() { echo "soak: ERROR $mode delay=$delay: $*" >&2; bad=$((bad + 1)); }
 # load MODE DELAY: (re)load the module and set it up.
 load() {
-	insmod $LAZY_VMAP_KO && put threads 4 && put mode $1 && put race_delay_us $2 && put duration_ms 0
+	insmod $LAZY_VMAP_KO && put threads 4 && put mode $1 && put race_delay_us $2 && put duration_ms 0 &&
+		put unmap_aliases_ms 10
 }
 # judge_load WHEN: the counters of the loaded module, before it goes: no
-# race, no mismatch (an unreadable counter is an error too).
+# race, no mismatch, nothing stale (an unreadable counter is an error too).
 judge_load() {
 	snap; r=$S_race_detected m=$S_mismatches mm=$S_map_mismatches
+	stale="${S_stale_tlb:-?}/${S_stale_alias:-?}/${S_aliases_stale:-?}"
 	loads=$((loads + 1))
 	races=$((races + ${r:-0})) mism=$((mism + ${m:-0} + ${mm:-0}))
-	# shellcheck disable=SC2015 # the error when any of the three is not 0
-	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] ||
-		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable}"
+	# shellcheck disable=SC2015 # the error when any of them is not 0
+	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] && [ "$stale" = 0/0/0 ] ||
+		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable} stale_tlb/stale_alias/aliases_stale=$stale"
 }
 # soak MODE DELAY OPS [SECONDS]: run until OPS pairs were done in MODE, and
 # for at least SECONDS.
@@ -68,6 +73,8 @@ soak() {
 			load $mode $delay || { error "reload $reloads"; return; }
 			set -- $workloads; shift $((reloads % $#))
 			put workload $1 || error "workload $1"
+			set -- lazy_vmap ram; shift $((reloads % 2))
+			put target $1 || error "target $1"
 			put stress 1 || { error "stress start after reload $reloads"; rmmod lazy_vmap; return; }
 		fi
 	done

@@ -130,7 +130,10 @@ fn per_block(bits: u64) -> usize {
 /// Reads one word of every page of `ranges` (start address, pages) on every
 /// online CPU, counting the reads that succeed where `gone(addr)` says the
 /// PTE is none.
-fn probe_everywhere(ranges: &[(usize, u64)], gone: &(dyn Fn(usize) -> bool + Sync)) -> AliasesResult {
+fn probe_everywhere(
+    ranges: &[(usize, u64)],
+    gone: &(dyn Fn(usize) -> bool + Sync),
+) -> AliasesResult {
     let (cpus, probed, stale) = (AtomicU32::new(0), AtomicU64::new(0), AtomicU64::new(0));
     cpu::on_each(&|| {
         cpus.fetch_add(1, Relaxed);

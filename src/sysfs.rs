@@ -297,7 +297,10 @@ fn store_selftest(s: &Arc<Stress>, buf: &[u8]) -> Result {
         2 => s.aliases_selftest(false, true)?,
         k => s.aliases_selftest(true, k == 3)?,
     };
-    for (slot, v) in SELFTEST.iter().zip([kind as u64 + 1, u64::from(cpus), a, b]) {
+    for (slot, v) in SELFTEST
+        .iter()
+        .zip([kind as u64 + 1, u64::from(cpus), a, b])
+    {
         slot.store(v, Relaxed);
     }
     Ok(())

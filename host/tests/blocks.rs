@@ -214,7 +214,10 @@ fn free_dirties_and_a_full_dirty_block_dies() {
     assert!(!a.free(ps[0] + bits, 8), "no block there");
     // Half freed, half in use: refused, and the half in use stays in use (a refusal that marked
     // the freed half used again would make the block never die below).
-    assert!(!a.free(ps[2] + 4, 8), "a range straddling a freed mapping refused");
+    assert!(
+        !a.free(ps[2] + 4, 8),
+        "a range straddling a freed mapping refused"
+    );
     assert!(!a.free(ps[3], 8), "still freed");
     assert!(!a.free(ps[3], 4), "its first half still freed too");
     assert_eq!(a.vb.dirty_pages(), 8);

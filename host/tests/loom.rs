@@ -1096,7 +1096,10 @@ fn blocks_execution(mode: Mode, vb_mode: VbMode, die: bool, missed: &AtomicUsize
     assert_eq!(a.vb.live_blocks(), 0);
     assert_eq!(a.lazy.live_areas(), 0);
     assert_eq!(a.lazy.lazy_pages(), 0);
-    assert!(a.env.unflushed.lock().unwrap().is_empty(), "a dirty page never flushed");
+    assert!(
+        a.env.unflushed.lock().unwrap().is_empty(),
+        "a dirty page never flushed"
+    );
     a.env.with_tree(|t| {
         t.check().unwrap();
         assert_eq!(t.free_pages(), pages);
@@ -1134,7 +1137,10 @@ fn loom_blocks_free_races_unmap_aliases() {
                     t.elapsed()
                 );
                 if vb_mode == VbMode::FreeList {
-                    assert!(missed > 0, "{mode:?} die={die}: free-list never missed the full block");
+                    assert!(
+                        missed > 0,
+                        "{mode:?} die={die}: free-list never missed the full block"
+                    );
                 }
             }
         }

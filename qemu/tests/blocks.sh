@@ -11,6 +11,7 @@
 # call and all-blocks does not, the kernel's 6.12 leaves no stale alias and
 # its control (no call) does, bad input is refused, the counters go back to
 # 0 after stop + purge, unload with live dirty blocks.
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 plan 50
 cpus=$(grep -c ^processor /proc/cpuinfo)
 # selftest_field NAME: NAME=N of the last self-test's line.

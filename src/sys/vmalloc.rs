@@ -148,9 +148,8 @@ impl KernelRam {
             return Err(ENOMEM); // the ones we got are released
         }
         // SAFETY: `n` live pages of ours, mapped on any node.
-        let a = unsafe {
-            ffi::vm_map_ram(pages.pages.as_mut_ptr(), n as _, bindings::NUMA_NO_NODE)
-        };
+        let a =
+            unsafe { ffi::vm_map_ram(pages.pages.as_mut_ptr(), n as _, bindings::NUMA_NO_NODE) };
         let addr = NonNull::new(a.cast::<u8>()).ok_or(ENOMEM)?;
         let pages = core::mem::take(&mut pages.pages);
         Ok(KernelRam { addr, pages })
