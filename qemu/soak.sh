@@ -6,7 +6,7 @@
 # every few seconds and rmmod/insmod cycles during stress; then the delay
 # phase. Prints progress, and the totals for scripts/soak.sh.
 #
-# Reloads alternate the target between this module's areas and its
+# Loads alternate the target between this module's areas and its
 # vm_map_ram() (the vmap blocks, with an unmap_aliases every 10 ms).
 # Every module load is judged before it goes (its counters die with it): no
 # race detected (the fixed modes never fire the armed check, and drop-bugon
@@ -28,8 +28,9 @@ total=0 reloads=0 loads=0 bad=0 races=0 mism=0
 error() { echo "soak: ERROR $mode delay=$delay: $*" >&2; bad=$((bad + 1)); }
 # load MODE DELAY: (re)load the module and set it up.
 load() {
+	tg=lazy_vmap; [ $((loads % 2)) = 0 ] || tg=ram
 	insmod $LAZY_VMAP_KO && put threads 4 && put mode $1 && put race_delay_us $2 && put duration_ms 0 &&
-		put unmap_aliases_ms 10
+		put unmap_aliases_ms 10 && put target $tg
 }
 # judge_load WHEN: the counters of the loaded module, before it goes: no
 # race, no mismatch, nothing stale (an unreadable counter is an error too).
@@ -57,7 +58,7 @@ soak() {
 		nap 2; t=$((t + 2))
 		put purge 1 || error "purge"
 		snap; now=$S_ops
-		echo "soak: $mode delay=$delay ops $((done_ + now))/$want lazy=$S_lazy_pages mapped=$S_mapped_pages races=$S_race_detected" >&2
+		echo "soak: $mode delay=$delay target=$tg ops $((done_ + now))/$want lazy=$S_lazy_pages mapped=$S_mapped_pages races=$S_race_detected" >&2
 		# duration_ms 0: stress runs until stopped; if it stopped by itself
 		# the ops would never come.
 		knob stress; [ "$V" = 1 ] || { error "stress stopped by itself at $((done_ + now)) ops"; break; }
@@ -73,8 +74,6 @@ soak() {
 			load $mode $delay || { error "reload $reloads"; return; }
 			set -- $workloads; shift $((reloads % $#))
 			put workload $1 || error "workload $1"
-			set -- lazy_vmap ram; shift $((reloads % 2))
-			put target $1 || error "target $1"
 			put stress 1 || { error "stress start after reload $reloads"; rmmod lazy_vmap; return; }
 		fi
 	done

@@ -46,6 +46,13 @@ impl BlockEnv for Arena {
     fn aliases_begin(&self) {
         self.oracle.begin_aliases(&self.pt);
     }
+
+    /// `alloc_vmap_area` of a block's area, as 6.12's `new_vmap_block()`
+    /// fires it (a block has no guard page).
+    fn trace_block_area(&self, start: Option<u64>, pages: u64) {
+        let base = self.pt.base_pfn();
+        crate::sys::trace::alloc_vmap_area(start, pages, pages, base, base + self.pages());
+    }
 }
 
 impl Arena {

@@ -17,7 +17,7 @@ EVENTS="alloc_vmap_area free_vmap_area_noflush purge_vmap_area_lazy"
 MODES="buggy drop-bugon purge-lock ordered"
 set -- $MODES; nm=$#
 # 5 up front, 12 per mode, 5 for failed reservations, 6 for vmalloc, 1 at the end.
-plan $((5 + 12 * nm + 5 + 6 + 1))
+plan $((5 + 12 * nm + 5 + 5 + 6 + 1))
 
 check "insmod" insmod $LAZY_VMAP_KO
 check "tracefs has both systems' events" test -d $T/events/lazy_vmap -a -d $T/events/vmalloc
@@ -152,6 +152,25 @@ cmp_ "failing reservations: each at va_start = vend" "$a1vend" -eq "$a1"
 echo "# failing reservations: $a1 failed, $pe empty purges; e.g."
 show $f
 put arena_mb 128; put nr_pages 1; put threads 4
+
+# Target ram: a block's area is one of the module's vmap areas, traced as
+# 6.12 traces new_vmap_block() and free_vmap_block() (vm_map_ram() itself
+# has no event): one alloc_vmap_area per block made, one
+# free_vmap_area_noflush per block that died (all dirty) or was retired.
+put target ram; put unmap_aliases_ms 10
+mark
+trace_begin
+check "ram: stress 500 ms, a purge on demand" eval 'run_ms 500 && put purge 1'
+trace_end
+f=/tmp/lv.txt
+check "ram: lazy_vmap trace complete" complete $LV $f
+tally $f
+cmp_ "ram: alloc_vmap_area failed=0 events = blocks made" "$a0" -eq "$(d vb_blocks_new)"
+cmp_ "ram: free_vmap_area_noflush events = blocks dead or retired" "$fr" -eq \
+	$(( $(d vb_blocks_freed) + $(d vb_fragmented_purged) ))
+cmp_ "ram: purge_vmap_area_lazy events with num_purged > 0 = purges" "$pu" -eq "$(d purges)"
+echo "# ram: $a0 blocks made, $fr freed, $pu purges ($pe empty)"
+put target lazy_vmap; put unmap_aliases_ms 0
 
 # The vmalloc target: the kernel's events. Its threshold is
 # fls(CPUs) * 32 MiB; 65-page areas (with the guard) reach it in a few

@@ -159,6 +159,12 @@ pub trait BlockEnv: Env {
     /// walk: every page [`BlockEnv::vb_unmapped`] reported until now must
     /// be flushed when it returns. Default: nothing.
     fn aliases_begin(&self) {}
+    /// A block's area was asked of the lazy allocator (`new_vmap_block()`'s
+    /// `alloc_vmap_area()`, which 6.12 traces): its first page, or `None`
+    /// if there was no room even after purging. Default: nothing.
+    fn trace_block_area(&self, start: Option<u64>, pages: u64) {
+        let _ = (start, pages);
+    }
 }
 
 /// Counters of the blocks.
@@ -286,7 +292,9 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 return None;
             }
             lazy.alloc(env, self.bits, self.bits)
-        })?;
+        });
+        env.trace_block_area(start, self.bits);
+        let start = start?;
         let idx = self.idx(start);
         let b = &self.blocks[idx];
         env.with_block(idx, || {
