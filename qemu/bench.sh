@@ -5,6 +5,9 @@
 # Prints one line per run:
 #   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
 #       <alloc_p99_ns> <free_p99_ns> <free_p999_ns> <purge_hold_max_ns>
+#       <flush_rounds> <ipis> <pool_hits>
+# (the last three: counts over the run, "-" where the module does not count
+# them; the host divides them by ops)
 # ns_per_op: time per op per thread (the threads' steady-loop time, busy-set
 # setup excluded, over the ops), like test_vmalloc's per-thread average
 # (which includes its setup); ipis_per_mpage: CAL + TLB interrupts of
@@ -43,6 +46,7 @@ stress_run() {
 	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
 	case $4 in vmalloc | kram) kpurge_begin ;; esac
 	i0=$(ipis); snap; p0=$S_freed_pages n0=$S_purges s0=$S_flushed_span_pages
+	fl0=$S_tlb_flushes ph0=$S_pool_hits
 	ms=$(printf %03d $((BENCH_MS % 1000)))
 	put duration_ms $BENCH_MS; put stress 1
 	# No fork while it runs (nap, knob): process exits cost TLB IPIs of their own.
@@ -51,13 +55,15 @@ stress_run() {
 	i1=$(ipis); snap; p1=$S_freed_pages
 	ops=$S_run_ops us=$S_run_loop_us
 	case $4 in
-	lazy_vmap | ram) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))" ;;
+	lazy_vmap | ram) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))"
+		counts="$((S_tlb_flushes - fl0)) $((i1 - i0)) $((S_pool_hits - ph0))" ;;
 	vmalloc | kram) purges=$(kpurge_end) ;;
 	*) purges="- -" ;;
 	esac
+	case $4 in lazy_vmap | ram) ;; *) counts="- $((i1 - i0)) -" ;; esac
 	# The tail: alloc p99, free p99 and p999 of the stress threads, and the
 	# longest tree-lock hold of a purge of this module's arena.
-	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $(case $4 in lazy_vmap | ram) lat purge_hold max ;; *) echo - ;; esac)"
+	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $(case $4 in lazy_vmap | ram) lat purge_hold max ;; *) echo - ;; esac) $counts"
 	echo "RUN $(label $1 $2) $3 $6 $(div $((us * 1000)) $ops) $(div $(((i1 - i0) * 1000000)) $((p1 - p0))) $ops $purges $tail"
 	[ "$ops" -gt 0 ] || { echo "# no ops: $*"; errors=$((errors + 1)); }
 	quiesced || { echo "# not quiesced after $*"; errors=$((errors + 1)); }
@@ -78,12 +84,15 @@ tv_run() {
 	insmod /test_vmalloc.ko nr_threads=$3 test_loop_count=$loops run_test_mask=$mask nr_pages=$2 2>/dev/null
 	i1=$(ipis)
 	purges=$(kpurge_end)
+	wide=$(cat /tmp/kpurge_wide 2>/dev/null || echo 0)
+	[ "$wide" = 0 ] || echo "# test_vmalloc $1/$2/$3: $wide purges flushed past the vmalloc space" \
+		"(vm_reset_perms() of its module's memory, to the direct map): counted, not spanned" >&2
 	# Median over the threads of the per-loop time, per area.
 	ns=$(dmesg | sed -n 's/.*Summary: .* loops: \([0-9]*\) avg: \([0-9]*\) usec.*/\1 \2/p' |
 		awk -v a=$areas '{ print $2 * 1000 / $1 / a }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else print 0 }')
 	freed=$(($3 * loops * pages))
-	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges - - - -"
+	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges - - - - - $((i1 - i0)) -"
 }
 
 rep=0

@@ -15,6 +15,10 @@
 #                        splat, REGEX matches the console log (grep -E), and no other
 #                        splat came before it (adds oops=panic to the command line)
 #   --accel tcg|kvm      default tcg; kvm only if /dev/kvm works, else tcg with a note
+#   --icount 0|1         1: TCG with -icount shift=0,sleep=off (one host thread runs
+#                        every vCPU; guest time counts instructions, 1 ns each: steady
+#                        figures of CPU work, where a TLB flush or an IPI costs only
+#                        its instructions); default 0
 #   --scan-log PATH      do not boot: judge an existing console log (for testing)
 #   --splat-re           do not boot: print the kernel-report regex (grep -E) and exit
 #
@@ -95,7 +99,7 @@ usage() { sed -n '/^# Usage:/,/^#   --splat-re/s/^# \{0,1\}//p' "$0" >&2; exit 6
 
 # ---- Options -------------------------------------------------------------------
 KERNEL='' MODULE='' SMP=4 MEM=1G TIMEOUT=300 APPEND='' LOG='' EXPECT_OOPS='' ACCEL=tcg
-SCAN_LOG='' EXTRAS=()
+SCAN_LOG='' EXTRAS=() ICOUNT=0
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -116,6 +120,7 @@ parse_args() {
             --log) LOG=$2 ;;
             --expect-oops) EXPECT_OOPS=$2 ;;
             --accel) ACCEL=$2 ;;
+            --icount) ICOUNT=$2 ;;
             --scan-log) SCAN_LOG=$2 ;;
             *) die "unknown option $1 (see --help)" ;;
         esac
@@ -241,8 +246,14 @@ run_qemu() {
     mkdir -p "$(dirname "$LOG")"
     : > "$LOG"
     # timeout runs QEMU in its own process group; TERM to it (from cleanup) is forwarded.
+    local icount=()
+    case "$ICOUNT" in
+        0) ;;
+        1) [ "$ACCEL" = tcg ] || die "--icount 1 needs TCG"; icount=(-icount shift=0,sleep=off) ;;
+        *) die "--icount takes 0 or 1" ;;
+    esac
     timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
-        -accel "$ACCEL" -smp "$SMP" -m "$MEM" -no-user-config -nodefaults \
+        -accel "$ACCEL" ${icount[@]+"${icount[@]}"} -smp "$SMP" -m "$MEM" -no-user-config -nodefaults \
         -kernel "$KERNEL" -initrd "$WORKDIR/initramfs.cpio.gz" -append "$cmdline" \
         -nographic -serial "file:$LOG" -monitor none -nic none -no-reboot \
         </dev/null >"$WORKDIR/qemu.err" 2>&1 &
@@ -351,7 +362,7 @@ main() {
     local t0=$SECONDS timed_out=0
     run_qemu
     case "$QEMU_RC" in 124|137) timed_out=1 ;; esac
-    note "guest ran $((SECONDS - t0))s wall (accel $ACCEL, smp $SMP, mem $MEM)"
+    note "guest ran $((SECONDS - t0))s wall (accel $ACCEL$([ "$ICOUNT" = 1 ] && echo ", icount"), smp $SMP, mem $MEM)"
     judge "$LOG" "$timed_out" && exit 0 || exit $?
 }
 

@@ -2,10 +2,14 @@
 # make ab [REV=<git rev>]: is the work tree's module as fast as REV's (default
 # HEAD~1)? Builds the module of REV (in a git worktree under out/ab/), boots
 # one guest with both, and runs the same cells with each, alternating per
-# round (qemu/ab.sh). Prints per cell the median and the minimum ns/op of
-# each and B/A; on a loaded machine the minimum is the steadier figure.
-# Under TCG on a shared machine only the ratio within this run means
-# anything. ROUNDS (5), AB_MS (300), CELLS (see below) override.
+# round (qemu/ab.sh). Prints per cell the median ns/op of each, and B/A:
+# the median of the per-round ratios with its 95% interval (order
+# statistics, scripts/stats.awk), and "no difference" if it holds 1.
+# Runs under QEMU's -icount shift=0,sleep=off by default (ICOUNT=0: plain
+# TCG): time counts instructions, steady within a few percent on a loaded
+# host, and blind to what a TLB flush or an IPI costs on hardware, which a
+# regression of the code's own work does not need. ROUNDS (6), AB_MS (300),
+# CELLS (see below) override.
 set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
@@ -29,23 +33,25 @@ cp "$ko_a" "$out/lazy_vmap_a.ko"
 cells=${CELLS:-"fix_size:1:1:lazy_vmap fix_size:16:1:lazy_vmap random_size:1:1:lazy_vmap full_fit:1:4:lazy_vmap
 handoff:1:4:lazy_vmap fix_size:1:1:floor fix_size:16:1:floor fix_size:1:1:vmalloc full_fit:1:4:vmalloc"}
 {
-	echo "ROUNDS=${ROUNDS:-5} AB_MS=${AB_MS:-300} CELLS='${cells//$'\n'/ }'"
+	echo "ROUNDS=${ROUNDS:-6} AB_MS=${AB_MS:-300} CELLS='${cells//$'\n'/ }'"
 	cat "$TOP/qemu/ab.sh"
 } >"$out/ab-guest.sh"
 say "ab: A = $(git -C "$TOP" log -1 --format='%h %s' "$rev" | cut -c1-60), B = work tree"
-"$TOP/scripts/guest.sh" "$out/ab-guest.sh" --extra "$out/lazy_vmap_a.ko" --mem 2G --timeout 3000 |
+ICOUNT=${ICOUNT:-1} "$TOP/scripts/guest.sh" "$out/ab-guest.sh" --extra "$out/lazy_vmap_a.ko" --mem 2G --timeout 3000 |
 	tee "$out/raw.txt" | { grep -v '^AB ' || true; } >&2
-awk '/^AB [AB] / { v[$3, $2] = v[$3, $2] " " $4; cells[$3] = 1 }
-	function sorted(s, a,   n, i, j, t) {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n
-	}
+awk -f "$TOP/scripts/stats.awk" -f /dev/stdin "$out/raw.txt" <<'AWK' | { read -r h; echo "$h"; sort; } | tee "$out/table.txt"
+	# The r-th A and B run of a cell are of the same round (back to back).
+	/^AB [AB] / { c = $3; k = c SUBSEP $2; v[k, ++n[k]] = $4; cells[c] = 1 }
 	END {
-		printf "%-32s %9s %9s %6s %9s %9s %6s\n", "cell (workload:pages:threads:target)", "A median", "B median", "B/A", "A min", "B min", "B/A"
+		printf "%-32s %9s %9s %6s %15s %s\n", "cell (workload:pages:threads:target)", "A median", "B median", "B/A",
+			"95% interval", "verdict"
 		for (c in cells) {
-			na = sorted(v[c, "A"], a); nb = sorted(v[c, "B"], b)
-			ma = a[int((na + 1) / 2)]; mb = b[int((nb + 1) / 2)]
-			printf "%-32s %9d %9d %6.3f %9d %9d %6.3f\n", c, ma, mb, ma ? mb / ma : 0, a[1], b[1], a[1] ? b[1] / a[1] : 0
+			a = c SUBSEP "A"; b = c SUBSEP "B"; m = n[a] < n[b] ? n[a] : n[b]
+			ma = med(v, a, m); mb = med(v, b, m)
+			for (i = 1; i <= m; i++) r[1, i] = v[a, i] > 0 ? v[b, i] / v[a, i] : 0
+			x = med(r, 1, m)
+			verdict = (lo <= 1 && hi >= 1) ? "no difference" : (x > 1 ? "B slower" : "B faster")
+			printf "%-32s %9d %9d %6.3f %15s %s\n", c, ma, mb, x, sprintf("[%.3f, %.3f]", lo, hi), verdict
 		}
-	}' "$out/raw.txt" | { read -r h; echo "$h"; sort; } | tee "$out/table.txt"
+	}
+AWK

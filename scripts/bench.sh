@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make bench [QUICK=1]: one guest boot (TCG, 4 vCPUs) measuring every impl on
-# every workload and thread count, interleaved, each cell the median of
-# REPEATS runs. Writes out/bench/results.csv, prints the table, and plots
+# make bench [QUICK=1] [ICOUNT=1]: one guest boot (TCG, 4 vCPUs) measuring
+# every impl on every workload and thread count, interleaved, each cell the
+# median of REPEATS runs (6) with its 95% interval; ICOUNT=1 under QEMU's
+# -icount shift=0,sleep=off (time counts instructions). Writes out/bench/results.csv, prints the table, and plots
 # out/bench/bench.png. QUICK=1: 100 ms runs, 1 thread, 1 repeat, 1000 busy
 # areas (about two minutes under TCG; test_vmalloc's own setups dominate).
 # Fails (exit 1, last line "error: bench: FAIL: ...") if the guest run failed (a
@@ -17,8 +18,11 @@ mkdir -p "$out"
 if [ "${QUICK:-0}" = 1 ]; then
 	params="BENCH_MS=100 REPEATS=1 THREADS=1 BLOCK_THREADS=1 BUSY_SCALING=0 BUSY_AREAS=1000"
 else
-	params="BENCH_MS=${BENCH_MS:-1000} REPEATS=${REPEATS:-3} THREADS='1 2 4' BLOCK_THREADS='1 4' BUSY_SCALING=1 BUSY_AREAS=0"
+	params="BENCH_MS=${BENCH_MS:-1000} REPEATS=${REPEATS:-6} THREADS='1 2 4' BLOCK_THREADS='1 4' BUSY_SCALING=1 BUSY_AREAS=0"
 fi
+# ICOUNT=1: QEMU's -icount (guest.sh passes it on); the CSV says which clock.
+clock=tcg
+[ "${ICOUNT:-0}" = 1 ] && clock=icount
 { echo "$params"; cat "$TOP/qemu/bench.sh"; } >"$out/bench-guest.sh"
 say "bench: $params (progress below; full console in out/guest/bench-guest.log)"
 set +e
@@ -33,52 +37,79 @@ nz=$(grep -c '^# no ops' "$out/raw.txt" || true)
 [ "$nz" = 0 ] || why+=("$nz runs with no ops")
 grep -qx 'BENCH errors=0' "$out/raw.txt" || why+=("no 'BENCH errors=0' line")
 
-# Median, min and max per cell; ratios to vmalloc on the same cell.
-awk '
+# Per cell: the median over the repeats, with a distribution-free 95%
+# confidence interval from the order statistics (below 6 repeats, (min,
+# max), whose coverage the table says). Ratios (vs_vmalloc, vs_floor,
+# vs_ordered) are taken per round (the r-th run of both cells, which ran
+# back to back) and summarised the same way; a ratio whose interval holds 1 is marked "=" (no difference).
+# Event counts per 1000 ops are exact, not sampled: flush rounds, IPIs
+# (CAL + TLB of /proc/interrupts, every CPU), node-pool hits.
+# (med, ci_j, coverage: scripts/stats.awk.)
+awk -f "$TOP/scripts/stats.awk" -f /dev/stdin CSV="$out/results.csv" CLOCK="$clock" "$out/raw.txt" <<'AWK' | tee "$out/table.txt"
+
 	$1 == "RUN" { k = $2 SUBSEP $3 SUBSEP $4; n[k]++; ns[k, n[k]] = $5; ipi[k, n[k]] = $6; ops[k, n[k]] = $7
 		pu[k, n[k]] = $8; sp[k, n[k]] = $9; ap[k, n[k]] = $10; fp[k, n[k]] = $11; f3[k, n[k]] = $12; hm[k, n[k]] = $13
+		fr[k, n[k]] = $14; ic[k, n[k]] = $15; ph[k, n[k]] = $16
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
-	function med(a, k, m,    i, j, t, v) {
-		for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
-		for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-		lo = v[1]; hi = v[m]; return v[int((m + 1) / 2)]
+	# ratio(K, B): the per-round ratio of cell K to cell B: its median, "=" if
+	# its interval holds 1; "-" without B.
+	function ratio(k, b,    m, i, r, x) {
+		if (!(b in n) || n[b] == 0) return "-"
+		m = n[k] < n[b] ? n[k] : n[b]
+		for (i = 1; i <= m; i++) r[1, i] = (ns[b, i] > 0) ? ns[k, i] / ns[b, i] : 0
+		x = med(r, 1, m)
+		return sprintf("%.2f%s", x, (m > 1 && lo <= 1 && hi >= 1 && k != b) ? "=" : "")
 	}
 	# Median of a column that may be "-" (no such event for this impl): "".
 	function dash(v) { return v == "" ? "-" : v }
 	function opt(a, k, m) { return (a[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(a, k, m)) : "" }
+	# per_kop(A, K, M): the median count per 1000 ops, "" if not counted.
+	function per_kop(a, k, m,    i, r) {
+		if (a[k, 1] !~ /^[0-9]+$/) return ""
+		for (i = 1; i <= m; i++) r[1, i] = (ops[k, i] > 0) ? 1000 * a[k, i] / ops[k, i] : 0
+		return sprintf("%.2f", med(r, 1, m))
+	}
 	END {
-		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns" > CSV
+		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop" > CSV
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); m = n[k]
 			x = med(ns, k, m); l = lo; h = hi
-			printf "%s,%s,%s,%d,%d,%d,%s,%s,%s,%s\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m),
-				opt(ap, k, m), opt(fp, k, m), opt(f3, k, m), opt(hm, k, m) > CSV
-			cell[f[1], f[2], f[3]] = x; spread[f[1], f[2], f[3]] = (x > 0) ? 100 * (h - l) / x : 0
+			printf "%s,%s,%s,%d,%d,%d,%s,%s,%s,%s,%d,%d,%d,%s,%s,%s,%s\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m),
+				opt(ap, k, m), opt(fp, k, m), opt(f3, k, m), opt(hm, k, m), l, h, m, CLOCK,
+				per_kop(fr, k, m), per_kop(ic, k, m), per_kop(ph, k, m) > CSV
+			cell[f[1], f[2], f[3]] = x; cil[k] = l; cih[k] = h
+			if (m > mmax) mmax = m
 		}
-		printf "%-22s %3s %-22s %10s %8s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s\n", "workload", "thr", "impl", "ns/op", "spread",
-			"ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max"
+		printf "%-22s %3s %-22s %10s %21s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s\n", "workload", "thr", "impl", "ns/op", "95% interval",
+			"ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max",
+			"fl/kop", "ipi/kop", "pool/kop"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); x = cell[f[1], f[2], f[3]]
-			v = cell[f[1], f[2], "vmalloc"]; fl = cell[f[1], f[2], "floor"]; o = cell[f[1], f[2], "lazy_vmap"]
 			# Purges and their flushed span: medians; "-" where not counted (floor).
 			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
 			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %7.0f%% %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s\n", f[1], f[2], f[3], x,
-				spread[f[1], f[2], f[3]], med(ipi, k, n[k]), (v > 0 ? sprintf("%.2f", x / v) : "-"),
-				(fl > 0 ? sprintf("%.2f", x / fl) : "-"), (o > 0 ? sprintf("%.2f", x / o) : "-"), p, s,
-				dash(opt(ap, k, n[k])), dash(opt(fp, k, n[k])), dash(opt(f3, k, n[k])), dash(opt(hm, k, n[k]))
+			printf "%-22s %3s %-22s %10d %21s %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s\n", f[1], f[2], f[3], x,
+				sprintf("[%d, %d]", cil[k], cih[k]), med(ipi, k, n[k]),
+				ratio(k, f[1] SUBSEP f[2] SUBSEP "vmalloc"), ratio(k, f[1] SUBSEP f[2] SUBSEP "floor"),
+				ratio(k, f[1] SUBSEP f[2] SUBSEP "lazy_vmap"), p, s,
+				dash(opt(ap, k, n[k])), dash(opt(fp, k, n[k])), dash(opt(f3, k, n[k])), dash(opt(hm, k, n[k])),
+				dash(per_kop(fr, k, n[k])), dash(per_kop(ic, k, n[k])), dash(per_kop(ph, k, n[k]))
 		}
-		# The vmap blocks: ram (ours) over kram (the kernel), cell by cell.
+		printf "(%d repeats: each interval is (min, max) below 6, coverage %.1f%%; clock %s)\n", mmax, 100 * coverage(mmax), CLOCK
+		# The vmap blocks: ram (ours) over kram (the kernel), per round.
 		printf "\n%-22s %3s %-10s %10s %10s %9s\n", "vmap blocks", "thr", "impl", "ram ns/op", "kram ns/op", "ram/kram"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP)
 			if (f[3] !~ /^ram/) continue
 			x = cell[f[1], f[2], f[3]]; kr = cell[f[1], f[2], "k" f[3]]
-			printf "%-22s %3s %-10s %10d %10d %9s\n", f[1], f[2], f[3], x, kr, (kr > 0 ? sprintf("%.2f", x / kr) : "-")
+			printf "%-22s %3s %-10s %10d %10d %9s\n", f[1], f[2], f[3], x, kr, ratio(k, f[1] SUBSEP f[2] SUBSEP "k" f[3])
 		}
-	}' CSV="$out/results.csv" "$out/raw.txt" | tee "$out/table.txt"
-echo "(ns/op: median per thread over the repeats; spread: (max - min) / median; vs_ordered: to impl lazy_vmap,"
-echo " mode ordered; TCG: compare ratios;"
+	}
+AWK
+echo "(ns/op: median per thread over the repeats, with its 95% interval (order statistics); vs_*: the median"
+echo " of per-round ratios, '=': its interval holds 1, no difference; vs_ordered: to impl lazy_vmap, mode ordered;"
+echo " clock $clock: $([ "$clock" = icount ] && echo "QEMU -icount, time counts instructions: CPU work, not what a flush or an IPI costs on hardware" || echo "plain TCG, wall clock of a shared machine: compare ratios");"
+echo " fl/kop, ipi/kop, pool/kop: flush rounds, IPIs (every CPU) and node-pool hits per 1000 ops, exact counts;"
 echo " purges, span_pages: medians of purges that gave back areas and the pages their flushes spanned,"
 echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc;"
 echo " alloc_p99, free_p99, free_p999: ns, medians over the repeats of the stress threads' percentiles;"
@@ -92,6 +123,12 @@ awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] 
 	END { printf "cell"; for (j = 1; j <= ni; j++) printf " %s", im[j]; print ""
 		for (i = 1; i <= nc; i++) { printf "%s", c[i]; for (j = 1; j <= ni; j++) printf " %s", (c[i], im[j]) in v ? v[c[i], im[j]] : "NaN"; print "" } }' \
 	"$out/results.csv" >"$out/plot.dat"
+# The same with each impl's 95% interval beside its median (median lo hi).
+awk -F, 'NR > 1 && $3 !~ /busy/ { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; c[++nc] = cell }
+		if (!($3 in si)) { si[$3] = 1; im[++ni] = $3 } v[cell, $3] = $4 " " $11 " " $12 }
+	END { printf "cell"; for (j = 1; j <= ni; j++) printf " %s lo hi", im[j]; print ""
+		for (i = 1; i <= nc; i++) { printf "%s", c[i]; for (j = 1; j <= ni; j++) printf " %s", (c[i], im[j]) in v ? v[c[i], im[j]] : "NaN NaN NaN"; print "" } }' \
+	"$out/results.csv" >"$out/plot-ci.dat"
 # The tail: alloc and free p99 per cell and impl (test_vmalloc has none).
 for col in 7 8; do
 	awk -F, -v c=$col 'NR > 1 && $3 !~ /busy/ && $c != "" { cell = $1 "/" $2; if (!(cell in s)) { s[cell] = 1; cl[++nc] = cell }
@@ -118,7 +155,11 @@ set xtics rotate by -30
 set grid ytics
 set ylabel "ns/op"
 set logscale y
-plot for [i=2:$impls] "$out/plot.dat" using i:xtic(1) title columnheader(i)
+set style histogram errorbars gap 2 lw 1
+set title "median ns/op, bars: 95% interval over the repeats"
+plot for [i=0:$((impls - 2))] "$out/plot-ci.dat" using (column(2 + 3 * i)):(column(3 + 3 * i)):(column(4 + 3 * i)):xtic(1) title columnheader(2 + 3 * i)
+unset title
+set style histogram clustered gap 2
 set ylabel "ratio to vmalloc (log)"
 plot for [i=2:$impls] "$out/plot.dat" using (column(i) / column($vm)):xtic(1) title columnheader(i)
 set ylabel "alloc p99 ns"

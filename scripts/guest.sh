@@ -3,7 +3,9 @@
 # kernel and the module if needed, prepends qemu/tests/lib.sh (KTAP and
 # sysfs helpers), and boots qemu/run-guest.sh. Extra arguments go to
 # run-guest.sh (--timeout, --append, --expect-oops, ...). DEBUG=1 uses the
-# debug kernel (KASAN, kmemleak, fault injection, ...).
+# debug kernel (KASAN, kmemleak, fault injection, ...); ICOUNT=1 runs QEMU
+# with -icount shift=0,sleep=off (run-guest.sh --icount: time counts
+# instructions).
 #   scripts/guest.sh SCRIPT [run-guest options]
 set -euo pipefail
 # shellcheck source=env.sh
@@ -25,5 +27,6 @@ extra=(--extra "$TOP/docs/ABI/testing/sysfs-kernel-lazy_vmap")
 # poisoning (P) and owner tracking (U) on every cache, whose reports
 # ("BUG <cache> (...): Poison overwritten", ...) run-guest.sh fails a boot on.
 [ "${DEBUG:-0}" = 1 ] && extra+=(--append "debug_pagealloc=on page_poison=on slub_debug=FZPU")
+[ "${ICOUNT:-0}" = 0 ] || extra+=(--icount "$ICOUNT")
 exec "$TOP/qemu/run-guest.sh" --kernel "$KDIR/arch/x86/boot/bzImage" --module "$ko" \
 	"${extra[@]}" --log "$TOP/out/guest/$name.log" "$@" "$full"

@@ -118,9 +118,10 @@ guest_suite() {
 
 # The debug kernel (KASAN, kmemleak, DEBUG_VM, DEBUG_PAGEALLOC + page
 # poisoning, SLUB debugging, fault injection): fault injection, interface
-# fuzzing, the stale-TLB suite (flush off must not corrupt anything) and a
-# short soak run in the background, in two chains of one guest after the
-# other (fault then tlb, fuzz then the soak), while the host tests and the
+# fuzzing, the stale-TLB suite (flush off must not corrupt anything), pti,
+# the no-alias oracle and the vmap blocks, every workload, and a short soak
+# run in the background, in two chains of one guest after the other (fault,
+# tlb, pti, blocks; fuzz, alias, workloads, the soak), while the host tests and the
 # normal kernel's guests run; the two chains take about as long, and with
 # loom the 2 cores stay busy to the end (each step prints its wall and CPU
 # time). Their results are counted at the end, in order.
@@ -158,10 +159,10 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	# not race the normal kernel's build for the apt/cargo setup.
 	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
 		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, soak) start in the background"
+		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, workloads, soak) start in the background"
 		debug_chain fault tlb pti blocks &
 		DEBUG_PIDS="$!"
-		debug_chain fuzz alias soak &
+		debug_chain fuzz alias workloads soak &
 		DEBUG_PIDS="$DEBUG_PIDS $!"
 	else
 		fail "module builds against the debug kernel (see $T/module-debug.log)"
@@ -249,6 +250,20 @@ else
 	fail "buggy + on_race=bug: expected kernel BUG (see $log)"
 fi
 
+say "test: the benchmark's statistics (scripts/stats.awk)"
+# Medians and their 95% intervals of 9, 6 and 5 values, worked by hand: of
+# 9, (x(2), x(8)) (P(Bin(9, 1/2) <= 1) = 10/512); of 6 and 5, (min, max).
+got=$(awk -f "$TOP/scripts/stats.awk" -f /dev/stdin <<'AWK'
+BEGIN { for (i = 1; i <= 9; i++) a[1, i] = 10 - i
+	printf "%s %s %s %.4f|", med(a, 1, 9), lo, hi, coverage(9)
+	printf "%s %s %s %.4f|", med(a, 1, 6), lo, hi, coverage(6)
+	printf "%s %s %s %.4f\n", med(a, 1, 5), lo, hi, coverage(5) }
+AWK
+)
+want="5 2 8 0.9609|6.5 4 9 0.9688|7 5 9 0.9375"
+if [ "$got" = "$want" ]; then pass "stats.awk: medians and 95% intervals of 9, 6 and 5 values"
+else fail "stats.awk: medians and intervals: got '$got', want '$want'"; fi
+
 say "test: make bench QUICK=1 (well-formed table, no timing assertions)"
 clock t0; log=$T/bench.out
 if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
@@ -256,9 +271,11 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 	# Every workload x impl at 1 thread, with positive ns/op and ops.
 	# The tail: alloc and free percentiles of every impl but test_vmalloc
 	# (which has none, so empty there).
-	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns") print "header" ; next }
+	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop") print "header" ; next }
 		$3 == "test_vmalloc" && ($7 $8 $9 $10) != "" { print $1 "/test_vmalloc:tail"; next }
 		$3 != "test_vmalloc" && !($7 > 0 && $8 > 0 && $9 >= $8) { print $1 "/" $3 ":tail"; next }
+		$11 > $4 || $12 < $4 || $13 != 1 || $14 != "tcg" { print $1 "/" $3 ":interval" ; next }
+		$3 ~ /^(lazy_vmap|ram)/ && !($15 ~ /^[0-9.]+$/ && $16 > 0 && $17 ~ /^[0-9.]+$/) { print $1 "/" $3 ":counts"; next }
 		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
 		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
 		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")
@@ -289,7 +306,7 @@ if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
 	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
-	for t in fault fuzz tlb pti alias blocks; do
+	for t in fault fuzz tlb pti alias blocks workloads; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
 		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
 	done
