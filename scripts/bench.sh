@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make bench [QUICK=1] [ICOUNT=1]: one guest boot (TCG, 4 vCPUs) measuring
-# every impl on every workload and thread count, interleaved, each cell the
-# median of REPEATS runs (6) with its 95% interval; ICOUNT=1 under QEMU's
-# -icount shift=0,sleep=off (time counts instructions). Writes out/bench/results.csv, prints the table, and plots
+# make bench [QUICK=1] [ICOUNT=1] [LOCKSTAT=1]: one guest boot (TCG, 4
+# vCPUs) measuring every impl on every workload and thread count,
+# interleaved, each cell the median of REPEATS runs (6) with its 95%
+# interval; ICOUNT=1 under QEMU's -icount shift=0,sleep=off (time counts
+# instructions); LOCKSTAT=1 the lock contention view instead (below).
+# Writes out/bench/results.csv, prints the table, and plots
 # out/bench/bench.png. QUICK=1: 100 ms runs, 1 thread, 1 repeat, 1000 busy
 # areas (about two minutes under TCG; test_vmalloc's own setups dominate).
 # Fails (exit 1, last line "error: bench: FAIL: ...") if the guest run failed (a
@@ -15,6 +17,55 @@ set -euo pipefail
 "$TOP/scripts/setup.sh"
 out=$TOP/out/bench
 mkdir -p "$out"
+
+# LOCKSTAT=1: the lock contention view instead, on the lockstat kernel
+# (qemu/kernel-lockstat.config: a third cached kernel), one boot per vCPU
+# count (LOCK_SMP, default 1 2 4 8), threads = vCPUs: contentions and wait
+# time per 10^6 ops of every lock class of this module's allocator and of
+# the kernel's vmalloc (qemu/lockstat.sh), for ordered, nodes and vmalloc.
+if [ "${LOCKSTAT:-0}" = 1 ]; then
+	export LOCKSTAT
+	raw=$out/raw-lockstat.txt
+	: >"$raw"
+	why=()
+	for smp in ${LOCK_SMP:-1 2 4 8}; do
+		{
+			echo "BENCH_MS=${BENCH_MS:-1000} WORKLOADS='${WORKLOADS:-fix_size:1 random_size:1}'" \
+				"IMPLS='${IMPLS:-lazy_vmap lazy_vmap:nodes vmalloc}'"
+			cat "$TOP/qemu/lockstat.sh"
+		} >"$out/lockstat-guest.sh"
+		say "bench: lock_stat, $smp vCPUs"
+		set +e
+		"$TOP/scripts/guest.sh" "$out/lockstat-guest.sh" --smp "$smp" --mem 2G --timeout 3000 |
+			tee -a "$raw" | grep -v '^LOCK ' >&2
+		rc=${PIPESTATUS[0]}
+		set -e
+		[ "$rc" = 0 ] || why+=("lock_stat guest at $smp vCPUs failed (exit $rc)")
+	done
+	echo "cpus,workload,impl,ops,class,contentions,waittime_total_us,acquisitions" >"$out/lockstat.csv"
+	awk '$1 == "LOCK" { print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," $9 }' "$raw" >>"$out/lockstat.csv"
+	awk -F, 'NR > 1 { k = $2 SUBSEP $3 SUBSEP $5; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+			c[k, $1] = 1e6 * $6 / $4; w[k, $1] = 1e6 * $7 / $4; a[k, $1] = $8 / $4; cp[$1] = 1 }
+		END {
+			nc = 0; for (x in cp) cpu[++nc] = x + 0
+			for (i = 1; i <= nc; i++) for (j = i + 1; j <= nc; j++) if (cpu[j] < cpu[i]) { t = cpu[i]; cpu[i] = cpu[j]; cpu[j] = t }
+			printf "%-16s %-16s %-22s", "workload", "impl", "lock class"
+			for (i = 1; i <= nc; i++) printf " %14s", "cont/Mop@" cpu[i]
+			for (i = 1; i <= nc; i++) printf " %14s", "wait_us/Mop@" cpu[i]
+			print ""
+			for (r = 1; r <= n; r++) { split(order[r], f, SUBSEP)
+				printf "%-16s %-16s %-22s", f[1], f[2], f[3]
+				for (i = 1; i <= nc; i++) printf " %14s", ((order[r], cpu[i]) in c) ? sprintf("%.0f", c[order[r], cpu[i]]) : "-"
+				for (i = 1; i <= nc; i++) printf " %14s", ((order[r], cpu[i]) in w) ? sprintf("%.0f", w[order[r], cpu[i]]) : "-"
+				print "" }
+		}' "$out/lockstat.csv" | tee "$out/lockstat.txt"
+	echo "(threads = vCPUs; per 10^6 ops of the stress; the lockstat kernel is lockdep's: every lock op costs more"
+	echo " than on a production kernel, so compare classes and vCPU counts, not absolute times; TCG: 2 host cores)"
+	say "bench: wrote $out/lockstat.csv, $out/lockstat.txt"
+	grep -q '^LOCKSTAT errors=0$' "$raw" || why+=("a lock_stat guest reported errors")
+	[ ${#why[@]} -eq 0 ] || die "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"
+	exit 0
+fi
 if [ "${QUICK:-0}" = 1 ]; then
 	params="BENCH_MS=100 REPEATS=1 THREADS=1 BLOCK_THREADS=1 BUSY_SCALING=0 BUSY_AREAS=1000"
 else

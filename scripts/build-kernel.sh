@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build (or reuse) the guest kernel: Debian's linux-source-6.12 with
-# tinyconfig + qemu/kernel.config (+ qemu/kernel-debug.config with DEBUG=1),
-# cached under $CACHE/kernel-<version>-<hash>.
+# tinyconfig + qemu/kernel.config (+ qemu/kernel-debug.config with DEBUG=1,
+# or qemu/kernel-lockstat.config with LOCKSTAT=1), cached under
+# $CACHE/kernel-<version>-<hash>.
 # Prints the build directory (KDIR) on stdout.
 set -euo pipefail
 # shellcheck source=env.sh
@@ -12,6 +13,7 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 version=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 frag=("$TOP/qemu/kernel.config")
 [ "${DEBUG:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-debug.config")
+[ "${LOCKSTAT:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-lockstat.config")
 # Key: source package version + every fragment + this script's make flags.
 hash=$( { echo "$version"; cat "${frag[@]}"; echo "LLVM=$LLVM_SUFFIX"; } | sha256sum | cut -c1-12)
 KDIR="$CACHE/kernel-$version-$hash"

@@ -599,16 +599,22 @@ fn one_execution(mode: Mode, v: Variant, seen: &Seen) {
     }
 }
 
+/// A loom model builder: the environment's settings (`LOOM_MAX_PREEMPTIONS` and the rest, which
+/// `Builder::new()` reads), else at most `bound` preemptions. Without a bound the exploration of
+/// even these small models takes far too long (the purge walks every slot).
+fn builder(bound: usize) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b
+}
+
 /// Explores one mode and variant; returns what the executions saw.
 fn explore(mode: Mode, v: Variant) -> Arc<Seen> {
     let seen = Arc::new(Seen::default());
-    // Builder::new() reads LOOM_MAX_PREEMPTIONS etc. from the environment. Without a bound the
-    // exploration of even these small models takes far too long (the purge walks every slot);
     // 3 preemptions cover the reported interleaving (one preemption inside a free) and more.
-    let mut b = loom::model::Builder::new();
-    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
-        b.preemption_bound = Some(PREEMPTION_BOUND);
-    }
+    let b = builder(PREEMPTION_BOUND);
     let t = Instant::now();
     {
         let seen = seen.clone();
@@ -672,31 +678,37 @@ fn loom_drop_bugon_goes_negative() {
     }
 }
 
+/// A fixed mode: in no execution of any variant does the armed check fire or the counter go
+/// below 0.
+fn never_races(mode: Mode) {
+    for v in VARIANTS {
+        let seen = explore(mode, v);
+        assert_eq!(
+            seen.raced.load(Relaxed),
+            0,
+            "{mode:?} {v:?}: the check fired"
+        );
+        assert_eq!(
+            seen.negative.load(Relaxed),
+            0,
+            "{mode:?} {v:?}: the counter went negative"
+        );
+    }
+}
+
 #[test]
 fn loom_purge_lock_never_races() {
-    for v in VARIANTS {
-        let seen = explore(Mode::PurgeLock, v);
-        assert_eq!(seen.raced.load(Relaxed), 0);
-        assert_eq!(seen.negative.load(Relaxed), 0);
-    }
+    never_races(Mode::PurgeLock);
 }
 
 #[test]
 fn loom_ordered_never_races() {
-    for v in VARIANTS {
-        let seen = explore(Mode::Ordered, v);
-        assert_eq!(seen.raced.load(Relaxed), 0);
-        assert_eq!(seen.negative.load(Relaxed), 0);
-    }
+    never_races(Mode::Ordered);
 }
 
 #[test]
 fn loom_nodes_never_races() {
-    for v in VARIANTS {
-        let seen = explore(Mode::Nodes, v);
-        assert_eq!(seen.raced.load(Relaxed), 0);
-        assert_eq!(seen.negative.load(Relaxed), 0);
-    }
+    never_races(Mode::Nodes);
 }
 
 /// Mode `nodes`: a pool decay racing an allocation from that pool. Two areas sit in node 0's
@@ -796,10 +808,7 @@ fn decay_execution(full: bool, seen: &Seen) {
 fn loom_nodes_decay_races_alloc() {
     for full in [false, true] {
         let seen = Arc::new(Seen::default());
-        let mut b = loom::model::Builder::new();
-        if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
-            b.preemption_bound = Some(PREEMPTION_BOUND);
-        }
+        let b = builder(PREEMPTION_BOUND);
         let t = Instant::now();
         {
             let seen = seen.clone();
@@ -894,10 +903,7 @@ fn loom_set_mode_races_alloc_free() {
         (Mode::Buggy, Mode::Ordered),
     ] {
         let seen = Arc::new(Seen::default());
-        let mut b = loom::model::Builder::new();
-        if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
-            b.preemption_bound = Some(PREEMPTION_BOUND);
-        }
+        let b = builder(PREEMPTION_BOUND);
         let t = Instant::now();
         {
             let seen = seen.clone();
@@ -1015,10 +1021,7 @@ fn loom_sizes_helpers_drain() {
     for mode in Mode::ALL {
         for hold in [0, 1] {
             let seen = Arc::new(Seen::default());
-            let mut b = loom::model::Builder::new();
-            if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
-                b.preemption_bound = Some(2);
-            }
+            let b = builder(2);
             let t = Instant::now();
             {
                 let seen = seen.clone();
@@ -1113,10 +1116,7 @@ fn loom_blocks_free_races_unmap_aliases() {
             for die in [false, true] {
                 let missed = Arc::new(AtomicUsize::new(0));
                 let runs = Arc::new(AtomicUsize::new(0));
-                let mut b = loom::model::Builder::new();
-                if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
-                    b.preemption_bound = Some(3);
-                }
+                let mut b = builder(3);
                 // A teardown purge in `nodes` decays the pools of 512 pages: long, not a spin.
                 b.max_branches = 20_000;
                 let t = Instant::now();

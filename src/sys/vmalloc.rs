@@ -131,7 +131,7 @@ impl Drop for KernelPages {
 }
 
 impl KernelRam {
-    /// `vm_map_ram()` of `n` fresh pages on this NUMA node.
+    /// `vm_map_ram()` of `n` fresh pages (`NUMA_NO_NODE`: any node).
     pub(crate) fn new(n: u64) -> Result<Self> {
         let n = usize::try_from(n).map_err(|_| EINVAL)?;
         if n == 0 || n > u32::MAX as usize {

@@ -1,0 +1,44 @@
+# make bench LOCKSTAT=1, guest side (the lockstat kernel: CONFIG_LOCK_STAT).
+# Set before this by scripts/bench.sh: BENCH_MS, WORKLOADS (workload:pages
+# list), IMPLS. Threads = the guest's CPUs. For each workload and impl: the
+# lock statistics cleared, one run of the stress, /proc/lock_stat read. For
+# every lock class of the vmap layers (this module's: lazy_vmap_*,
+# lv_purge_mutex; the kernel's 6.12 vmalloc: free_vmap_area_lock,
+# vmap_purge_lock, &vn->busy.lock, &vn->lazy.lock, &vn->pool_lock, &vb->lock,
+# &vbq->lock) with any acquisition, one line:
+#   LOCK <cpus> <workload> <impl> <ops> <class> <contentions> <waittime_total_us> <acquisitions>
+# then "LOCKSTAT errors=N".
+# shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
+errors=0
+cpus=$(grep -c ^processor /proc/cpuinfo)
+[ -e /proc/lock_stat ] || { echo "# no /proc/lock_stat: not the lockstat kernel"; echo "LOCKSTAT errors=1"; exit 1; }
+echo 1 > /proc/sys/kernel/lock_stat
+insmod $LAZY_VMAP_KO || exit 1
+put arena_mb 512; put check_map 0; put check_tlb 0; put check_alias 0
+put threads $cpus
+for wl in $WORKLOADS; do
+	w=${wl%:*}; np=${wl#*:}
+	for impl in $IMPLS; do
+		t=${impl%%:*}; m=ordered; [ $t = $impl ] || m=${impl#*:}
+		put workload $w; put nr_pages $np; put target $t; put mode $m
+		put duration_ms $BENCH_MS
+		echo 0 > /proc/lock_stat
+		put stress 1
+		while knob stress; [ "$V" = 1 ]; do nap 0.05; done
+		ops=$(stat run_ops)
+		# Class lines: "<name>: <12 numbers>"; the name may hold spaces.
+		awk -v pre="LOCK $cpus $w:$np $impl $ops" '
+			NF >= 13 && $(NF - 12) ~ /:$/ {
+				name = $1; for (i = 2; i <= NF - 12; i++) name = name " " $i; sub(/:$/, "", name)
+				if (name !~ /(vmap|vb->|vbq->|lv_purge|lazy_vmap)/) next
+				if ($(NF - 4) + 0 == 0) next
+				gsub(/ /, "_", name)
+				printf "%s %s %s %s %s\n", pre, name, $(NF - 10), $(NF - 7), $(NF - 4)
+			}' /proc/lock_stat
+		[ "$ops" -gt 0 ] || { echo "# no ops: $w $impl"; errors=$((errors + 1)); }
+		quiesced || { echo "# not quiesced: $w $impl"; errors=$((errors + 1)); }
+	done
+done
+rmmod lazy_vmap || errors=$((errors + 1))
+echo "LOCKSTAT errors=$errors"
+[ $errors = 0 ]
