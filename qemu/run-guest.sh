@@ -249,7 +249,7 @@ run_qemu() {
     local icount=()
     case "$ICOUNT" in
         0) ;;
-        1) [ "$ACCEL" = tcg ] || die "--icount 1 needs TCG"; icount=(-icount shift=0,sleep=off) ;;
+        1) [ "$ACCEL" = tcg ] || die "--icount 1 needs TCG"; icount=(-icount "shift=0,sleep=off") ;;
         *) die "--icount takes 0 or 1" ;;
     esac
     timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
