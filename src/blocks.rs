@@ -42,9 +42,14 @@ impl BlockEnv for Arena {
     }
 
     /// What `vb_free` unmapped until now becomes what this call must flush
-    /// (probed at its flush, before its purge hands any range back).
+    /// (probed at its flush, before its purge hands any range back); with
+    /// `check_alias` off, nothing.
     fn aliases_begin(&self) {
-        self.oracle.begin_aliases(&self.pt);
+        if self.knobs.check_alias.load(Relaxed) {
+            self.oracle.begin_aliases(&self.pt);
+        } else {
+            self.oracle.skip_aliases();
+        }
     }
 
     /// `alloc_vmap_area` of a block's area, as 6.12's `new_vmap_block()`

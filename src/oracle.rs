@@ -125,6 +125,14 @@ impl AliasOracle {
         self.aliases_n.store(t.n, Relaxed);
     }
 
+    /// An `unmap_aliases` call begins with `check_alias` off: nothing to
+    /// probe, and what was offered before is dropped (the next call with
+    /// the oracle on must not probe pages unmapped while it was off).
+    pub(crate) fn skip_aliases(&self) {
+        self.dirty.clear();
+        self.aliases_n.store(NONE, Relaxed);
+    }
+
     /// Probes what the running `unmap_aliases` had to flush, once (`None`
     /// if nothing, or already probed). Purge lock held.
     pub(crate) fn probe_aliases(&self, pt: &pgtable::PageTable) -> Option<Probed> {
@@ -200,6 +208,13 @@ impl Sample {
                 self.pages[j].store(pn, Relaxed);
             }
         }
+    }
+
+    /// Drops what was offered (a take with nothing to probe).
+    pub(crate) fn clear(&self) {
+        self.seen.store(0, Relaxed);
+        self.lo.store(u64::MAX, Relaxed);
+        self.hi.store(0, Relaxed);
     }
 
     /// A complete flush round over `[start, end)` is about to run (purge

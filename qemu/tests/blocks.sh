@@ -12,7 +12,7 @@
 # its control (no call) does, bad input is refused, the counters go back to
 # 0 after stop + purge, unload with live dirty blocks.
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
-plan 50
+plan 52
 cpus=$(grep -c ^processor /proc/cpuinfo)
 # selftest_field NAME: NAME=N of the last self-test's line.
 selftest_field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" $K/selftest; }
@@ -89,6 +89,13 @@ cmp_ "kram: no data mismatch, no stale translation, no failure" \
 	"$(d mismatches)/$(d stale_tlb)/$(d alloc_failures)" = 0/0/0
 cmp_ "kram: none of ours touched" "$(d vb_allocs)/$(d purges)" = 0/0
 put target ram
+
+# The oracle off: unmap_aliases still runs, nothing is probed.
+put check_alias 0; put nr_pages 4
+mark; run_stress 1
+cmp_ "check_alias 0: unmap_aliases called" "$(d aliases_calls)" -gt 0
+cmp_ "check_alias 0: nothing probed, after a purge or an unmap_aliases" "$(d alias_probes)/$(d aliases_probes)" = 0/0
+put check_alias 1
 
 # no-reset: with nothing freed in between, every call flushes the same
 # dirty ranges again; all-blocks flushes them once.
