@@ -30,7 +30,7 @@ for wl in $WORKLOADS; do
 		awk -v pre="LOCK $cpus $w:$np $impl $ops" '
 			NF >= 13 && $(NF - 12) ~ /:$/ {
 				name = $1; for (i = 2; i <= NF - 12; i++) name = name " " $i; sub(/:$/, "", name)
-				if (name !~ /(vmap|vb->|vbq->|lv_purge|lazy_vmap)/) next
+				if (name !~ /(vmap|vn->|vb->|vbq->|lv_purge|lazy_vmap)/) next
 				if ($(NF - 4) + 0 == 0) next
 				gsub(/ /, "_", name)
 				printf "%s %s %s %s %s\n", pre, name, $(NF - 10), $(NF - 7), $(NF - 4)
