@@ -117,7 +117,7 @@ impl Target {
     /// Waits until no drain of the arena's lazy areas is queued or running
     /// (mode `nodes`; nothing to wait for otherwise).
     pub(crate) fn settle(&self) {
-        if let Target::Lazy(a) = self {
+        if let Target::Lazy(a) | Target::Ram(a) = self {
             a.wait_drain();
         }
     }
