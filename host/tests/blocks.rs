@@ -10,15 +10,18 @@
 mod common;
 use common::{FlushOrder, Rng};
 use lazy_vmap_core::blocks::{vmap_bbmap_bits, BlockEnv, BlockSlot, VbMode, VmapBlocks};
+use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Mutex, MutexGuard};
 
 thread_local! {
     static CPU: Cell<usize> = const { Cell::new(0) };
+    /// The queue locks this thread holds (for `queue_held`, as lockdep's held locks).
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 struct TestEnv {
@@ -26,6 +29,10 @@ struct TestEnv {
     tree: Mutex<FreeTree<Vec<Node>>>,
     order: FlushOrder,
     blocks: Vec<Mutex<()>>,
+    /// The per-CPU block queues' locks (`vbq->lock`).
+    queues: Vec<Mutex<()>>,
+    /// `Env::bug`.
+    bug: Bug,
     nodes: Vec<Mutex<NodeLazy>>,
     pools: Vec<Mutex<NodePools>>,
     /// Pages `vb_free` unmapped that no completed flush has covered yet.
@@ -67,6 +74,9 @@ impl Env for TestEnv {
     fn this_cpu(&self) -> usize {
         CPU.with(|c| c.get())
     }
+    fn bug(&self) -> Bug {
+        self.bug
+    }
     fn nr_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -82,6 +92,19 @@ impl BlockEnv for TestEnv {
     fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R {
         let _g = self.blocks[idx].lock().unwrap();
         f()
+    }
+    fn with_queue<R>(&self, q: usize, f: impl FnOnce() -> R) -> R {
+        let _g = self.queues[q].lock().unwrap();
+        HELD.with(|h| h.borrow_mut().push(q));
+        let r = f();
+        HELD.with(|h| h.borrow_mut().pop());
+        r
+    }
+    fn queue_held(&self, q: usize) -> bool {
+        HELD.with(|h| h.borrow().contains(&q))
+    }
+    fn nr_queues(&self) -> usize {
+        self.queues.len()
     }
     fn vb_unmapped(&self, start: u64, n: u64) {
         self.order.unmapped(start, n);
@@ -115,6 +138,9 @@ impl Arena {
                 ),
                 order: FlushOrder::default(),
                 blocks: (0..nb).map(|_| Mutex::new(())).collect(),
+                // Possible CPUs: the tests run "CPUs" up to 99.
+                queues: (0..128).map(|_| Mutex::new(())).collect(),
+                bug: Bug::None,
                 nodes: (0..2).map(|_| Mutex::new(NodeLazy::new())).collect(),
                 pools: (0..2).map(|_| Mutex::new(NodePools::new())).collect(),
                 unflushed: Mutex::new(BTreeSet::new()),

@@ -84,6 +84,10 @@ struct LoomEnv {
     drains_spawned: StdU64,
     /// The vmap blocks' locks (`vb->lock`).
     blocks: Vec<Mutex<()>>,
+    /// The block queues' locks (`vbq->lock`), one per CPU of the model, and who holds each
+    /// (CPU + 1; 0: nobody), for `queue_held`.
+    queues: Vec<Mutex<()>>,
+    queue_holder: Vec<StdU64>,
     /// Pages `vb_free` unmapped that no flush has covered since, each with the number of its
     /// unmap (a page can be unmapped, flushed, reused and unmapped again).
     unflushed: std::sync::Mutex<BTreeMap<u64, u64>>,
@@ -269,6 +273,8 @@ impl LoomEnv {
             helpers_run: StdU64::new(0),
             drains_spawned: StdU64::new(0),
             blocks: (0..BLOCK_SLOTS).map(|_| Mutex::new(())).collect(),
+            queues: (0..NODES).map(|_| Mutex::new(())).collect(),
+            queue_holder: (0..NODES).map(|_| StdU64::new(0)).collect(),
             unflushed: Default::default(),
             unmaps: StdU64::new(0),
             aliases_due: Default::default(),
@@ -309,6 +315,22 @@ impl BlockEnv for LoomEnv {
     fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R {
         let _g = self.blocks[idx].lock().unwrap();
         f()
+    }
+
+    fn with_queue<R>(&self, q: usize, f: impl FnOnce() -> R) -> R {
+        let _g = self.queues[q].lock().unwrap();
+        self.queue_holder[q].store(self.this_cpu() as u64 + 1, Relaxed);
+        let r = f();
+        self.queue_holder[q].store(0, Relaxed);
+        r
+    }
+
+    fn queue_held(&self, q: usize) -> bool {
+        self.queue_holder[q].load(Relaxed) == self.this_cpu() as u64 + 1
+    }
+
+    fn nr_queues(&self) -> usize {
+        self.queues.len()
     }
 
     fn vb_unmapped(&self, start: u64, n: u64) {

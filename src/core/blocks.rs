@@ -35,8 +35,20 @@
 //! index, not by list order; the per-CPU xarrays are one table indexed by
 //! `addr_to_vb_idx()`, whose hash over the CPUs (`addr_to_vb_xa()`) only
 //! says whose lock 6.12 would take. Each block has its own lock (the
-//! environment's [`BlockEnv::with_block`]), as `vb->lock`.
+//! environment's [`BlockEnv::with_block`]), as `vb->lock`, and each CPU's
+//! queue its lock ([`BlockEnv::with_queue`], `vbq->lock`), which guards the
+//! queue's free list: a block's `ON_FREE_LIST` flag changes only under the
+//! lock of the queue of the block's CPU, nested in the block's lock.
+//!
+//! Two general detectors run in every mode ([`super::history`]): every
+//! change of a free list asserts that its queue's lock is held (as
+//! `lockdep_assert_held(&vbq->lock)`; `lock_violations`), and every block
+//! a walk reads from the index is checked to be initialised (its CPU a
+//! queue, its fields in range; `uninit_blocks`), a block found otherwise
+//! being skipped. A block slot no block owns is *poisoned*, as freed slab
+//! memory is, so that a block read before its fields are set shows it.
 
+use super::history::Bug;
 use super::lazy::{AreaSlot, Env, Lazy};
 use super::sync::{AtomicU32, AtomicU64, Ordering::*};
 use core::ops::Deref;
@@ -91,6 +103,11 @@ pub struct BlockSlot {
     used: [AtomicU64; MAP_WORDS],
 }
 
+/// The CPU of a slot no block owns (slab poison: `POISON_FREE` bytes).
+const POISON_CPU: u32 = 0x6b6b_6b6b;
+/// `free` and `dirty` of a slot no block owns.
+const POISON_PAGES: u64 = 0x6b6b_6b6b_6b6b_6b6b;
+
 const LIVE: u32 = 1;
 const ON_FREE_LIST: u32 = 2;
 /// The block has died (all dirty, or retired) and its area is on its way
@@ -102,11 +119,11 @@ impl BlockSlot {
     pub fn new() -> Self {
         BlockSlot {
             start: AtomicU64::new(0),
-            free: AtomicU64::new(0),
-            dirty: AtomicU64::new(0),
+            free: AtomicU64::new(POISON_PAGES),
+            dirty: AtomicU64::new(POISON_PAGES),
             dirty_min: AtomicU64::new(0),
             dirty_max: AtomicU64::new(0),
-            cpu: AtomicU32::new(0),
+            cpu: AtomicU32::new(POISON_CPU),
             flags: AtomicU32::new(0),
             used: core::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -133,6 +150,13 @@ impl BlockSlot {
         Self::used_words(off, n).all(|(w, m)| self.used[w].load(Relaxed) & m == m)
     }
 
+    /// Poisons the fields a new block sets (the slot is no block's).
+    fn poison(&self) {
+        self.cpu.store(POISON_CPU, Relaxed);
+        self.free.store(POISON_PAGES, Relaxed);
+        self.dirty.store(POISON_PAGES, Relaxed);
+    }
+
     /// Marks pages `[off, off + n)` handed out (`on`) or freed.
     fn set_used(&self, off: u64, n: u64, on: bool) {
         for (w, m) in Self::used_words(off, n) {
@@ -149,6 +173,15 @@ impl BlockSlot {
 pub trait BlockEnv: Env {
     /// Runs `f` with block `idx`'s lock held (`vb->lock`, a spinlock).
     fn with_block<R>(&self, idx: usize, f: impl FnOnce() -> R) -> R;
+    /// Runs `f` with CPU `q`'s queue lock held (`vbq->lock`, a spinlock,
+    /// taken inside a block's lock). `q` is below [`BlockEnv::nr_queues`].
+    fn with_queue<R>(&self, q: usize, f: impl FnOnce() -> R) -> R;
+    /// Whether the caller holds CPU `q`'s queue lock
+    /// (`lockdep_assert_held()`).
+    fn queue_held(&self, q: usize) -> bool;
+    /// Number of queues, one per possible CPU: every CPU [`Env::this_cpu`]
+    /// returns is below it.
+    fn nr_queues(&self) -> usize;
     /// Pages `[start, start + n)` were unmapped by `vb_free` and are not
     /// flushed yet (called with the block's lock held; the no-alias oracle
     /// records them). Default: nothing.
@@ -182,6 +215,12 @@ pub struct BlockStats {
     /// Dirty pages the calls' ranges covered (`dirty_max - dirty_min`,
     /// summed over the blocks).
     pub aliases_span_pages: AtomicU64,
+    /// Free-list changes made without the lock of the list's queue (the
+    /// detector of `bug vbq-lock`).
+    pub lock_violations: AtomicU64,
+    /// Blocks a walk found in the index with fields not yet set (the
+    /// detector of `bug vb-publish`); skipped.
+    pub uninit_blocks: AtomicU64,
 }
 
 /// The blocks of one arena.
@@ -260,11 +299,16 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 if b.flags.load(Relaxed) != LIVE | ON_FREE_LIST || free < n {
                     return None;
                 }
+                if !self.initialised(env, idx, b) {
+                    return None;
+                }
                 let off = self.bits - free;
                 b.set_used(off, n, true);
                 b.free.store(free - n, Relaxed);
                 if free == n {
-                    b.flags.store(LIVE, Relaxed);
+                    // Full: off this CPU's free list, under its queue lock.
+                    let q = cpu as usize;
+                    env.with_queue(q, || self.list_op(env, b, q, LIVE));
                 }
                 Some(b.start.load(Relaxed) + off)
             })
@@ -297,8 +341,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         let start = start?;
         let idx = self.idx(start);
         let b = &self.blocks[idx];
-        env.with_block(idx, || {
-            debug_assert!(b.flags.load(Relaxed) & LIVE == 0, "a block slot in use");
+        let init = || {
             b.start.store(start, Relaxed);
             for w in &b.used {
                 w.store(0, Relaxed);
@@ -308,9 +351,31 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
             b.dirty.store(0, Relaxed);
             b.dirty_min.store(self.bits, Relaxed);
             b.dirty_max.store(0, Relaxed);
+        };
+        let publish = || {
             b.cpu.store(cpu, Relaxed);
-            b.flags.store(LIVE | ON_FREE_LIST, Relaxed);
-        });
+            // On this CPU's free list, under its queue lock.
+            let q = cpu as usize;
+            env.with_queue(q, || self.list_op(env, b, q, LIVE | ON_FREE_LIST));
+        };
+        if env.bug() == Bug::VbPublish {
+            // 6.10 before 3e3de7947c75: the block is initialised and put
+            // into the index (xa_insert()), and only then is `vb->cpu`
+            // set; meanwhile a walk of the index finds a block whose CPU
+            // is garbage.
+            env.with_block(idx, || {
+                init();
+                b.flags.store(LIVE, Relaxed);
+            });
+            env.race_window();
+            env.with_block(idx, publish);
+        } else {
+            env.with_block(idx, || {
+                debug_assert!(b.flags.load(Relaxed) & LIVE == 0, "a block slot in use");
+                init();
+                publish();
+            });
+        }
         self.stats.blocks_new.fetch_add(1, Relaxed);
         Some(start)
     }
@@ -392,16 +457,23 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
             lazy.free(env, start);
         }
         env.with_block(idx, || {
-            let _ = self.blocks[idx]
-                .flags
-                .compare_exchange(DYING, 0, Relaxed, Relaxed);
+            let b = &self.blocks[idx];
+            if b.flags.compare_exchange(DYING, 0, Relaxed, Relaxed).is_ok() {
+                b.poison();
+            }
         });
     }
 
     /// `purge_fragmented_block()` of block `idx`, its lock held: retires it
     /// if every page is free or dirty, not all dirty, and (unless `force`)
-    /// fewer than a quarter are free. Returns its start if retired.
-    fn retire_fragmented(&self, b: &BlockSlot, force: bool) -> Option<u64> {
+    /// fewer than a quarter are free, taking it off its CPU's free list.
+    /// Returns its start if retired.
+    ///
+    /// With `bug vbq-lock` it takes the lock of the queue whose index holds
+    /// the block (6.9–6.10: the caller's `vbq`, which since the per-CPU
+    /// xarrays of 062eacf57ad9 is `addr_to_vb_xa()`'s, a hash of the
+    /// address), not of the block's CPU (8c61291fd850).
+    fn retire_fragmented<E: BlockEnv>(&self, env: &E, b: &BlockSlot, force: bool) -> Option<u64> {
         let (free, dirty) = (b.free.load(Relaxed), b.dirty.load(Relaxed));
         if b.flags.load(Relaxed) & LIVE == 0 || free + dirty != self.bits || dirty == self.bits {
             return None;
@@ -411,8 +483,44 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         }
         b.free.store(0, Relaxed);
         b.dirty.store(self.bits, Relaxed);
-        b.flags.store(DYING, Relaxed);
+        let own = b.cpu.load(Relaxed) as usize;
+        let locked = match env.bug() {
+            Bug::VbqLock => self.xa_queue(env, b.start.load(Relaxed)),
+            _ => own,
+        };
+        env.with_queue(locked, || self.list_op(env, b, own, DYING));
         Some(b.start.load(Relaxed))
+    }
+
+    /// The queue whose per-CPU index holds the block at `start`
+    /// (`addr_to_vb_xa()`: the block's number modulo the CPUs).
+    fn xa_queue<E: BlockEnv>(&self, env: &E, start: u64) -> usize {
+        (start.checked_div(self.bits).unwrap_or(0) % env.nr_queues().max(1) as u64) as usize
+    }
+
+    /// A change of block `b`'s free-list membership on CPU `q`'s queue
+    /// (its flags become `flags`), with the detector: the caller must hold
+    /// that queue's lock (`lockdep_assert_held(&vbq->lock)`).
+    fn list_op<E: BlockEnv>(&self, env: &E, b: &BlockSlot, q: usize, flags: u32) {
+        if !env.queue_held(q) {
+            self.stats.lock_violations.fetch_add(1, Relaxed);
+        }
+        b.flags.store(flags, Relaxed);
+    }
+
+    /// Whether live block `idx`, read from the index with its lock held,
+    /// is initialised: its CPU is a queue, its area is the slot's, its
+    /// counts fit the block. Counts `uninit_blocks` if not.
+    fn initialised<E: BlockEnv>(&self, env: &E, idx: usize, b: &BlockSlot) -> bool {
+        let start = b.start.load(Relaxed);
+        let ok = (b.cpu.load(Relaxed) as usize) < env.nr_queues()
+            && start % self.bits == 0
+            && self.idx(start) == idx
+            && b.free.load(Relaxed).saturating_add(b.dirty.load(Relaxed)) <= self.bits;
+        if !ok {
+            self.stats.uninit_blocks.fetch_add(1, Relaxed);
+        }
+        ok
     }
 
     /// `purge_fragmented_blocks_allcpus()` (the blocks on a free list), or
@@ -446,7 +554,10 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
                 if b.flags.load(Relaxed) & walk == 0 {
                     return None;
                 }
-                if let Some(s) = self.retire_fragmented(b, force) {
+                if b.flags.load(Relaxed) & LIVE != 0 && !self.initialised(env, idx, b) {
+                    return None;
+                }
+                if let Some(s) = self.retire_fragmented(env, b, force) {
                     return Some(s);
                 }
                 let (start, end, mode) = range.as_mut()?;
@@ -525,6 +636,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
             .iter()
             .filter(|b| b.flags.load(Relaxed) & LIVE != 0)
             .map(|b| b.dirty.load(Relaxed))
+            .filter(|&d| d <= self.bits)
             .sum()
     }
 
@@ -539,10 +651,18 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
         for (idx, b) in self.blocks.iter().enumerate() {
             let dead = env.with_block(idx, || {
                 let (free, dirty) = (b.free.load(Relaxed), b.dirty.load(Relaxed));
-                if b.flags.load(Relaxed) & LIVE == 0 || free + dirty != self.bits {
+                if b.flags.load(Relaxed) & LIVE == 0 || !self.initialised(env, idx, b) {
                     return None;
                 }
-                b.flags.store(DYING, Relaxed);
+                if free + dirty != self.bits {
+                    return None;
+                }
+                if b.flags.load(Relaxed) & ON_FREE_LIST != 0 {
+                    let q = b.cpu.load(Relaxed) as usize;
+                    env.with_queue(q, || self.list_op(env, b, q, DYING));
+                } else {
+                    b.flags.store(DYING, Relaxed);
+                }
                 Some(b.start.load(Relaxed))
             });
             if let Some(start) = dead {

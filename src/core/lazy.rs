@@ -51,6 +51,7 @@
 
 use super::freetree::{FreeTree, Node};
 use super::hist::Event;
+use super::history::Bug;
 // (`addr_to_node_id`, `POOL_SIZES` and `ZONE_PAGES`: for the host tests.)
 use super::sync::{smp_mb_after_atomic, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
@@ -310,6 +311,18 @@ pub trait Env: Sync {
         let _ = (ev, ns);
     }
 
+    /// The historical behaviour selected (the `bug` knob, see
+    /// [`super::history`]). Default: none, today's code.
+    fn bug(&self) -> Bug {
+        Bug::None
+    }
+    /// Rounds without progress after which a looping drain gives up and
+    /// counts itself in `drain_stuck` (0: no bound). Default:
+    /// [`DRAIN_STUCK_ROUNDS`].
+    fn drain_stuck_rounds(&self) -> u64 {
+        DRAIN_STUCK_ROUNDS
+    }
+
     // --- Mode `nodes` (see [`nodes`]) ---
 
     /// The CPU running the caller (`raw_smp_processor_id()`).
@@ -348,6 +361,9 @@ pub trait Env: Sync {
 /// Default bound of [`Env::hold_max_areas`]: areas given back per
 /// tree-lock hold.
 pub const HOLD_MAX_AREAS: usize = 64;
+
+/// Default of [`Env::drain_stuck_rounds`].
+pub const DRAIN_STUCK_ROUNDS: u64 = 100;
 
 /// The start of a timed section: `Some(now)` when the environment times.
 fn clock<E: Env>(env: &E, timing: bool) -> Option<u64> {
@@ -403,6 +419,15 @@ pub struct Stats {
     /// Tree-lock holds in which pool decay gave areas back (mode `nodes`;
     /// bounded as `purge_holds` are, and not counted in them).
     pub decay_holds: AtomicU64,
+    /// Subtractions from the lazy counter made by purges: one per purge
+    /// (per node in mode `nodes`), one per area with `bug per-area-sub`.
+    pub purge_counter_subs: AtomicU64,
+    /// Rounds of the drain work (one per drain, more with
+    /// `bug drain-loop`).
+    pub drain_rounds: AtomicU64,
+    /// Drains that made no progress for [`Env::drain_stuck_rounds`]
+    /// rounds and gave up (the detector of `bug drain-loop`).
+    pub drain_stuck: AtomicU64,
 }
 
 impl Stats {
@@ -432,6 +457,9 @@ impl Stats {
         add(&self.purge_helpers, &into.purge_helpers);
         add(&self.decayed_areas, &into.decayed_areas);
         add(&self.decay_holds, &into.decay_holds);
+        add(&self.purge_counter_subs, &into.purge_counter_subs);
+        add(&self.drain_rounds, &into.drain_rounds);
+        add(&self.drain_stuck, &into.drain_stuck);
     }
 }
 
@@ -592,6 +620,40 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     fn track(&self, v: i64) {
         self.stats.lazy_min.fetch_min(v, Relaxed);
         self.stats.lazy_max.fetch_max(v, Relaxed);
+    }
+
+    /// A purge subtracts `nr` pages it took from the counter: one atomic
+    /// on the shared cache line, counted.
+    pub(super) fn sub_lazy(&self, nr: i64) {
+        self.stats.purge_counter_subs.fetch_add(1, Relaxed);
+        self.track(self.lazy_nr.fetch_sub(nr, AcqRel) - nr);
+    }
+
+    /// What `set_iounmap_nonlazy()` did (3ee48b6af49c, removed by
+    /// c12cd77cb028): `atomic_long_set(&vmap_lazy_nr, lazy_max_pages() + 1)`,
+    /// so that the next free purges. The counter then holds pages no area
+    /// has; returns how many were added (negative if the counter was
+    /// higher), so that the caller can take them out again
+    /// ([`Self::unset_nonlazy`]).
+    pub fn set_nonlazy(&self) -> i64 {
+        let target = i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX - 1) + 1;
+        let mut cur = self.lazy_nr.load(Relaxed);
+        loop {
+            match self
+                .lazy_nr
+                .compare_exchange_weak(cur, target, AcqRel, Relaxed)
+            {
+                Ok(_) => return target - cur,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Takes `phantom` pages, added by [`Self::set_nonlazy`], out of the
+    /// counter again (a purge subtracts only what it took, so they stay
+    /// there until then).
+    pub fn unset_nonlazy(&self, phantom: i64) {
+        self.track(self.lazy_nr.fetch_sub(phantom, AcqRel) - phantom);
     }
 
     /// Reserves `len` pages (guard included) aligned to `align` pages, and
@@ -830,10 +892,10 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         if mode == Mode::Ordered {
             // 6.12: flush, give the ranges back, then subtract what was taken.
             self.flush_and_release(env, &batch, timing);
-            self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
+            self.sub_lazy(batch.nr);
         } else {
             // 2.6.28: atomic_sub(nr, &vmap_lazy_nr) before the flush.
-            self.track(self.lazy_nr.fetch_sub(batch.nr, AcqRel) - batch.nr);
+            self.sub_lazy(batch.nr);
             self.flush_and_release(env, &batch, timing);
         }
         let st = &self.stats;

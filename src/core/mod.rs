@@ -7,6 +7,7 @@
 //! - [`blocks`]: vmap blocks (`vm_map_ram()`) and `vm_unmap_aliases()`.
 //! - [`freetree`]: the vmap-area allocator (free ranges in an augmented tree).
 //! - [`hist`]: latency histograms (log-linear, constant memory, no allocation).
+//! - [`history`]: the `bug` knob: the kernel's real lazy-vmap bugs, brought back.
 //! - [`lazy`]: lazy free and purge, with the 2010 bug and its three fixes.
 //! - [`parse`]: strict parsing of sysfs knob writes.
 //! - [`workload`]: the stress workloads, shaped like `lib/test_vmalloc.c`.
@@ -15,6 +16,7 @@
 pub mod blocks;
 pub mod freetree;
 pub mod hist;
+pub mod history;
 pub mod lazy;
 pub mod parse;
 pub mod sync;

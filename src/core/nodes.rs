@@ -79,6 +79,7 @@
 //! (helpers are started after it too). Pool decay moves areas from pools to
 //! the tree: they were flushed by the purge that pooled them.
 
+use super::super::history::Bug;
 use super::super::sync::{AtomicU64, Ordering::*};
 use super::{AreaSlot, Env, Lazy, Mode, Why, NIL, SLOT_FREE, SLOT_LAZY, SLOT_POOLED, SLOT_PURGING};
 use core::ops::Deref;
@@ -333,9 +334,42 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// The drain work (`drain_vmap_area_work()`): a purge that waits for
     /// the purge mutex, counted as a threshold purge, in whatever mode is
     /// current when it runs.
+    ///
+    /// With `bug drain-loop` it is 690467c81b1a's loop (5.18–5.19): purge,
+    /// then purge again while the counter is above `lazy_max_pages()`. A
+    /// purge subtracts only what it took, so pages the counter holds with
+    /// no area behind them (what `set_iounmap_nonlazy()` put there,
+    /// [`Lazy::set_nonlazy`]) keep it above for ever, and the work spun
+    /// (c12cd77cb028). The general detector: whatever the loop, a drain
+    /// that makes no progress (takes no area) for
+    /// [`Env::drain_stuck_rounds`] rounds in a row gives up and counts in
+    /// `drain_stuck`; with the bound 0 it spins, for the kernel's hung-task
+    /// detector to see.
     pub fn drain<E: Env>(&self, env: &E) -> u64 {
-        let _guard = env.purge_lock();
-        self.purge_locked(env, Why::Threshold)
+        let bound = env.drain_stuck_rounds();
+        let (mut total, mut idle) = (0u64, 0u64);
+        loop {
+            let took = {
+                let _guard = env.purge_lock();
+                self.purge_locked(env, Why::Threshold)
+            };
+            self.stats.drain_rounds.fetch_add(1, Relaxed);
+            total += took;
+            if env.bug() != Bug::DrainLoop {
+                return total;
+            }
+            // Recheck if further work is required.
+            let max = i64::try_from(self.lazy_max_pages()).unwrap_or(i64::MAX);
+            if self.lazy_nr.load(Relaxed) <= max {
+                return total;
+            }
+            idle = if took == 0 { idle + 1 } else { 0 };
+            if bound != 0 && idle >= bound {
+                self.stats.drain_stuck.fetch_add(1, Relaxed);
+                return total;
+            }
+            env.resched();
+        }
     }
 
     /// `__purge_vmap_area_lazy()` of 6.12, purge mutex held. Decays the
@@ -422,6 +456,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
         let nodes = env.nr_nodes();
         let mut to_tree = Chain::EMPTY;
         let mut nr = 0i64;
+        let per_area = env.bug() == Bug::PerAreaSub;
         let mut idx = chain.head;
         while idx != NIL {
             let slot = &self.slots[idx as usize];
@@ -432,6 +467,10 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             debug_assert!(ok.is_ok(), "an area purged twice");
             let len = u64::from(slot.len.load(Relaxed));
             nr += len as i64;
+            if per_area {
+                // 6.9: atomic_long_sub(nr, &vmap_lazy_nr) for every area.
+                self.sub_lazy(len as i64);
+            }
             let poolable =
                 !skip && (slot.node.load(Relaxed) as usize) < nodes && len as usize <= POOL_SIZES;
             if poolable {
@@ -444,7 +483,10 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             }
             idx = next;
         }
-        self.track(self.lazy_nr.fetch_sub(nr, AcqRel) - nr);
+        if !per_area {
+            // 409faf8c97d5: once per node.
+            self.sub_lazy(nr);
+        }
         self.give_to_tree(env, to_tree, &self.stats.purge_holds);
         u64::from(chain.len)
     }
