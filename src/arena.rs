@@ -24,14 +24,23 @@
 //!
 //! Mode `nodes` (see `lazy_core::lazy::nodes`) gets one lazy lock and one
 //! pool lock per vmap node (one node per online CPU at creation), the drain
-//! work (`drain_work`, queued on `system_wq` by a free past the threshold,
-//! holding a reference to the arena until it has run) and the purge helpers
-//! (work items on the nodes' CPUs, [`crate::sys::workqueue`]). The arena
+//! work (`drain_work`, queued by a free past the threshold on the arena's
+//! own unbound workqueue, as the 2026 fix did, or on `system_wq` with `bug
+//! system-wq`, holding a reference to the arena until it has run) and the
+//! purge helpers (work items on a second unbound queue, or on the nodes'
+//! CPUs of `system_wq` with `bug system-wq`, [`crate::sys::workqueue`]).
+//!
+//! `bug lazy-pte` (2.6.28–2.6.36, [`crate::lazy_core::history`]): a free
+//! leaves the area's PTEs and pages in place (`deferred`); the next flush
+//! clears them first, as `__purge_vmap_area_lazy()` then did. The general
+//! detector, on in every mode: after every unmap, its range must have no
+//! present PTE (`live_ptes`). The arena
 //! hands out references to itself for the drain only while it is active:
 //! [`Arena::retire`] stops that and waits for a queued drain, and must be
 //! called before the arena is let go (else it leaks: a reference cycle).
 
 use crate::knobs::{Knobs, OnRace};
+use crate::lazy_core::history::Bug;
 use crate::lazy_core::blocks::{vmap_bbmap_bits, BlockSlot, VmapBlocks};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::hist::{Event, Latency};
@@ -40,12 +49,13 @@ use crate::lazy_core::lazy::{
 };
 use crate::oracle::{AliasOracle, Probed};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
+use crate::sys::workqueue::OwnedQueue;
 use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use kernel::new_spinlock;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLock};
+use kernel::sync::{Arc, Mutex, SpinLock};
+use kernel::{c_str, new_mutex, new_spinlock};
 use kernel::workqueue::{new_work, Work, WorkItem};
 
 /// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
@@ -89,6 +99,16 @@ pub(crate) struct ArenaStats {
     /// a call, probed at its flush): reads, and reads that succeeded.
     pub(crate) aliases_probes: AtomicU64,
     pub(crate) aliases_stale: AtomicU64,
+    /// Present PTEs found in a range right after its unmap returned (the
+    /// detector of `bug lazy-pte`).
+    pub(crate) live_ptes: AtomicU64,
+    /// Drain work items run, their run time summed and the longest (ns).
+    pub(crate) drains_run: AtomicU64,
+    pub(crate) drain_ns_total: AtomicU64,
+    pub(crate) drain_ns_max: AtomicU64,
+    /// Of those, the ones that ran longer than 10 ms (the workqueue's
+    /// `cpu_intensive_thresh_us`).
+    pub(crate) drains_over_10ms: AtomicU64,
 }
 
 impl ArenaStats {
@@ -111,6 +131,12 @@ impl ArenaStats {
         add(&self.stale_alias, &into.stale_alias);
         add(&self.aliases_probes, &into.aliases_probes);
         add(&self.aliases_stale, &into.aliases_stale);
+        add(&self.live_ptes, &into.live_ptes);
+        add(&self.drains_run, &into.drains_run);
+        add(&self.drain_ns_total, &into.drain_ns_total);
+        add(&self.drains_over_10ms, &into.drains_over_10ms);
+        into.drain_ns_max
+            .fetch_max(self.drain_ns_max.load(Relaxed), Relaxed);
         into.stale_alias_cpumask
             .fetch_or(self.stale_alias_cpumask.load(Relaxed), Relaxed);
     }
@@ -133,6 +159,10 @@ pub(crate) struct Arena {
     /// its lock (`vb->lock`).
     pub(crate) vb: VmapBlocks<KVVec<BlockSlot>>,
     pub(crate) vb_locks: KVec<Pin<KBox<SpinLock<()>>>>,
+    /// The blocks' per-CPU queue locks (`vbq->lock`), one per possible CPU,
+    /// and who holds each (CPU + 1; 0: nobody), for `lockdep_assert_held`.
+    vbq_locks: KVec<Pin<KBox<SpinLock<()>>>>,
+    vbq_holder: KVec<AtomicU32>,
     pub(crate) stats: ArenaStats,
     /// Negative control of the stale-TLB self-test: skip the next flush.
     skip_flush: AtomicBool,
@@ -144,9 +174,17 @@ pub(crate) struct Arena {
     /// its own spinlock.
     nodes: KVec<Pin<KBox<SpinLock<NodeLazy>>>>,
     pools: KVec<Pin<KBox<SpinLock<NodePools>>>>,
-    /// The drain work (6.12's `drain_vmap_work`).
+    /// The drain work (6.12's `drain_vmap_work`), and the arena's own
+    /// unbound queues for it and for the purge helpers.
     #[pin]
     drain_work: Work<Arena>,
+    drain_wq: OwnedQueue,
+    helpers_wq: OwnedQueue,
+    /// `bug lazy-pte`: freed mappings whose PTEs the next flush clears.
+    #[pin]
+    deferred: Mutex<KVec<Mapped>>,
+    /// Pages `nonlazy` put into the lazy counter with no area behind them.
+    pub(crate) nonlazy_pages: AtomicI64,
     /// A reference to this arena, lent to the drain work while active.
     #[pin]
     me: SpinLock<Option<Arc<Arena>>>,
@@ -159,9 +197,18 @@ kernel::impl_has_work! {
 impl WorkItem for Arena {
     type Pointer = Arc<Arena>;
 
-    /// `drain_vmap_area_work()`.
+    /// `drain_vmap_area_work()`, timed.
     fn run(this: Arc<Arena>) {
+        let t0 = crate::sys::time::now_ns();
         this.lazy.drain(&*this);
+        let ns = crate::sys::time::now_ns().saturating_sub(t0);
+        let st = &this.stats;
+        st.drains_run.fetch_add(1, Relaxed);
+        st.drain_ns_total.fetch_add(ns, Relaxed);
+        st.drain_ns_max.fetch_max(ns, Relaxed);
+        if ns > 10_000_000 {
+            st.drains_over_10ms.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -182,6 +229,8 @@ impl Env for Arena {
     }
 
     fn flush(&self, start: u64, end: u64) {
+        // bug lazy-pte: the PTEs of freed mappings go now, before the flush.
+        self.drain_deferred();
         let off = !self.knobs.flush.load(Relaxed);
         if self.skip_flush.swap(false, Relaxed) || off {
             self.stats.skipped_flushes.fetch_add(1, Relaxed);
@@ -249,6 +298,14 @@ impl Env for Arena {
         cpu::this() as usize
     }
 
+    fn bug(&self) -> Bug {
+        self.knobs.bug()
+    }
+
+    fn drain_stuck_rounds(&self) -> u64 {
+        self.knobs.drain_stuck_rounds.load(Relaxed)
+    }
+
     fn nr_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -267,7 +324,11 @@ impl Env for Arena {
         };
         // Already queued: this reference comes back and is dropped (the
         // arena holds another, so not the last one).
-        if kernel::workqueue::system().enqueue(me).is_ok() {
+        let queue = match self.knobs.bug() {
+            Bug::SystemWq => kernel::workqueue::system(),
+            _ => self.drain_wq.queue(),
+        };
+        if queue.enqueue(me).is_ok() {
             self.stats.drains_queued.fetch_add(1, Relaxed);
         }
         true
@@ -284,11 +345,20 @@ impl Env for Arena {
         for (j, &n) in jobs.iter_mut().zip(helpers) {
             *j = (cpu::nth_online(u32::from(n)), usize::from(n));
         }
-        workqueue::scoped_on_cpus(&jobs[..helpers.len()], give_back, || {
-            for &n in inline {
-                give_back(usize::from(n));
-            }
-        })
+        let on = match self.knobs.bug() {
+            Bug::SystemWq => None,
+            _ => Some(&self.helpers_wq),
+        };
+        workqueue::scoped_on_cpus(
+            &jobs[..helpers.len()],
+            give_back,
+            || {
+                for &n in inline {
+                    give_back(usize::from(n));
+                }
+            },
+            on,
+        )
     }
 
     fn race(&self, nr: i64, lazy: i64) {
@@ -344,6 +414,18 @@ impl Arena {
             )?;
         }
         let vb = VmapBlocks::new(blocks, base, bits);
+        let nq = cpu::nr_cpus_config() as usize;
+        let mut vbq_locks = KVec::with_capacity(nq, GFP_KERNEL)?;
+        let mut vbq_holder = KVec::with_capacity(nq, GFP_KERNEL)?;
+        for _ in 0..nq {
+            vbq_locks.push(
+                KBox::pin_init(new_spinlock!((), "lazy_vmap_vbq_lock"), GFP_KERNEL)?,
+                GFP_KERNEL,
+            )?;
+            vbq_holder.push(AtomicU32::new(0), GFP_KERNEL)?;
+        }
+        let drain_wq = OwnedQueue::new_unbound(c_str!("lazy_vmap_drain"))?;
+        let helpers_wq = OwnedQueue::new_unbound(c_str!("lazy_vmap_drain_helpers"))?;
         // 6.12: one node per possible CPU, capped; here per online CPU.
         let nr_nodes = (cpu::online() as usize).clamp(1, MAX_NODES);
         let mut nodes = KVec::with_capacity(nr_nodes, GFP_KERNEL)?;
@@ -372,6 +454,8 @@ impl Arena {
                 knobs,
                 vb,
                 vb_locks,
+                vbq_locks,
+                vbq_holder,
                 stats: ArenaStats::default(),
                 skip_flush: AtomicBool::new(false),
                 oracle: AliasOracle::new(),
@@ -380,6 +464,10 @@ impl Arena {
                 nodes,
                 pools,
                 drain_work <- new_work!("lazy_vmap_drain"),
+                drain_wq,
+                helpers_wq,
+                deferred <- new_mutex!(KVec::new(), "lazy_vmap_deferred"),
+                nonlazy_pages: AtomicI64::new(0),
                 me <- new_spinlock!(None, "lazy_vmap_arena_me"),
             }),
             GFP_KERNEL,
@@ -531,10 +619,76 @@ impl Arena {
     }
 
     /// Frees the area `m`, lazily: its stale range goes to the lazy free,
-    /// to be reused only after a purge has flushed it.
+    /// to be reused only after a purge has flushed it. With `bug lazy-pte`
+    /// its PTEs stay until that purge.
     pub(crate) fn free(&self, m: Mapped) {
-        let (start, _) = self.unmap(m).into_lazy();
+        let (start, pages) = (m.start(), m.pages());
+        if let Some(stale) = self.unmap_or_defer(m) {
+            let _ = stale.into_lazy();
+        }
+        self.check_unmapped(start, pages);
         self.release(start);
+    }
+
+    /// Clears the PTEs of `m` as [`Arena::unmap`] does, or, with `bug
+    /// lazy-pte` (2.6.28–2.6.36, before 64141da58724), keeps the mapping,
+    /// pages and PTEs, until the next flush (`None`). A mapping that cannot
+    /// be kept (no memory for the list) is unmapped.
+    pub(crate) fn unmap_or_defer(&self, m: Mapped) -> Option<Stale> {
+        if self.knobs.bug() != Bug::LazyPte {
+            return Some(self.unmap(m));
+        }
+        let mut d = self.deferred.lock();
+        if d.len() == d.capacity() && d.reserve(d.len().max(16), GFP_KERNEL).is_err() {
+            drop(d);
+            return Some(self.unmap(m));
+        }
+        // Cannot allocate: capacity reserved above.
+        let _ = d.push(m, GFP_KERNEL);
+        None
+    }
+
+    /// Clears the PTEs of every mapping `bug lazy-pte` kept, freeing their
+    /// pages, with no flush (the caller flushes, or the ranges are dirty
+    /// blocks' pages, which `unmap_aliases` flushes). Returns how many.
+    pub(crate) fn drain_deferred(&self) -> usize {
+        let taken = core::mem::replace(&mut *self.deferred.lock(), KVec::new());
+        let n = taken.len();
+        for m in taken {
+            let _ = self.unmap(m).into_lazy();
+        }
+        n
+    }
+
+    /// The general detector of `bug lazy-pte`, after every unmap: no page
+    /// of `[start, start + pages)` may still have a present PTE.
+    pub(crate) fn check_unmapped(&self, start: u64, pages: u64) {
+        let live = (start..start + pages)
+            .filter(|&p| self.pt.present(p))
+            .count() as u64;
+        if live > 0 && self.stats.live_ptes.fetch_add(live, Relaxed) == 0 {
+            pr_warn!(
+                "live PTEs: {} of {} pages at {:#x} still mapped after their unmap returned\n",
+                live,
+                pages,
+                start - self.pt.base_pfn()
+            );
+        }
+    }
+
+    /// What `set_iounmap_nonlazy()` did: the lazy counter set to
+    /// `lazy_max_pages() + 1`, with no area behind the pages it adds
+    /// (`on`), or those pages taken out again (`!on`). Returns the pages
+    /// the counter now holds with no area behind them.
+    pub(crate) fn set_nonlazy(&self, on: bool) -> i64 {
+        if on {
+            let added = self.lazy.set_nonlazy();
+            self.nonlazy_pages.fetch_add(added, Relaxed) + added
+        } else {
+            let phantom = self.nonlazy_pages.swap(0, Relaxed);
+            self.lazy.unset_nonlazy(phantom);
+            0
+        }
     }
 
     /// Pages currently mapped.
@@ -547,9 +701,15 @@ impl Arena {
         &self.pt
     }
 
-    /// Purges every lazy area now, waiting for a running purge.
+    /// Purges every lazy area now, waiting for a running purge. Mappings
+    /// `bug lazy-pte` kept that no flush cleared are unmapped too, and
+    /// flushed.
     pub(crate) fn purge(&self, why: Why) -> u64 {
-        self.lazy.purge(self, why)
+        let n = self.lazy.purge(self, why);
+        if self.drain_deferred() > 0 {
+            tlb::flush_all();
+        }
+        n
     }
 
     /// Switches the lazy mode; `EBUSY` while an area is allocated (the core

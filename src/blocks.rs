@@ -35,6 +35,27 @@ impl BlockEnv for Arena {
         f()
     }
 
+    /// `vbq->lock` of CPU `q`, recording its holder for
+    /// [`BlockEnv::queue_held`] (a spinlock: the holder cannot migrate).
+    fn with_queue<R>(&self, q: usize, f: impl FnOnce() -> R) -> R {
+        let _guard = self.vbq_locks[q].lock();
+        self.vbq_holder[q].store(cpu::this() + 1, Relaxed);
+        let r = f();
+        self.vbq_holder[q].store(0, Relaxed);
+        r
+    }
+
+    /// `lockdep_assert_held(&vbq->lock)`: held by this CPU.
+    fn queue_held(&self, q: usize) -> bool {
+        self.vbq_holder
+            .get(q)
+            .is_some_and(|h| h.load(Relaxed) == cpu::this() + 1)
+    }
+
+    fn nr_queues(&self) -> usize {
+        self.vbq_locks.len()
+    }
+
     fn vb_unmapped(&self, start: u64, n: u64) {
         if self.knobs.check_alias.load(Relaxed) {
             self.oracle.dirty.offer(start, n);
@@ -88,13 +109,19 @@ impl Arena {
     }
 
     /// `vm_unmap_ram()`: PTEs cleared with no flush, the pages freed (or
-    /// quarantined), the range dirty in its block (or a lazy area).
+    /// quarantined), the range dirty in its block (or a lazy area). With
+    /// `bug lazy-pte` the PTEs stay until the next flush (2.6.28–2.6.36:
+    /// `vm_unmap_aliases()` or the block's purge cleared them).
     pub(crate) fn unmap_ram(&self, r: RamMapping) {
         if !r.block {
             self.free(r.m);
             return;
         }
-        let (s, n) = self.unmap(r.m).into_lazy();
+        let (s, n) = (r.m.start(), r.m.pages());
+        if let Some(stale) = self.unmap_or_defer(r.m) {
+            let _ = stale.into_lazy();
+        }
+        self.check_unmapped(s, n);
         if !self.vb.free(&self.lazy, self, s, n) {
             // Cannot happen: the mapping came from `map_ram`.
             pr_err!(

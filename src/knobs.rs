@@ -5,7 +5,8 @@
 //! stored, and the ones that must not move under a running stress are only
 //! written with the control lock held and stress stopped (see `sysfs`).
 
-use crate::lazy_core::lazy::{Mode, HOLD_MAX_AREAS};
+use crate::lazy_core::history::Bug;
+use crate::lazy_core::lazy::{Mode, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What the armed check does when it finds `nr > lazy counter`.
@@ -55,6 +56,8 @@ pub(crate) const MAX_BUSY_AREAS: u64 = 100_000;
 pub(crate) const DEFAULT_BUSY_AREAS: u64 = 15_000;
 /// Largest `purge_hold_areas` (0 is no bound).
 pub(crate) const MAX_PURGE_HOLD_AREAS: u64 = 1 << 20;
+/// Largest `drain_stuck_rounds` (0 is no bound).
+pub(crate) const MAX_DRAIN_STUCK_ROUNDS: u64 = 1 << 20;
 /// Smallest and largest `arena_mb`.
 pub(crate) const ARENA_MB: (u64, u64) = (4, 1024);
 
@@ -86,6 +89,11 @@ pub(crate) struct Knobs {
     /// Most areas a purge gives back per tree-lock hold (0: all in one
     /// hold, the pre-4.10 behaviour, for the before/after figure).
     pub(crate) purge_hold_areas: AtomicU64,
+    /// The historical behaviour brought back (`Bug`, stopped only).
+    pub(crate) bug: AtomicU8,
+    /// Rounds without progress after which a looping drain gives up
+    /// (`drain_stuck`); 0: no bound.
+    pub(crate) drain_stuck_rounds: AtomicU64,
 }
 
 impl Knobs {
@@ -108,11 +116,17 @@ impl Knobs {
             unmap_aliases_ms: AtomicU64::new(0),
             flush: AtomicBool::new(true),
             purge_hold_areas: AtomicU64::new(HOLD_MAX_AREAS as u64),
+            bug: AtomicU8::new(Bug::None as u8),
+            drain_stuck_rounds: AtomicU64::new(DRAIN_STUCK_ROUNDS),
         }
     }
 
     pub(crate) fn mode(&self) -> Mode {
         Mode::ALL[self.mode.load(Relaxed) as usize]
+    }
+
+    pub(crate) fn bug(&self) -> Bug {
+        Bug::from_index(usize::from(self.bug.load(Relaxed)))
     }
 
     pub(crate) fn on_race(&self) -> OnRace {

@@ -20,6 +20,7 @@
 #include <linux/uaccess.h>
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <asm/tlbflush.h>
 
 #include "shim.h"
@@ -482,4 +483,14 @@ unsigned int lv_init_fault_disarm(void)
 unsigned int lv_nr_cpus_config(void)
 {
 	return CONFIG_NR_CPUS;
+}
+
+/*
+ * A workqueue of the module's own, unbound and usable in reclaim, as the
+ * 2026 fix gave the vmalloc drain and its helpers ("vmap_drain",
+ * "vmap_drain_helpers"). alloc_workqueue() is a variadic macro.
+ */
+struct workqueue_struct *lv_alloc_unbound_wq(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
 }

@@ -12,6 +12,7 @@
 use crate::arena::LATENCY;
 use crate::knobs::*;
 use crate::lazy_core::blocks::VbMode;
+use crate::lazy_core::history::Bug;
 use crate::lazy_core::lazy::Env;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
@@ -55,7 +56,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 24] = [
+static KNOBS: [Knob; 27] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -262,6 +263,31 @@ static KNOBS: [Knob; 24] = [
         }),
     },
     Knob {
+        name: c_str!("bug"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.bug().name()),
+        store: Some(|s, buf| {
+            let v = parse_name(buf, &Bug::NAMES)? as u8;
+            s.set_stopped(|k| k.bug.store(v, Relaxed))
+        }),
+    },
+    Knob {
+        name: c_str!("drain_stuck_rounds"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.drain_stuck_rounds.load(Relaxed)),
+        store: Some(|s, buf| {
+            let v = parse_u64(buf, 0, MAX_DRAIN_STUCK_ROUNDS)?;
+            s.knobs.drain_stuck_rounds.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("nonlazy"),
+        mode: WO,
+        show: |_, _| Err(fmt::Error),
+        store: Some(|s, buf| s.set_nonlazy(parse_u64(buf, 0, 1)? == 1)),
+    },
+    Knob {
         name: c_str!("stats"),
         mode: RO,
         show: show_stats,
@@ -397,6 +423,14 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "decayed_areas {}", ld(&lz.decayed_areas))?;
         writeln!(b, "decay_holds {}", ld(&lz.decay_holds))?;
         writeln!(b, "drains_queued {}", ld(&ar.drains_queued))?;
+        writeln!(b, "drains_run {}", ld(&ar.drains_run))?;
+        writeln!(b, "drain_ns_total {}", ld(&ar.drain_ns_total))?;
+        writeln!(b, "drain_ns_max {}", ld(&ar.drain_ns_max))?;
+        writeln!(b, "drains_over_10ms {}", ld(&ar.drains_over_10ms))?;
+        writeln!(b, "drain_rounds {}", ld(&lz.drain_rounds))?;
+        writeln!(b, "drain_stuck {}", ld(&lz.drain_stuck))?;
+        writeln!(b, "purge_counter_subs {}", ld(&lz.purge_counter_subs))?;
+        writeln!(b, "live_ptes {}", ld(&ar.live_ptes))?;
         writeln!(b, "map_mismatches {}", ld(&ar.map_mismatches))?;
         if let Some(a) = arena {
             writeln!(b, "lazy_pages {}", a.lazy.lazy_pages())?;
@@ -428,6 +462,14 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "aliases_span_pages {}", ld(&vs.aliases_span_pages))?;
             writeln!(b, "aliases_probes {}", ld(&ar.aliases_probes))?;
             writeln!(b, "aliases_stale {}", ld(&ar.aliases_stale))?;
+            writeln!(b, "lock_violations {}", ld(&vs.lock_violations))?;
+            writeln!(b, "uninit_blocks {}", ld(&vs.uninit_blocks))?;
+            writeln!(
+                b,
+                "nonlazy_pages {}",
+                a.nonlazy_pages.load(Relaxed)
+            )?;
+            writeln!(b, "bug {}", k.bug().name())?;
         }
         Ok(())
     })

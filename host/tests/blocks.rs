@@ -9,13 +9,15 @@
 
 mod common;
 use common::{FlushOrder, Rng};
-use lazy_vmap_core::blocks::{vmap_bbmap_bits, BlockEnv, BlockSlot, VbMode, VmapBlocks};
+use lazy_vmap_core::blocks::{
+    vmap_bbmap_bits, BlockEnv, BlockSlot, VbMode, VmapBlocks, VMAP_MAX_ALLOC,
+};
 use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
 thread_local! {
@@ -31,8 +33,9 @@ struct TestEnv {
     blocks: Vec<Mutex<()>>,
     /// The per-CPU block queues' locks (`vbq->lock`).
     queues: Vec<Mutex<()>>,
-    /// `Env::bug`.
-    bug: Bug,
+    /// `Env::bug` (an index of `Bug::ALL`), and `Env::race_window`'s sleep in µs.
+    bug: AtomicUsize,
+    window_us: AtomicU64,
     nodes: Vec<Mutex<NodeLazy>>,
     pools: Vec<Mutex<NodePools>>,
     /// Pages `vb_free` unmapped that no completed flush has covered yet.
@@ -69,13 +72,18 @@ impl Env for TestEnv {
     fn purge_took(&self, start: u64, len: u64) {
         self.order.took(start, len);
     }
-    fn race_window(&self) {}
+    fn race_window(&self) {
+        let us = self.window_us.load(Relaxed);
+        if us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(us));
+        }
+    }
     fn race(&self, _nr: i64, _lazy: i64) {}
     fn this_cpu(&self) -> usize {
         CPU.with(|c| c.get())
     }
     fn bug(&self) -> Bug {
-        self.bug
+        Bug::from_index(self.bug.load(Relaxed))
     }
     fn nr_nodes(&self) -> usize {
         self.nodes.len()
@@ -140,7 +148,8 @@ impl Arena {
                 blocks: (0..nb).map(|_| Mutex::new(())).collect(),
                 // Possible CPUs: the tests run "CPUs" up to 99.
                 queues: (0..128).map(|_| Mutex::new(())).collect(),
-                bug: Bug::None,
+                bug: AtomicUsize::new(Bug::None as usize),
+                window_us: AtomicU64::new(0),
                 nodes: (0..2).map(|_| Mutex::new(NodeLazy::new())).collect(),
                 pools: (0..2).map(|_| Mutex::new(NodePools::new())).collect(),
                 unflushed: Mutex::new(BTreeSet::new()),
@@ -414,5 +423,71 @@ fn random_against_a_model() {
             assert_eq!(a.unflushed(), 0);
             a.assert_empty();
         }
+    }
+}
+
+// --- The history exhibits of the blocks (`src/core/history.rs`) ---
+
+/// Fragmented blocks of one CPU, retired by `unmap_aliases`: `lock_violations` counts the
+/// free-list changes made without the lock of the block's own queue.
+fn retire_fragmented_on(a: &Arena, cpu: usize) -> u64 {
+    CPU.with(|c| c.set(cpu));
+    let bits = a.vb.bits();
+    // Two blocks of this CPU, each all free or dirty but a few pages free: fragmented. (A
+    // 16-page mapping does not fit the first block's last 8 pages: it starts the second.)
+    let mut ps: Vec<(u64, u64)> = (0..(bits - 8) / 8).map(|_| (a.alloc(8).unwrap(), 8)).collect();
+    ps.extend((0..(bits - 16) / 16).map(|_| (a.alloc(16).unwrap(), 16)));
+    for &(p, n) in &ps {
+        assert!(a.free(p, n));
+    }
+    CPU.with(|c| c.set(0));
+    a.aliases(VbMode::AllBlocks);
+    assert_eq!(a.vb.stats.fragmented_purged.load(Relaxed), 2);
+    a.vb.stats.lock_violations.load(Relaxed)
+}
+
+/// `bug vbq-lock` (6.5–6.9, fixed by 8c61291fd850): `purge_fragmented_block()` took the lock of
+/// the queue whose index held the block (a hash of its address), not of the block's CPU; the
+/// general detector (`lockdep_assert_held` of the list's queue) sees it. Today: none.
+#[test]
+fn history_vbq_lock_is_caught() {
+    for (bug, caught) in [(Bug::None, false), (Bug::VbqLock, true)] {
+        let a = Arena::new(4096, 8, Mode::Ordered, NEVER);
+        a.env.bug.store(bug as usize, Relaxed);
+        // CPU 5's blocks sit at indexes whose hash is some other queue (128 queues, 32 blocks).
+        let v = retire_fragmented_on(&a, 5);
+        assert_eq!(v > 0, caught, "{bug:?}: {v} lock violations");
+        a.assert_empty();
+    }
+}
+
+/// `bug vb-publish` (6.10, fixed by 3e3de7947c75): a new block is in the index before its CPU is
+/// set; an `unmap_aliases` meanwhile reads a block of garbage. The detector validates every
+/// block a walk reads and skips it (`uninit_blocks`); today none is ever seen.
+#[test]
+fn history_vb_publish_is_caught() {
+    for (bug, caught) in [(Bug::None, false), (Bug::VbPublish, true)] {
+        let a = Arena::new(4096, 8, Mode::Ordered, NEVER);
+        a.env.bug.store(bug as usize, Relaxed);
+        a.env.window_us.store(2000, Relaxed);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Relaxed) {
+                    a.aliases(VbMode::AllBlocks);
+                }
+            });
+            // New blocks, each with a 2 ms window between publication and its CPU.
+            let ps: Vec<u64> = (0..8)
+                .map(|_| a.alloc(VMAP_MAX_ALLOC).unwrap())
+                .collect();
+            done.store(true, Relaxed);
+            for p in ps {
+                assert!(a.free(p, VMAP_MAX_ALLOC));
+            }
+        });
+        let n = a.vb.stats.uninit_blocks.load(Relaxed);
+        assert_eq!(n > 0, caught, "{bug:?}: {n} uninitialised blocks seen");
+        a.assert_empty();
     }
 }

@@ -6,9 +6,11 @@ mod common;
 use common::{reps, FlushOrder, Rng};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
 use lazy_vmap_core::hist::{Event, Latency};
+use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::lazy::{
     addr_to_node_id, slots_needed, AreaSlot, AreasBusy, Env, Lazy, Mode, NodeLazy, NodePools,
     Stats, Why, HOLD_MAX_AREAS,
+    DRAIN_STUCK_ROUNDS,
 };
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
@@ -77,6 +79,9 @@ struct StdEnv {
     helper_threads: AtomicBool,
     /// Helpers run on another thread than the purger's.
     helpers_elsewhere: AtomicU64,
+    /// `Env::bug` (an index of `Bug::ALL`) and `Env::drain_stuck_rounds`.
+    bug: AtomicUsize,
+    stuck_rounds: AtomicU64,
 }
 
 /// One step of a purge as the environment saw it.
@@ -210,6 +215,14 @@ impl Env for StdEnv {
             .unwrap_or_else(|| self.cpu_calls.fetch_add(1, Relaxed) / 3)
     }
 
+    fn bug(&self) -> Bug {
+        Bug::from_index(self.bug.load(Relaxed))
+    }
+
+    fn drain_stuck_rounds(&self) -> u64 {
+        self.stuck_rounds.load(Relaxed)
+    }
+
     fn nr_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -321,6 +334,8 @@ impl Arena {
             drains_queued: AtomicU64::new(0),
             helper_threads: AtomicBool::new(false),
             helpers_elsewhere: AtomicU64::new(0),
+            bug: AtomicUsize::new(Bug::None as usize),
+            stuck_rounds: AtomicU64::new(DRAIN_STUCK_ROUNDS),
         };
         Arena {
             env,
@@ -1952,5 +1967,61 @@ fn alloc_failures_busy_counts_genuine_exhaustion() {
         a.free(x);
         a.purge(true);
         a.assert_empty();
+    }
+}
+
+// --- The history exhibits of the lazy core (`src/core/history.rs`) ---
+
+/// `bug drain-loop` (690467c81b1a): after `set_iounmap_nonlazy()` the counter holds pages no
+/// area has, so a drain that loops while the counter is above the threshold makes no progress;
+/// the general detector stops it after `drain_stuck_rounds` idle rounds. Today's drain runs one
+/// round whatever the counter. Taking the phantom pages out brings the counter back to 0.
+#[test]
+fn history_drain_loop_is_caught() {
+    for bug in [Bug::None, Bug::DrainLoop] {
+        let a = Arena::new(0x1000, 1024, Mode::Nodes, 64);
+        a.env.bug.store(bug as usize, Relaxed);
+        let phantom = a.lazy.set_nonlazy();
+        assert_eq!((phantom, a.lazy.lazy_pages()), (65, 65));
+        let x = alloc_on(&a, 0, 2, 1).unwrap();
+        a.free(x); // past the threshold: purges inline (no workqueue), takes x
+        assert_eq!(a.lazy.lazy_pages(), 65, "a purge subtracts only what it took");
+        a.lazy.drain(&a.env);
+        let st = &a.lazy.stats;
+        let (rounds, stuck) = (st.drain_rounds.load(Relaxed), st.drain_stuck.load(Relaxed));
+        match bug {
+            Bug::None => assert_eq!((rounds, stuck), (1, 0), "{bug:?}"),
+            _ => assert_eq!((rounds, stuck), (DRAIN_STUCK_ROUNDS, 1), "{bug:?}"),
+        }
+        // With the counter back under the threshold the loop ends after one round.
+        a.lazy.unset_nonlazy(phantom);
+        assert_eq!(a.lazy.lazy_pages(), 0);
+        a.env.stuck_rounds.store(0, Relaxed);
+        a.lazy.drain(&a.env);
+        assert_eq!(st.drain_rounds.load(Relaxed), rounds + 1);
+        assert_eq!(st.drain_stuck.load(Relaxed), stuck);
+    }
+}
+
+/// `bug per-area-sub` (6.9, fixed by 409faf8c97d5): the purge subtracts from the shared
+/// counter once per area instead of once per node; the counter ends right either way.
+#[test]
+fn history_per_area_sub_counts_its_atomics() {
+    for (bug, subs) in [(Bug::None, 2u64), (Bug::PerAreaSub, 20)] {
+        let a = Arena::new(0x1000, 1024, Mode::Nodes, NEVER);
+        a.env.bug.store(bug as usize, Relaxed);
+        let xs: Vec<u64> = (0..20)
+            .map(|i| alloc_on(&a, i % 2, 2, 1).unwrap())
+            .collect();
+        for x in xs {
+            a.free(x);
+        }
+        assert_eq!(a.purge(true), 20);
+        assert_eq!(
+            a.lazy.stats.purge_counter_subs.load(Relaxed),
+            subs,
+            "{bug:?}: one per busy node, or one per area"
+        );
+        assert_eq!(a.lazy.lazy_pages(), 0);
     }
 }

@@ -37,6 +37,7 @@ mod common;
 use common::FlushOrder;
 use lazy_vmap_core::blocks::{BlockEnv, BlockSlot, VbMode, VmapBlocks};
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
+use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use loom::sync::{Mutex, MutexGuard};
 use std::cell::Cell;
@@ -88,6 +89,8 @@ struct LoomEnv {
     /// (CPU + 1; 0: nobody), for `queue_held`.
     queues: Vec<Mutex<()>>,
     queue_holder: Vec<StdU64>,
+    /// `Env::bug`, an index of `Bug::ALL` (test setting).
+    bug: AtomicUsize,
     /// Pages `vb_free` unmapped that no flush has covered since, each with the number of its
     /// unmap (a page can be unmapped, flushed, reused and unmapped again).
     unflushed: std::sync::Mutex<BTreeMap<u64, u64>>,
@@ -168,6 +171,10 @@ impl Env for LoomEnv {
 
     fn resched(&self) {
         self.in_gap.store(true, Relaxed);
+    }
+
+    fn bug(&self) -> Bug {
+        Bug::from_index(self.bug.load(Relaxed))
     }
 
     fn this_cpu(&self) -> usize {
@@ -275,6 +282,7 @@ impl LoomEnv {
             blocks: (0..BLOCK_SLOTS).map(|_| Mutex::new(())).collect(),
             queues: (0..NODES).map(|_| Mutex::new(())).collect(),
             queue_holder: (0..NODES).map(|_| StdU64::new(0)).collect(),
+            bug: AtomicUsize::new(Bug::None as usize),
             unflushed: Default::default(),
             unmaps: StdU64::new(0),
             aliases_due: Default::default(),
@@ -1166,5 +1174,51 @@ fn loom_blocks_free_races_unmap_aliases() {
                 }
             }
         }
+    }
+}
+
+/// `bug vb-publish` (6.10, fixed by 3e3de7947c75): a new block is in the index before its CPU
+/// is set. loom finds the interleaving in which a concurrent `vm_unmap_aliases()` walk reads it
+/// there, and the general detector (`uninit_blocks`) sees it and skips the block; with today's
+/// order no execution lets a walk see one.
+#[test]
+fn loom_vb_publish_walk_reads_an_uninitialised_block() {
+    for (bug, caught) in [(Bug::None, false), (Bug::VbPublish, true)] {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let b = builder(2);
+        {
+            let (seen, runs) = (seen.clone(), runs.clone());
+            b.check(move || {
+                runs.fetch_add(1, Relaxed);
+                let a = Arena::new(256, Mode::Ordered, NEVER, 64);
+                a.env.bug.store(bug as usize, Relaxed);
+                let walker = {
+                    let a = a.clone();
+                    loom::thread::spawn(move || {
+                        on_cpu(1);
+                        a.vb.unmap_aliases(&a.lazy, &a.env, VbMode::AllBlocks);
+                    })
+                };
+                on_cpu(0);
+                let p = a.vb.alloc(&a.lazy, &a.env, 1).expect("a new block");
+                walker.join().unwrap();
+                if a.vb.stats.uninit_blocks.load(Relaxed) > 0 {
+                    seen.fetch_add(1, Relaxed);
+                }
+                assert!(a.vb.free(&a.lazy, &a.env, p, 1));
+                a.vb.retire_unused(&a.lazy, &a.env);
+                a.lazy.purge(&a.env, Why::Teardown);
+                assert_eq!(a.vb.live_blocks(), 0);
+                assert_eq!(a.lazy.lazy_pages(), 0);
+            });
+        }
+        let seen = seen.load(Relaxed);
+        eprintln!(
+            "vb-publish {}: {} executions, {seen} with a walk reading an uninitialised block",
+            bug.name(),
+            runs.load(Relaxed)
+        );
+        assert_eq!(seen > 0, caught, "{bug:?}");
     }
 }

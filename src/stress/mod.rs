@@ -287,6 +287,15 @@ impl Stress {
         Ok(())
     }
 
+    /// `echo 1 > nonlazy`: what `set_iounmap_nonlazy()` did (the counter
+    /// set to `lazy_max_pages() + 1`); `echo 0` takes the pages it added
+    /// out again. Allowed while stress runs, as /proc/vmcore's readers
+    /// called it. Queues the drain as the next free would.
+    pub(crate) fn set_nonlazy(&self, on: bool) -> Result {
+        self.arena().ok_or(ENOMEM)?.set_nonlazy(on);
+        Ok(())
+    }
+
     /// Sets the purge threshold of the arena.
     pub(crate) fn set_lazy_max_pages(&self, pages: u64) -> Result {
         self.stopped(|_, arena| {

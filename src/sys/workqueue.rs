@@ -7,14 +7,64 @@
 //! - [`flush`]: waits for a [`Work`] item to finish (`flush_work()`), so that
 //!   nothing of the module runs on a worker after the owner is gone;
 //! - [`scoped_on_cpus`]: runs a borrowed closure once per `(cpu, arg)` on
-//!   `system_wq` workers bound to those CPUs (`schedule_work_on()`), while
-//!   the caller does its own share, and returns only once every one of them
-//!   has finished: the borrow outlives the work, as with scoped threads.
+//!   `system_wq` workers bound to those CPUs (`schedule_work_on()`), or on
+//!   a queue of the module's own, while the caller does its own share, and
+//!   returns only once every one of them has finished: the borrow outlives
+//!   the work, as with scoped threads;
+//! - [`OwnedQueue`]: a workqueue of the module's own, `WQ_UNBOUND`
+//!   (`alloc_workqueue()`, `destroy_workqueue()`), as the vmalloc drain got
+//!   in 2026.
 
+use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-use kernel::workqueue::{new_work, RawWorkItem, Work, WorkItem};
+use kernel::workqueue::{new_work, Queue, RawWorkItem, Work, WorkItem};
+
+/// A workqueue of the module's own: `WQ_UNBOUND | WQ_MEM_RECLAIM`, so that
+/// a long work item runs on an unbound worker the scheduler balances, not
+/// on a per-CPU worker it holds (the "hogged CPU" report of
+/// `WQ_CPU_INTENSIVE_REPORT` is about the latter).
+///
+/// # Invariants
+///
+/// `ptr` is a workqueue made by `alloc_workqueue()`, destroyed only by
+/// `drop`.
+pub(crate) struct OwnedQueue {
+    ptr: NonNull<bindings::workqueue_struct>,
+}
+
+// SAFETY: a workqueue may be used and destroyed from any task.
+unsafe impl Send for OwnedQueue {}
+// SAFETY: queueing on a workqueue is thread-safe.
+unsafe impl Sync for OwnedQueue {}
+
+impl OwnedQueue {
+    /// A new unbound workqueue named `name`.
+    pub(crate) fn new_unbound(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a NUL-terminated string that lives for ever
+        // (alloc_workqueue() copies it in any case).
+        let ptr = unsafe { super::ffi::lv_alloc_unbound_wq(name.as_char_ptr()) };
+        Ok(OwnedQueue {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// The queue, to enqueue work items on.
+    pub(crate) fn queue(&self) -> &Queue {
+        // SAFETY: `ptr` is a valid workqueue until `self` is dropped (type
+        // invariant), which the returned borrow cannot outlive.
+        unsafe { Queue::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedQueue {
+    fn drop(&mut self) {
+        // SAFETY: made by alloc_workqueue() and not destroyed yet (type
+        // invariant); destroy_workqueue() drains what is still queued.
+        unsafe { bindings::destroy_workqueue(self.ptr.as_ptr()) };
+    }
+}
 
 /// Waits until the last queueing of `work` has finished running
 /// (`flush_work()`); returns whether it had to wait. Process context.
@@ -58,17 +108,21 @@ impl WorkItem for Helper {
     }
 }
 
-/// Enqueues `w` on `system_wq`, on `cpu` (`queue_work_on()`); false if it
-/// was already queued, or if `cpu` is no possible CPU (`queue_work_on()`
+/// Enqueues `w` on `on` (`system_wq` if `None`), on `cpu`
+/// (`queue_work_on()`; for an unbound queue, a hint); false if it was
+/// already queued, or if `cpu` is no possible CPU (`queue_work_on()`
 /// indexes per-CPU pools with it). A CPU that went offline since it was
 /// chosen is fine: its work runs on another CPU, as the kernel's does.
-fn enqueue_on(cpu: u32, w: Arc<Helper>) -> bool {
+fn enqueue_on(cpu: u32, w: Arc<Helper>, on: Option<&OwnedQueue>) -> bool {
     // SAFETY: reads `nr_cpu_ids` and the possible mask.
     if !unsafe { super::ffi::lv_cpu_possible(cpu) } {
         return false;
     }
-    // SAFETY: `system_wq` is a C global, always valid.
-    let queue = unsafe { bindings::system_wq };
+    let queue = match on {
+        Some(q) => q.ptr.as_ptr(),
+        // SAFETY: `system_wq` is a C global, always valid.
+        None => unsafe { bindings::system_wq },
+    };
     // SAFETY: as `Queue::enqueue`: the closure only calls `queue_work_on()`
     // with the pointer it is given, valid for the duration of the closure
     // and, once queued, until the work function has run (`Arc` keeps it);
@@ -77,13 +131,16 @@ fn enqueue_on(cpu: u32, w: Arc<Helper>) -> bool {
 }
 
 /// Runs `f(arg)` for each `(cpu, arg)` of `jobs` on a `system_wq` worker
-/// bound to `cpu`, runs `inline()` here meanwhile, and waits for them all.
+/// bound to `cpu` (`on` is `None`, 6.9's `schedule_work_on()`) or on a
+/// worker of `on` near `cpu`, runs `inline()` here meanwhile, and waits for
+/// them all.
 /// A job that cannot be queued (no memory) runs here, after `inline`.
 /// Returns how many ran on a worker. Process context (it sleeps).
 pub(crate) fn scoped_on_cpus(
     jobs: &[(u32, usize)],
     f: &(dyn Fn(usize) + Sync),
     inline: impl FnOnce(),
+    on: Option<&OwnedQueue>,
 ) -> u64 {
     // SAFETY: only the lifetime bound changes; every helper holding this
     // pointer is flushed below, before `f`'s borrow ends.
@@ -98,7 +155,7 @@ pub(crate) fn scoped_on_cpus(
             GFP_KERNEL,
         );
         match helper {
-            Ok(h) if queued.len() < queued.capacity() && enqueue_on(cpu, h.clone()) => {
+            Ok(h) if queued.len() < queued.capacity() && enqueue_on(cpu, h.clone(), on) => {
                 // Cannot allocate: capacity checked.
                 let _ = queued.push(h, GFP_KERNEL);
             }
