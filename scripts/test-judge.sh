@@ -45,6 +45,8 @@ oops.log 2 line:kernel BUG at
 oops.log 0 PASS: expected oops seen --expect-oops kernel BUG at .*shim\.c
 oops-after-report.log 2 FAIL: another kernel splat came before the expected oops --expect-oops kernel BUG at .*shim\.c
 clean.log 4 FAIL: expected oops missing --expect-oops kernel BUG at .*shim\.c
+hung-task.log 0 PASS: expected oops seen --expect-oops INFO: task .* blocked for more than
+hung-task.log 4 FAIL: expected oops missing --expect-oops kernel BUG at .*shim\.c
 LIST
 )
 n=$(grep -c . <<<"$CASES")

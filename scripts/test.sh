@@ -233,7 +233,7 @@ fi
 # Guest suites: each script's KTAP (plan first), its count against its plan,
 # kunit.py's reading, and the harness verdict. The pti suite boots with
 # page table isolation forced on (qemu64 is not affected by Meltdown).
-for t in knobs workloads lazy race tlb latency trace nodes pti alias blocks; do
+for t in knobs workloads lazy race tlb latency trace nodes pti alias blocks history; do
 	say "test: guest $t"
 	clock t0; log=$T/guest-$t.out
 	extra=(); [ "$t" = pti ] && extra=(--append pti=on)
@@ -248,6 +248,15 @@ if "$TOP/scripts/guest.sh" "$TOP/qemu/tests/oops.sh" --timeout 300 \
 	pass "buggy + on_race=bug: the guest dies in the seeds' BUG"
 else
 	fail "buggy + on_race=bug: expected kernel BUG (see $log)"
+fi
+
+say "test: the drain loop with its bound off: the hung-task detector sees it"
+log=$T/history-hung.out
+if "$TOP/scripts/guest.sh" "$TOP/qemu/tests/history-hung.sh" --timeout 300 \
+	--expect-oops 'INFO: task .*:[0-9]+ blocked for more than [0-9]+ seconds' >"$log" 2>&1; then
+	pass "drain-loop, drain_stuck_rounds 0: the kernel's hung-task detector reports the spinning drain"
+else
+	fail "drain-loop, drain_stuck_rounds 0: expected a hung-task report (see $log)"
 fi
 
 say "test: the benchmark's statistics (scripts/stats.awk)"

@@ -107,8 +107,10 @@ pub(crate) struct ArenaStats {
     pub(crate) drain_ns_total: AtomicU64,
     pub(crate) drain_ns_max: AtomicU64,
     /// Of those, the ones that ran longer than 10 ms (the workqueue's
-    /// `cpu_intensive_thresh_us`).
+    /// `cpu_intensive_thresh_us`), and the ones that ran on a worker bound
+    /// to one CPU (`system_wq`'s, not an unbound one).
     pub(crate) drains_over_10ms: AtomicU64,
+    pub(crate) drains_bound: AtomicU64,
 }
 
 impl ArenaStats {
@@ -135,6 +137,7 @@ impl ArenaStats {
         add(&self.drains_run, &into.drains_run);
         add(&self.drain_ns_total, &into.drain_ns_total);
         add(&self.drains_over_10ms, &into.drains_over_10ms);
+        add(&self.drains_bound, &into.drains_bound);
         into.drain_ns_max
             .fetch_max(self.drain_ns_max.load(Relaxed), Relaxed);
         into.stale_alias_cpumask
@@ -161,8 +164,8 @@ pub(crate) struct Arena {
     pub(crate) vb_locks: KVec<Pin<KBox<SpinLock<()>>>>,
     /// The blocks' per-CPU queue locks (`vbq->lock`), one per possible CPU,
     /// and who holds each (CPU + 1; 0: nobody), for `lockdep_assert_held`.
-    vbq_locks: KVec<Pin<KBox<SpinLock<()>>>>,
-    vbq_holder: KVec<AtomicU32>,
+    pub(crate) vbq_locks: KVec<Pin<KBox<SpinLock<()>>>>,
+    pub(crate) vbq_holder: KVec<AtomicU32>,
     pub(crate) stats: ArenaStats,
     /// Negative control of the stale-TLB self-test: skip the next flush.
     skip_flush: AtomicBool,
@@ -181,8 +184,7 @@ pub(crate) struct Arena {
     drain_wq: OwnedQueue,
     helpers_wq: OwnedQueue,
     /// `bug lazy-pte`: freed mappings whose PTEs the next flush clears.
-    #[pin]
-    deferred: Mutex<KVec<Mapped>>,
+    deferred: Pin<KBox<Mutex<KVec<Mapped>>>>,
     /// Pages `nonlazy` put into the lazy counter with no area behind them.
     pub(crate) nonlazy_pages: AtomicI64,
     /// A reference to this arena, lent to the drain work while active.
@@ -200,6 +202,9 @@ impl WorkItem for Arena {
     /// `drain_vmap_area_work()`, timed.
     fn run(this: Arc<Arena>) {
         let t0 = crate::sys::time::now_ns();
+        if workqueue::on_bound_worker() {
+            this.stats.drains_bound.fetch_add(1, Relaxed);
+        }
         this.lazy.drain(&*this);
         let ns = crate::sys::time::now_ns().saturating_sub(t0);
         let st = &this.stats;
@@ -424,6 +429,7 @@ impl Arena {
             )?;
             vbq_holder.push(AtomicU32::new(0), GFP_KERNEL)?;
         }
+        let deferred = KBox::pin_init(new_mutex!(KVec::new(), "lazy_vmap_deferred"), GFP_KERNEL)?;
         let drain_wq = OwnedQueue::new_unbound(c_str!("lazy_vmap_drain"))?;
         let helpers_wq = OwnedQueue::new_unbound(c_str!("lazy_vmap_drain_helpers"))?;
         // 6.12: one node per possible CPU, capped; here per online CPU.
@@ -466,7 +472,7 @@ impl Arena {
                 drain_work <- new_work!("lazy_vmap_drain"),
                 drain_wq,
                 helpers_wq,
-                deferred <- new_mutex!(KVec::new(), "lazy_vmap_deferred"),
+                deferred,
                 nonlazy_pages: AtomicI64::new(0),
                 me <- new_spinlock!(None, "lazy_vmap_arena_me"),
             }),
@@ -639,7 +645,8 @@ impl Arena {
             return Some(self.unmap(m));
         }
         let mut d = self.deferred.lock();
-        if d.len() == d.capacity() && d.reserve(d.len().max(16), GFP_KERNEL).is_err() {
+        let more = d.len().max(16);
+        if d.len() == d.capacity() && d.reserve(more, GFP_KERNEL).is_err() {
             drop(d);
             return Some(self.unmap(m));
         }

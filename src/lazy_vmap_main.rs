@@ -24,6 +24,9 @@
 //! The trace events `lazy_vmap:*` (6.12's `vmalloc:*` fields and formats)
 //! are fired through [`sys::trace`].
 
+// The arena's `try_pin_init!` has more fields than the default limit expands.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 use kernel::sync::Arc;
 

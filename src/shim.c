@@ -342,7 +342,7 @@ int lv_this_cpu(void)
 
 /* --- sysfs (src/sysfs.rs): a static attribute table, dispatched to Rust --- */
 
-#define LV_MAX_ATTRS 24
+#define LV_MAX_ATTRS 32
 
 static struct kobj_attribute lv_attrs[LV_MAX_ATTRS];
 static struct attribute *lv_attr_ptrs[LV_MAX_ATTRS + 1];
@@ -493,4 +493,13 @@ unsigned int lv_nr_cpus_config(void)
 struct workqueue_struct *lv_alloc_unbound_wq(const char *name)
 {
 	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+/*
+ * Whether the current task may run on one CPU only: a per-CPU kworker
+ * (system_wq's), not an unbound one (whose mask is its pod's or wider).
+ */
+bool lv_current_bound_to_one_cpu(void)
+{
+	return current->nr_cpus_allowed == 1;
 }

@@ -42,6 +42,7 @@ bool lv_cpu_possible(unsigned int cpu);
 void lv_migrate_enable(void);
 int lv_this_cpu(void);
 struct workqueue_struct *lv_alloc_unbound_wq(const char *name);
+bool lv_current_bound_to_one_cpu(void);
 unsigned long lv_totalram_pages(void);
 unsigned int lv_arena_fault(void);
 struct kobject *lv_sysfs_create(const char *dir, const char *const *names,

@@ -427,6 +427,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         writeln!(b, "drain_ns_total {}", ld(&ar.drain_ns_total))?;
         writeln!(b, "drain_ns_max {}", ld(&ar.drain_ns_max))?;
         writeln!(b, "drains_over_10ms {}", ld(&ar.drains_over_10ms))?;
+        writeln!(b, "drains_bound {}", ld(&ar.drains_bound))?;
         writeln!(b, "drain_rounds {}", ld(&lz.drain_rounds))?;
         writeln!(b, "drain_stuck {}", ld(&lz.drain_stuck))?;
         writeln!(b, "purge_counter_subs {}", ld(&lz.purge_counter_subs))?;

@@ -74,6 +74,13 @@ pub(crate) fn flush<T: ?Sized, const ID: u64>(work: &Work<T, ID>) -> bool {
     unsafe { bindings::flush_work(Work::raw_get(work)) }
 }
 
+/// Whether the current task is bound to one CPU (a per-CPU worker of
+/// `system_wq`, not an unbound worker).
+pub(crate) fn on_bound_worker() -> bool {
+    // SAFETY: reads the current task's CPU count.
+    unsafe { super::ffi::lv_current_bound_to_one_cpu() }
+}
+
 /// One helper of [`scoped_on_cpus`].
 ///
 /// # Invariants
