@@ -137,6 +137,49 @@ echo "(free-list: the 2.6.28-6.4 walk, which skips fully used blocks; under the 
 echo " (every flush above 33 pages) usually wipe what it leaves, the self-test shows it; kernel: 6.12's own"
 echo " vm_map_ram()/vm_unmap_aliases(), and without the call, the control)"
 put unmap_aliases_ms 0; put target lazy_vmap; put nr_pages 1
+
+echo
+echo "== the history: the kernel's lazy-vmap bugs brought back (bug), each caught by a general detector on in every mode =="
+echo "(each row: the exhibit's load for 1 s with the bug, then the same with bug none; a detector counts a fault,"
+echo " per-area-sub and system-wq are costs: counter subtractions per purge, and drains on a per-CPU worker)"
+printf "%-13s %-14s %-13s %-13s %-19s %10s %10s
+" exhibit kernels introduced fixed_by detector bug none
+# exhibit_load BUG: sets the exhibit's load (stress stopped).
+exhibit_load() {
+	put threads 4; put workload fix_size; put nr_pages 1; put unmap_aliases_ms 0; put race_delay_us 0
+	put mode ordered; put target lazy_vmap; put duration_ms 1000
+	case $1 in
+	lazy-pte) ;;
+	drain-loop) put mode nodes; put threads 1; put duration_ms 300 ;;
+	vbq-lock) put target ram; put workload random_size; put nr_pages 16; put unmap_aliases_ms 1 ;;
+	vb-publish) put target ram; put nr_pages 64; put unmap_aliases_ms 1; put race_delay_us 200 ;;
+	per-area-sub | system-wq) put mode nodes ;;
+	esac
+}
+# exhibit_run BUG DETECTOR: one run with bug BUG; the detector's figure.
+exhibit_run() {
+	put bug $1
+	[ "$2" = drain_stuck ] && put nonlazy 1
+	s0=$(stat $2); p0=$(stat purges); r0=$(stat drains_run); b0=$(stat drains_bound)
+	put stress 1; while [ "$(cat $K/stress)" = 1 ]; do sleep 0.1; done
+	[ "$2" = drain_stuck ] && put nonlazy 0
+	case $2 in
+	purge_counter_subs) p=$(d purges $p0); echo "$(( $(d $2 $s0) / (p + (p == 0)) ))/purge" ;;
+	drain_ns_max) echo "$(d drains_bound $b0)/$(d drains_run $r0)" ;;
+	*) d $2 $s0 ;;
+	esac
+	quiesced || echo "NOT QUIESCED" >&2
+}
+tail -n +2 $K/history | while read -r ex kernels intro fixed det; do
+	exhibit_load $ex
+	with=$(exhibit_run $ex $det)
+	without=$(exhibit_run none $det)
+	[ $det = drain_ns_max ] && det=drains_bound
+	printf "%-13s %-14s %-13s %-13s %-19s %10s %10s\n" $ex $kernels $intro $fixed $det "$with" "$without"
+done
+put bug none; put threads 4; put mode ordered; put target lazy_vmap; put nr_pages 1
+put unmap_aliases_ms 0; put race_delay_us 0; put workload fix_size
+echo "(docs/history.md: what each commit says, the lesson of each, and the guest suite that times each detection)"
 rmmod lazy_vmap
 echo
 echo "== kernel messages during the demo =="

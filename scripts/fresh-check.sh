@@ -175,6 +175,7 @@ why=()
 grep -q '== workloads x targets' "$LOG" || why+=("no workload table")
 grep -q '== the 2010 race' "$LOG" || why+=("no race table")
 grep -q '== the vmap blocks' "$LOG" || why+=("no vmap blocks table")
+grep -q '== the history' "$LOG" || why+=("no history table")
 ! grep -q 'NOT QUIESCED' "$LOG" || why+=("a run did not quiesce")
 grep -q 'run-guest: PASS' "$LOG" ||
 	why+=("no guest PASS verdict ($(grep -o 'run-guest: FAIL.*' "$LOG" | tail -n 1 || true))")

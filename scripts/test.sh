@@ -159,8 +159,8 @@ elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
 	# not race the normal kernel's build for the apt/cargo setup.
 	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
 		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, workloads, soak) start in the background"
-		debug_chain fault tlb pti blocks &
+		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, history, workloads, soak) start in the background"
+		debug_chain fault tlb pti blocks history &
 		DEBUG_PIDS="$!"
 		debug_chain fuzz alias workloads soak &
 		DEBUG_PIDS="$DEBUG_PIDS $!"
@@ -315,7 +315,7 @@ if [ -n "$DEBUG_PIDS" ]; then
 	say "test: waiting for the debug-kernel suites"
 	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
 	wait $DEBUG_PIDS
-	for t in fault fuzz tlb pti alias blocks workloads; do
+	for t in fault fuzz tlb pti alias blocks workloads history; do
 		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
 		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
 	done

@@ -40,10 +40,10 @@
 //! called before the arena is let go (else it leaks: a reference cycle).
 
 use crate::knobs::{Knobs, OnRace};
-use crate::lazy_core::history::Bug;
 use crate::lazy_core::blocks::{vmap_bbmap_bits, BlockSlot, VmapBlocks};
 use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::hist::{Event, Latency};
+use crate::lazy_core::history::Bug;
 use crate::lazy_core::lazy::{
     slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
 };
@@ -55,8 +55,8 @@ use crate::tlb;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
-use kernel::{c_str, new_mutex, new_spinlock};
 use kernel::workqueue::{new_work, Work, WorkItem};
+use kernel::{c_str, new_mutex, new_spinlock};
 
 /// The kernel's `lazy_max_pages()` is `fls(num_online_cpus()) * 32 MiB` of
 /// pages, sized for a 32 TiB vmalloc space; we cap it at a quarter of the
@@ -659,7 +659,7 @@ impl Arena {
     /// pages, with no flush (the caller flushes, or the ranges are dirty
     /// blocks' pages, which `unmap_aliases` flushes). Returns how many.
     pub(crate) fn drain_deferred(&self) -> usize {
-        let taken = core::mem::replace(&mut *self.deferred.lock(), KVec::new());
+        let taken = core::mem::take(&mut *self.deferred.lock());
         let n = taken.len();
         for m in taken {
             let _ = self.unmap(m).into_lazy();

@@ -12,7 +12,7 @@
 use crate::arena::LATENCY;
 use crate::knobs::*;
 use crate::lazy_core::blocks::VbMode;
-use crate::lazy_core::history::Bug;
+use crate::lazy_core::history::{Bug, HISTORY};
 use crate::lazy_core::lazy::Env;
 use crate::lazy_core::lazy::{Mode, Why};
 use crate::lazy_core::parse;
@@ -56,7 +56,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 27] = [
+static KNOBS: [Knob; 28] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -288,6 +288,12 @@ static KNOBS: [Knob; 27] = [
         store: Some(|s, buf| s.set_nonlazy(parse_u64(buf, 0, 1)? == 1)),
     },
     Knob {
+        name: c_str!("history"),
+        mode: RO,
+        show: show_history,
+        store: None,
+    },
+    Knob {
         name: c_str!("stats"),
         mode: RO,
         show: show_stats,
@@ -347,6 +353,25 @@ fn show_selftest(_: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             SELFTESTS[k as usize - 1]
         ),
     }
+}
+
+/// The exhibits of the `bug` knob: one line each, with the kernels that
+/// had the behaviour, the commits that brought it and fixed it, and the
+/// stat of its detector.
+fn show_history(_: &Stress, b: &mut Buf<'_>) -> fmt::Result {
+    writeln!(b, "exhibit kernels introduced fixed_by detector")?;
+    for e in &HISTORY {
+        writeln!(
+            b,
+            "{} {} {} {} {}",
+            e.bug.name(),
+            e.kernels,
+            e.introduced,
+            e.fixed_by,
+            e.detector
+        )?;
+    }
+    Ok(())
 }
 
 fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
@@ -465,11 +490,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "aliases_stale {}", ld(&ar.aliases_stale))?;
             writeln!(b, "lock_violations {}", ld(&vs.lock_violations))?;
             writeln!(b, "uninit_blocks {}", ld(&vs.uninit_blocks))?;
-            writeln!(
-                b,
-                "nonlazy_pages {}",
-                a.nonlazy_pages.load(Relaxed)
-            )?;
+            writeln!(b, "nonlazy_pages {}", a.nonlazy_pages.load(Relaxed))?;
             writeln!(b, "bug {}", k.bug().name())?;
         }
         Ok(())

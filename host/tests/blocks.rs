@@ -12,8 +12,8 @@ use common::{FlushOrder, Rng};
 use lazy_vmap_core::blocks::{
     vmap_bbmap_bits, BlockEnv, BlockSlot, VbMode, VmapBlocks, VMAP_MAX_ALLOC,
 };
-use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::freetree::{nodes_needed, FreeTree, Node};
+use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::lazy::{slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -435,7 +435,9 @@ fn retire_fragmented_on(a: &Arena, cpu: usize) -> u64 {
     let bits = a.vb.bits();
     // Two blocks of this CPU, each all free or dirty but a few pages free: fragmented. (A
     // 16-page mapping does not fit the first block's last 8 pages: it starts the second.)
-    let mut ps: Vec<(u64, u64)> = (0..(bits - 8) / 8).map(|_| (a.alloc(8).unwrap(), 8)).collect();
+    let mut ps: Vec<(u64, u64)> = (0..(bits - 8) / 8)
+        .map(|_| (a.alloc(8).unwrap(), 8))
+        .collect();
     ps.extend((0..(bits - 16) / 16).map(|_| (a.alloc(16).unwrap(), 16)));
     for &(p, n) in &ps {
         assert!(a.free(p, n));
@@ -478,9 +480,7 @@ fn history_vb_publish_is_caught() {
                 }
             });
             // New blocks, each with a 2 ms window between publication and its CPU.
-            let ps: Vec<u64> = (0..8)
-                .map(|_| a.alloc(VMAP_MAX_ALLOC).unwrap())
-                .collect();
+            let ps: Vec<u64> = (0..8).map(|_| a.alloc(VMAP_MAX_ALLOC).unwrap()).collect();
             done.store(true, Relaxed);
             for p in ps {
                 assert!(a.free(p, VMAP_MAX_ALLOC));

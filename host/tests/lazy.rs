@@ -9,8 +9,7 @@ use lazy_vmap_core::hist::{Event, Latency};
 use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::lazy::{
     addr_to_node_id, slots_needed, AreaSlot, AreasBusy, Env, Lazy, Mode, NodeLazy, NodePools,
-    Stats, Why, HOLD_MAX_AREAS,
-    DRAIN_STUCK_ROUNDS,
+    Stats, Why, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS,
 };
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
@@ -1985,7 +1984,11 @@ fn history_drain_loop_is_caught() {
         assert_eq!((phantom, a.lazy.lazy_pages()), (65, 65));
         let x = alloc_on(&a, 0, 2, 1).unwrap();
         a.free(x); // past the threshold: purges inline (no workqueue), takes x
-        assert_eq!(a.lazy.lazy_pages(), 65, "a purge subtracts only what it took");
+        assert_eq!(
+            a.lazy.lazy_pages(),
+            65,
+            "a purge subtracts only what it took"
+        );
         a.lazy.drain(&a.env);
         let st = &a.lazy.stats;
         let (rounds, stuck) = (st.drain_rounds.load(Relaxed), st.drain_stuck.load(Relaxed));

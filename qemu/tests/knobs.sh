@@ -4,13 +4,15 @@
 # kernel): here the load fails with EINVAL and leaves nothing.
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush arena_mb \
-lazy_max_pages mode on_race race_delay_us purge selftest stats vb_mode unmap_aliases unmap_aliases_ms"
+lazy_max_pages mode on_race race_delay_us purge selftest stats vb_mode unmap_aliases unmap_aliases_ms \
+bug drain_stuck_rounds nonlazy history"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
-# Numeric knobs: 9, each 4 + BAD_NUMBERS checks, 2 of them with a minimum
-# of 1 (one more). Name knobs: 2 checks per value (25 values), BAD_NAMES
-# per knob (6 knobs). unmap_aliases: 3. The ABI file: 2.
-plan $((3 + nknobs + 2 + 9 + 9 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 26 + 6 * BAD_NAMES + 6 + 4 + 20 + 3 + 14 + 3))
+# Defaults: 10. Numeric knobs: 10, each 4 + BAD_NUMBERS checks, 2 of them
+# with a minimum of 1 (one more). Name knobs: 2 checks per value (33
+# values), BAD_NAMES per knob (7 knobs). unmap_aliases: 3, nonlazy: 3.
+# The ABI file: 2.
+plan $((3 + nknobs + 2 + 10 + 10 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 33 + 7 * BAD_NAMES + 6 + 4 + 20 + 3 + 3 + 14 + 1 + 3))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -50,6 +52,7 @@ check "default flush on" is flush on
 check "default check_tlb 1" is check_tlb 1
 check "default check_alias 1" is check_alias 1
 check "default vb_mode all-blocks" is vb_mode all-blocks
+check "default bug none" is bug none
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read -r knob min max good; do
@@ -73,6 +76,7 @@ check_map 0 1 1
 check_tlb 0 1 1
 check_alias 0 1 1
 unmap_aliases_ms 0 1000 10
+drain_stuck_rounds 0 1048576 50
 LIST
 check "arena_mb accepts 64" put arena_mb 64
 check "arena_mb reads 64" is arena_mb 64
@@ -89,7 +93,8 @@ done
 # Name knobs: NAME VALUES...
 for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug count" \
 	"target vmalloc floor ram kram lazy_vmap" "flush off on" "vb_mode free-list no-reset all-blocks" \
-	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size"; do
+	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size" \
+	"bug lazy-pte drain-loop vbq-lock vb-publish per-area-sub system-wq none"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
 		check "$knob accepts $v" put $knob "$v\n"
@@ -107,6 +112,9 @@ check "purge accepts 1" put purge 1
 check "unmap_aliases refuses 0" fails put unmap_aliases 0
 check "unmap_aliases refuses 'x'" fails put unmap_aliases x
 check "unmap_aliases accepts 1" put unmap_aliases 1
+check "nonlazy refuses 2" fails put nonlazy 2
+check "nonlazy refuses 'x'" fails put nonlazy x
+check "nonlazy accepts 0 (nothing to take out)" put nonlazy 0
 # A zero-byte write never reaches the module (sysfs returns 0 for it).
 before=$(cat $K/threads)
 printf '' > $K/threads
@@ -125,6 +133,7 @@ for kv in "threads 3" "duration_ms 5" "workload random_size" "target vmalloc" "n
 	set -- $kv
 	check "$1 refused EBUSY while running" refused $1 $2 "busy"
 done
+check "bug refused EBUSY while running" refused bug lazy-pte "busy"
 check "selftest refused EBUSY while running" fails put selftest tlb
 check "purge allowed while running" put purge 1
 check "race_delay_us allowed while running" put race_delay_us 0

@@ -135,7 +135,7 @@ pub const HISTORY: [Exhibit; 6] = [
         bug: Bug::SystemWq,
         kernels: "6.9-7.0",
         introduced: "72210662c5a2",
-        fixed_by: "unbound wqs (2026)",
+        fixed_by: "unbound-wqs-2026",
         detector: "drain_ns_max",
     },
 ];

@@ -56,7 +56,9 @@ extern "C" {
     pub(super) fn lv_nth_online_cpu(n: c_uint) -> c_int;
     pub(super) fn lv_this_cpu() -> c_int;
     pub(super) fn lv_current_bound_to_one_cpu() -> bool;
-    pub(super) fn lv_alloc_unbound_wq(name: *const c_char) -> *mut kernel::bindings::workqueue_struct;
+    pub(super) fn lv_alloc_unbound_wq(
+        name: *const c_char,
+    ) -> *mut kernel::bindings::workqueue_struct;
     pub(super) fn lv_cpu_possible(cpu: c_uint) -> bool;
     pub(super) fn lv_migrate_enable();
     pub(super) fn lv_totalram_pages() -> c_ulong;
