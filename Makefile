@@ -13,6 +13,7 @@
 #                   root (mmdebstrap; FULL=1: the kernel built there too)
 #   make run-oops   reproduce the seeds' kernel BUG in a guest
 #   make bench [QUICK=1]  the benchmark: out/bench/results.csv, table, plot
+#   make bench-history  the costs of bug per-area-sub and system-wq at 1-8 vCPUs
 #   make ab [REV=rev]  this tree's module against REV's (default HEAD~1), one boot
 #   make soak [SOAK_OPS=N] [SOAK_MIN=M]  10^7 ops (and M minutes) per fixed
 #                   mode under the debug kernel
@@ -27,9 +28,9 @@
 # DEBUG=1 on any target uses the debug kernel (KASAN, kmemleak, DEBUG_VM,
 # DEBUG_PAGEALLOC, PAGE_POISONING, SLUB_DEBUG, fault injection), cached apart.
 
-export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG ROUNDS AB_MS CELLS
+export KDIR LLVM_SUFFIX DEBUG SOAK_OPS SOAK_MIN DELAY_OPS CYCLE_S SKIP_DEBUG ROUNDS AB_MS CELLS SMP
 
-.PHONY: all module run test fresh-check run-oops guest host-test lint loom miri bench ab soak clean
+.PHONY: all module run test fresh-check run-oops guest host-test lint loom miri bench bench-history ab soak clean
 
 all module:
 	@ko=$$(scripts/build-module.sh) && echo "built $$ko"
@@ -48,6 +49,9 @@ run-oops:
 
 bench:
 	@QUICK=$(QUICK) scripts/bench.sh
+
+bench-history:
+	@scripts/bench-history.sh
 
 ab:
 	@REV=$(REV) scripts/ab.sh

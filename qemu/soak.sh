@@ -37,11 +37,13 @@ load() {
 judge_load() {
 	snap; r=$S_race_detected m=$S_mismatches mm=$S_map_mismatches
 	stale="${S_stale_tlb:-?}/${S_stale_alias:-?}/${S_aliases_stale:-?}"
+	# The history's general detectors (docs/history.md) count as stale.
+	stale="$stale/${S_live_ptes:-?}/${S_drain_stuck:-?}/${S_lock_violations:-?}/${S_uninit_blocks:-?}"
 	loads=$((loads + 1))
 	races=$((races + ${r:-0})) mism=$((mism + ${m:-0} + ${mm:-0}))
 	# shellcheck disable=SC2015 # the error when any of them is not 0
-	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] && [ "$stale" = 0/0/0 ] ||
-		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable} stale_tlb/stale_alias/aliases_stale=$stale"
+	[ "$r" = 0 ] && [ "$m" = 0 ] && [ "$mm" = 0 ] && [ "$stale" = 0/0/0/0/0/0/0 ] ||
+		error "$1: races=${r:-unreadable} mismatches=${m:-unreadable} map_mismatches=${mm:-unreadable} stale_tlb/stale_alias/aliases_stale/live_ptes/drain_stuck/lock_violations/uninit_blocks=$stale"
 }
 # soak MODE DELAY OPS [SECONDS]: run until OPS pairs were done in MODE, and
 # for at least SECONDS.

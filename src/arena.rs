@@ -419,7 +419,8 @@ impl Arena {
             )?;
         }
         let vb = VmapBlocks::new(blocks, base, bits);
-        let nq = cpu::nr_cpus_config() as usize;
+        // One queue per possible CPU (6.12: per-CPU `vmap_block_queue`).
+        let nq = cpu::nr_cpu_ids() as usize;
         let mut vbq_locks = KVec::with_capacity(nq, GFP_KERNEL)?;
         let mut vbq_holder = KVec::with_capacity(nq, GFP_KERNEL)?;
         for _ in 0..nq {

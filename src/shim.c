@@ -485,6 +485,11 @@ unsigned int lv_nr_cpus_config(void)
 	return CONFIG_NR_CPUS;
 }
 
+unsigned int lv_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
 /*
  * A workqueue of the module's own, unbound and usable in reclaim, as the
  * 2026 fix gave the vmalloc drain and its helpers ("vmap_drain",

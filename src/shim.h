@@ -16,6 +16,7 @@ struct page *lv_clear_pte(pte_t *ptep);
 struct page *lv_pte_page(pte_t *ptep);
 bool lv_probe_word(unsigned long addr);
 unsigned int lv_nr_cpus_config(void);
+unsigned int lv_nr_cpu_ids(void);
 int lv_flush_skip_cpu(void);
 unsigned long lv_quarantine_add(struct page **pages, unsigned long n);
 unsigned long lv_quarantine_detach(struct list_head *list);

@@ -12,7 +12,7 @@ set -- $WORKLOADS; nw=$#
 cpus=$(grep -c ^processor /proc/cpuinfo)
 # Per cell 6 checks, 5 more for this module's flush rounds and oracle; a
 # check per target (11) and per mode (8); 7 around.
-plan $((11 + 8 + 8 * nw * 11 + 3 * nw * 6 + 7))
+plan $((11 + 8 + 8 * nw * 11 + 3 * nw * 6 + 8))
 # quiesced_vmalloc: the vmalloc target leaves no area of ours in vmalloc
 # space (vmallocinfo names the caller: our module); the arena's own vmap()
 # range is not a vmalloc area.
@@ -76,6 +76,9 @@ for tm in $(for m in $MODES; do echo lazy_vmap:$m; done) $(for m in $MODES; do e
 done
 cmp_ "lazy_vmap purged at all" "$(stat purges)" -gt 0
 cmp_ "vmalloc_to_page() matched every mapped page" "$(stat map_mismatches)" -eq 0
+# The history's general detectors (docs/history.md), on in every cell.
+cmp_ "no detector of the history fired: live_ptes/drain_stuck/lock_violations/uninit_blocks" \
+	"$(stat live_ptes)/$(stat drain_stuck)/$(stat lock_violations)/$(stat uninit_blocks)" = 0/0/0/0
 check "rmmod" rmmod lazy_vmap
 
 # Free memory: the first load-run-unload cycle above warmed the per-CPU page

@@ -495,7 +495,9 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
     /// The queue whose per-CPU index holds the block at `start`
     /// (`addr_to_vb_xa()`: the block's number modulo the CPUs).
     fn xa_queue<E: BlockEnv>(&self, env: &E, start: u64) -> usize {
-        (start.checked_div(self.bits).unwrap_or(0) % env.nr_queues().max(1) as u64) as usize
+        // (Checked: no panic path, as in `idx`.)
+        let block = start.checked_div(self.bits).unwrap_or(0);
+        block.checked_rem(env.nr_queues() as u64).unwrap_or(0) as usize
     }
 
     /// A change of block `b`'s free-list membership on CPU `q`'s queue
@@ -514,7 +516,7 @@ impl<S: Deref<Target = [BlockSlot]> + Sync> VmapBlocks<S> {
     fn initialised<E: BlockEnv>(&self, env: &E, idx: usize, b: &BlockSlot) -> bool {
         let start = b.start.load(Relaxed);
         let ok = (b.cpu.load(Relaxed) as usize) < env.nr_queues()
-            && start % self.bits == 0
+            && start.checked_rem(self.bits) == Some(0)
             && self.idx(start) == idx
             && b.free.load(Relaxed).saturating_add(b.dirty.load(Relaxed)) <= self.bits;
         if !ok {

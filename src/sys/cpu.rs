@@ -13,6 +13,12 @@ pub(crate) fn nr_cpus_config() -> u32 {
     unsafe { ffi::lv_nr_cpus_config() }
 }
 
+/// `nr_cpu_ids`: every possible CPU's number is below it (set at boot).
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: reads a variable fixed at boot.
+    unsafe { ffi::lv_nr_cpu_ids() }
+}
+
 /// Number of online CPUs.
 pub(crate) fn online() -> u32 {
     // SAFETY: reads `num_online_cpus()`.

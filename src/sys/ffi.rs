@@ -25,6 +25,7 @@ extern "C" {
     pub(super) fn lv_pte_page(ptep: *mut pte_t) -> *mut page;
     pub(super) fn lv_probe_word(addr: c_ulong) -> bool;
     pub(super) fn lv_nr_cpus_config() -> c_uint;
+    pub(super) fn lv_nr_cpu_ids() -> c_uint;
     pub(super) fn lv_flush_skip_cpu() -> c_int;
     pub(super) fn lv_quarantine_add(pages: *mut *mut page, n: c_ulong) -> c_ulong;
     pub(super) fn lv_quarantine_detach(list: *mut list_head) -> c_ulong;
