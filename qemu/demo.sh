@@ -142,8 +142,7 @@ echo
 echo "== the history: the kernel's lazy-vmap bugs brought back (bug), each caught by a general detector on in every mode =="
 echo "(each row: the exhibit's load for 1 s with the bug, then the same with bug none; a detector counts a fault,"
 echo " per-area-sub and system-wq are costs: counter subtractions per purge, and drains on a per-CPU worker)"
-printf "%-13s %-14s %-13s %-13s %-19s %10s %10s
-" exhibit kernels introduced fixed_by detector bug none
+printf "%-13s %-14s %-13s %-16s %-19s %11s %10s\n" exhibit kernels introduced fixed_by detector bug none
 # exhibit_load BUG: sets the exhibit's load (stress stopped).
 exhibit_load() {
 	put threads 4; put workload fix_size; put nr_pages 1; put unmap_aliases_ms 0; put race_delay_us 0
@@ -175,7 +174,7 @@ tail -n +2 $K/history | while read -r ex kernels intro fixed det; do
 	with=$(exhibit_run $ex $det)
 	without=$(exhibit_run none $det)
 	[ $det = drain_ns_max ] && det=drains_bound
-	printf "%-13s %-14s %-13s %-13s %-19s %10s %10s\n" $ex $kernels $intro $fixed $det "$with" "$without"
+	printf "%-13s %-14s %-13s %-16s %-19s %11s %10s\n" $ex $kernels $intro $fixed $det "$with" "$without"
 done
 put bug none; put threads 4; put mode ordered; put target lazy_vmap; put nr_pages 1
 put unmap_aliases_ms 0; put race_delay_us 0; put workload fix_size
