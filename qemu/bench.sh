@@ -5,8 +5,8 @@
 # Prints one line per run:
 #   RUN <workload> <threads> <impl> <ns_per_op> <ipis_per_mpage> <ops> <purges> <span_pages>
 #       <alloc_p99_ns> <free_p99_ns> <free_p999_ns> <purge_hold_max_ns>
-#       <flush_rounds> <ipis> <pool_hits>
-# (the last three: counts over the run, "-" where the module does not count
+#       <flush_rounds> <ipis> <pool_hits> <tree_locks> <counter_subs>
+# (the last five: counts over the run, "-" where the module does not count
 # them; the host divides them by ops)
 # ns_per_op: time per op per thread (the threads' steady-loop time, busy-set
 # setup excluded, over the ops), like test_vmalloc's per-thread average
@@ -46,7 +46,7 @@ stress_run() {
 	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
 	case $4 in vmalloc | kram) kpurge_begin ;; esac
 	i0=$(ipis); snap; p0=$S_freed_pages n0=$S_purges s0=$S_flushed_span_pages
-	fl0=$S_tlb_flushes ph0=$S_pool_hits
+	fl0=$S_tlb_flushes ph0=$S_pool_hits tl0=$S_tree_locks cs0=$S_purge_counter_subs
 	ms=$(printf %03d $((BENCH_MS % 1000)))
 	put duration_ms $BENCH_MS; put stress 1
 	# No fork while it runs (nap, knob): process exits cost TLB IPIs of their own.
@@ -56,11 +56,12 @@ stress_run() {
 	ops=$S_run_ops us=$S_run_loop_us
 	case $4 in
 	lazy_vmap | ram) purges="$((S_purges - n0)) $((S_flushed_span_pages - s0))"
-		counts="$((S_tlb_flushes - fl0)) $((i1 - i0)) $((S_pool_hits - ph0))" ;;
+		counts="$((S_tlb_flushes - fl0)) $((i1 - i0)) $((S_pool_hits - ph0))"
+		counts="$counts $((S_tree_locks - tl0)) $((S_purge_counter_subs - cs0))" ;;
 	vmalloc | kram) purges=$(kpurge_end) ;;
 	*) purges="- -" ;;
 	esac
-	case $4 in lazy_vmap | ram) ;; *) counts="- $((i1 - i0)) -" ;; esac
+	case $4 in lazy_vmap | ram) ;; *) counts="- $((i1 - i0)) - - -" ;; esac
 	# The tail: alloc p99, free p99 and p999 of the stress threads, and the
 	# longest tree-lock hold of a purge of this module's arena.
 	tail="$(lat alloc p99) $(lat free p99) $(lat free p999) $(case $4 in lazy_vmap | ram) lat purge_hold max ;; *) echo - ;; esac) $counts"
@@ -92,7 +93,7 @@ tv_run() {
 		awk -v a=$areas '{ print $2 * 1000 / $1 / a }' | sort -n |
 		awk '{ v[NR] = $1 } END { if (NR) printf "%.0f", v[int((NR + 1) / 2)]; else print 0 }')
 	freed=$(($3 * loops * pages))
-	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges - - - - - $((i1 - i0)) -"
+	echo "RUN $(label $1 $2) $3 test_vmalloc $ns $(div $(((i1 - i0) * 1000000)) $freed) $(($3 * loops * areas)) $purges - - - - - $((i1 - i0)) - - -"
 }
 
 rep=0

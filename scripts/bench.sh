@@ -94,13 +94,14 @@ grep -qx 'BENCH errors=0' "$out/raw.txt" || why+=("no 'BENCH errors=0' line")
 # vs_ordered) are taken per round (the r-th run of both cells, which ran
 # back to back) and summarised the same way; a ratio whose interval holds 1 is marked "=" (no difference).
 # Event counts per 1000 ops are exact, not sampled: flush rounds, IPIs
-# (CAL + TLB of /proc/interrupts, every CPU), node-pool hits.
+# (CAL + TLB of /proc/interrupts, every CPU), node-pool hits, tree-lock
+# acquisitions, the purges' subtractions from the shared lazy counter.
 # (med, ci_j, coverage: scripts/stats.awk.)
 awk -f "$TOP/scripts/stats.awk" -f /dev/stdin CSV="$out/results.csv" CLOCK="$clock" "$out/raw.txt" <<'AWK' | tee "$out/table.txt"
 
 	$1 == "RUN" { k = $2 SUBSEP $3 SUBSEP $4; n[k]++; ns[k, n[k]] = $5; ipi[k, n[k]] = $6; ops[k, n[k]] = $7
 		pu[k, n[k]] = $8; sp[k, n[k]] = $9; ap[k, n[k]] = $10; fp[k, n[k]] = $11; f3[k, n[k]] = $12; hm[k, n[k]] = $13
-		fr[k, n[k]] = $14; ic[k, n[k]] = $15; ph[k, n[k]] = $16
+		fr[k, n[k]] = $14; ic[k, n[k]] = $15; ph[k, n[k]] = $16; tl[k, n[k]] = $17; cs[k, n[k]] = $18
 		if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
 	# ratio(K, B): the per-round ratio of cell K to cell B: its median, "=" if
 	# its interval holds 1; "-" without B.
@@ -121,30 +122,31 @@ awk -f "$TOP/scripts/stats.awk" -f /dev/stdin CSV="$out/results.csv" CLOCK="$clo
 		return sprintf("%.2f", med(r, 1, m))
 	}
 	END {
-		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop" > CSV
+		print "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop,tree_locks_per_kop,counter_subs_per_kop" > CSV
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); m = n[k]
 			x = med(ns, k, m); l = lo; h = hi
-			printf "%s,%s,%s,%d,%d,%d,%s,%s,%s,%s,%d,%d,%d,%s,%s,%s,%s\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m),
+			printf "%s,%s,%s,%d,%d,%d,%s,%s,%s,%s,%d,%d,%d,%s,%s,%s,%s,%s,%s\n", f[1], f[2], f[3], x, med(ipi, k, m), med(ops, k, m),
 				opt(ap, k, m), opt(fp, k, m), opt(f3, k, m), opt(hm, k, m), l, h, m, CLOCK,
-				per_kop(fr, k, m), per_kop(ic, k, m), per_kop(ph, k, m) > CSV
+				per_kop(fr, k, m), per_kop(ic, k, m), per_kop(ph, k, m), per_kop(tl, k, m), per_kop(cs, k, m) > CSV
 			cell[f[1], f[2], f[3]] = x; cil[k] = l; cih[k] = h
 			if (m > mmax) mmax = m
 		}
-		printf "%-22s %3s %-22s %10s %21s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s\n", "workload", "thr", "impl", "ns/op", "95% interval",
+		printf "%-22s %3s %-22s %10s %21s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", "workload", "thr", "impl", "ns/op", "95% interval",
 			"ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max",
-			"fl/kop", "ipi/kop", "pool/kop"
+			"fl/kop", "ipi/kop", "pool/kop", "tl/kop", "sub/kop"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, f, SUBSEP); x = cell[f[1], f[2], f[3]]
 			# Purges and their flushed span: medians; "-" where not counted (floor).
 			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
 			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %21s %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s\n", f[1], f[2], f[3], x,
+			printf "%-22s %3s %-22s %10d %21s %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", f[1], f[2], f[3], x,
 				sprintf("[%d, %d]", cil[k], cih[k]), med(ipi, k, n[k]),
 				ratio(k, f[1] SUBSEP f[2] SUBSEP "vmalloc"), ratio(k, f[1] SUBSEP f[2] SUBSEP "floor"),
 				ratio(k, f[1] SUBSEP f[2] SUBSEP "lazy_vmap"), p, s,
 				dash(opt(ap, k, n[k])), dash(opt(fp, k, n[k])), dash(opt(f3, k, n[k])), dash(opt(hm, k, n[k])),
-				dash(per_kop(fr, k, n[k])), dash(per_kop(ic, k, n[k])), dash(per_kop(ph, k, n[k]))
+				dash(per_kop(fr, k, n[k])), dash(per_kop(ic, k, n[k])), dash(per_kop(ph, k, n[k])),
+				dash(per_kop(tl, k, n[k])), dash(per_kop(cs, k, n[k]))
 		}
 		printf "(%d repeats: each interval is (min, max) below 6, coverage %.1f%%; clock %s)\n", mmax, 100 * coverage(mmax), CLOCK
 		# The vmap blocks: ram (ours) over kram (the kernel), per round.
@@ -161,6 +163,8 @@ echo "(ns/op: median per thread over the repeats, with its 95% interval (order s
 echo " of per-round ratios, '=': its interval holds 1, no difference; vs_ordered: to impl lazy_vmap, mode ordered;"
 echo " clock $clock: $([ "$clock" = icount ] && echo "QEMU -icount, time counts instructions: CPU work, not what a flush or an IPI costs on hardware" || echo "plain TCG, wall clock of a shared machine: compare ratios");"
 echo " fl/kop, ipi/kop, pool/kop: flush rounds, IPIs (every CPU) and node-pool hits per 1000 ops, exact counts;"
+echo " tl/kop, sub/kop: tree-lock (free-area lock) acquisitions and purges' subtractions from the shared lazy"
+echo " counter per 1000 ops, exact counts;"
 echo " purges, span_pages: medians of purges that gave back areas and the pages their flushes spanned,"
 echo " the kernel's from its vmalloc:purge_vmap_area_lazy events for vmalloc and test_vmalloc;"
 echo " alloc_p99, free_p99, free_p999: ns, medians over the repeats of the stress threads' percentiles;"

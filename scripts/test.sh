@@ -280,11 +280,11 @@ if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
 	# Every workload x impl at 1 thread, with positive ns/op and ops.
 	# The tail: alloc and free percentiles of every impl but test_vmalloc
 	# (which has none, so empty there).
-	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop") print "header" ; next }
+	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop,tree_locks_per_kop,counter_subs_per_kop") print "header" ; next }
 		$3 == "test_vmalloc" && ($7 $8 $9 $10) != "" { print $1 "/test_vmalloc:tail"; next }
 		$3 != "test_vmalloc" && !($7 > 0 && $8 > 0 && $9 >= $8) { print $1 "/" $3 ":tail"; next }
 		$11 > $4 || $12 < $4 || $13 != 1 || $14 != "tcg" { print $1 "/" $3 ":interval" ; next }
-		$3 ~ /^(lazy_vmap|ram)/ && !($15 ~ /^[0-9.]+$/ && $16 > 0 && $17 ~ /^[0-9.]+$/) { print $1 "/" $3 ":counts"; next }
+		$3 ~ /^(lazy_vmap|ram)/ && !($15 ~ /^[0-9.]+$/ && $16 > 0 && $17 ~ /^[0-9.]+$/ && $18 > 0 && $19 ~ /^[0-9.]+$/) { print $1 "/" $3 ":counts"; next }
 		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
 		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
 		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")

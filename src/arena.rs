@@ -230,7 +230,9 @@ impl Env for Arena {
     }
 
     fn with_tree<R>(&self, f: impl FnOnce(&mut FreeTree<KVVec<Node>>) -> R) -> R {
-        f(&mut self.tree.lock())
+        let mut t = self.tree.lock();
+        t.note_locked();
+        f(&mut t)
     }
 
     fn flush(&self, start: u64, end: u64) {
@@ -500,6 +502,12 @@ impl Arena {
     /// Areas waiting in the node pools (mode `nodes`).
     pub(crate) fn pooled(&self) -> usize {
         self.lazy.pooled_areas()
+    }
+
+    /// Acquisitions of the tree lock (`free_area_lock`) since the arena
+    /// was made (this read's own not counted).
+    pub(crate) fn tree_locks(&self) -> u64 {
+        self.tree.lock().locked()
     }
 
     /// Pages in the arena.

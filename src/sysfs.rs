@@ -471,6 +471,7 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
             writeln!(b, "mapped_pages {}", a.mapped())?;
             writeln!(b, "arena_pages {}", a.pages())?;
             writeln!(b, "live_areas {}", a.lazy.live_areas())?;
+            writeln!(b, "tree_locks {}", a.tree_locks())?;
             writeln!(b, "pooled_areas {}", a.pooled())?;
             writeln!(b, "vmap_nodes {}", a.nr_nodes())?;
             let vs = &a.vb.stats;

@@ -73,6 +73,10 @@ pub struct FreeTree<S> {
     span: (u64, u64),
     free_pages: u64,
     nr_ranges: usize,
+    /// Times the lock guarding this tree was taken, counted by the holder
+    /// ([`FreeTree::note_locked`]): a plain add under the lock, so the
+    /// count costs no shared atomic of its own.
+    locked: u64,
 }
 
 impl<S: DerefMut<Target = [Node]>> FreeTree<S> {
@@ -99,9 +103,21 @@ impl<S: DerefMut<Target = [Node]>> FreeTree<S> {
             span: (start, end),
             free_pages: end - start,
             nr_ranges: 1,
+            locked: 0,
         };
         tree.root = tree.take_node(start, end)?;
         Some(tree)
+    }
+
+    /// Counts one acquisition of the lock that guards the tree (called by
+    /// its holder, the environment's `with_tree`).
+    pub fn note_locked(&mut self) {
+        self.locked += 1;
+    }
+
+    /// Acquisitions counted by [`FreeTree::note_locked`].
+    pub fn locked(&self) -> u64 {
+        self.locked
     }
 
     /// Reserves `len` pages whose first page number is a multiple of `align`.
