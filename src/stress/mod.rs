@@ -85,6 +85,12 @@ impl Control {
 pub(crate) struct Stress {
     pub(crate) knobs: Arc<Knobs>,
     pub(crate) stats: StressStats,
+    /// Set by [`Stress::stop`] before it waits for any thread, so that
+    /// every loop ends before the first thread is joined: a thread that
+    /// ends waits for the drain (mode `nodes`), and a drain that loops
+    /// while the counter is high (`bug drain-loop`) would otherwise never
+    /// end while the threads not yet asked kept freeing.
+    pub(super) stopping: AtomicBool,
     #[pin]
     ctl: Mutex<Control>,
 }
@@ -105,6 +111,7 @@ impl Stress {
             pin_init!(Stress {
                 knobs,
                 stats: StressStats::default(),
+                stopping: AtomicBool::new(false),
                 ctl <- new_mutex!(ctl, "lazy_vmap_control"),
             }),
             GFP_KERNEL,
@@ -128,6 +135,7 @@ impl Stress {
             return Err(EBUSY);
         }
         ctl.reap(); // threads whose time ran out
+        self.stopping.store(false, Relaxed);
         let k = &self.knobs;
         let arena = ctl.arena.clone().ok_or(ENOMEM)?;
         let n = k.threads.load(Relaxed) as usize;
@@ -194,6 +202,7 @@ impl Stress {
         if Self::working(&ctl) {
             self.stats.run_end_ns.fetch_max(now_ns(), Relaxed);
         }
+        self.stopping.store(true, Relaxed);
         ctl.reap();
     }
 

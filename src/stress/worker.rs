@@ -161,7 +161,9 @@ impl Worker {
     }
 
     fn should_stop(&self, ctx: &kthread::Ctx, deadline: Option<i64>) -> bool {
-        ctx.should_stop() || deadline.is_some_and(|d| now_ns() >= d)
+        ctx.should_stop()
+            || self.stress.stopping.load(Relaxed)
+            || deadline.is_some_and(|d| now_ns() >= d)
     }
 
     /// Checks that `a` holds what `fill` wrote with `seed`: through the
