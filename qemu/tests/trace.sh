@@ -173,10 +173,11 @@ echo "# ram: $a0 blocks made, $fr freed, $pu purges ($pe empty)"
 put target lazy_vmap; put unmap_aliases_ms 0
 
 # The vmalloc target: the kernel's events. Its threshold is
-# fls(CPUs) * 32 MiB; 65-page areas (with the guard) reach it in a few
-# hundred frees. The allocations and frees of the stress threads (comm
-# lazy_vmap/N) are the vmalloc()s and vfree()s of the stress loop.
-put target vmalloc; put nr_pages 64
+# fls(CPUs) * 32 MiB; 257-page areas (with the guard) reach it in under a
+# hundred frees (65-page ones needed 378, and a clean-clone run under load
+# made 310 in its second). The allocations and frees of the stress threads
+# (comm lazy_vmap/N) are the vmalloc()s and vfree()s of the stress loop.
+put target vmalloc; put nr_pages 256
 mark
 trace_begin
 check "vmalloc: stress 1 s" run_stress 1
