@@ -102,5 +102,11 @@ check "warm-up cycle" cycle
 sleep 1; free0=$(memfree)
 check "measured cycle" cycle
 sleep 1; free1=$(memfree)
-cmp_ "MemFree back within 2 MiB after rmmod (kB lost)" "$((free0 - free1))" -lt 2048
+# The debug kernel's MemFree moves by more between two identical cycles,
+# with or without this module's changes: -3.7 to +2.8 MiB in six runs of
+# one build, -1.5 MiB in two of the build before the history (2026-12-03;
+# slab and kworkers unchanged); kmemleak watches for leaks there.
+lim=2048
+dmesg | grep -q 'KernelAddressSanitizer initialized' && lim=4096
+cmp_ "MemFree back within $((lim / 1024)) MiB after rmmod (kB lost)" "$((free0 - free1))" -lt $lim
 finish
