@@ -623,9 +623,10 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     }
 
     /// A purge subtracts `nr` pages it took from the counter: one atomic
-    /// on the shared cache line, counted.
+    /// on the shared cache line. (The caller counts it in
+    /// `purge_counter_subs`, once per purge: a count per subtraction would
+    /// double the atomics `bug per-area-sub` is there to show.)
     pub(super) fn sub_lazy(&self, nr: i64) {
-        self.stats.purge_counter_subs.fetch_add(1, Relaxed);
         self.track(self.lazy_nr.fetch_sub(nr, AcqRel) - nr);
     }
 
@@ -899,6 +900,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             self.flush_and_release(env, &batch, timing);
         }
         let st = &self.stats;
+        st.purge_counter_subs.fetch_add(1, Relaxed);
         st.purges[mode as usize].fetch_add(1, Relaxed);
         st.purges_by[why as usize].fetch_add(1, Relaxed);
         st.purged_areas.fetch_add(batch.areas, Relaxed);

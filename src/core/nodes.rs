@@ -335,7 +335,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     /// the purge mutex, counted as a threshold purge, in whatever mode is
     /// current when it runs.
     ///
-    /// With `bug drain-loop` it is 690467c81b1a's loop (5.18–5.19): purge,
+    /// With `bug drain-loop` it is 690467c81b1a's loop (5.18-rc1..rc2): purge,
     /// then purge again while the counter is above `lazy_max_pages()`. A
     /// purge subtracts only what it took, so pages the counter holds with
     /// no area behind them (what `set_iounmap_nonlazy()` put there,
@@ -487,6 +487,8 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             // 409faf8c97d5: once per node.
             self.sub_lazy(nr);
         }
+        let subs = if per_area { u64::from(chain.len) } else { 1 };
+        self.stats.purge_counter_subs.fetch_add(subs, Relaxed);
         self.give_to_tree(env, to_tree, &self.stats.purge_holds);
         u64::from(chain.len)
     }
