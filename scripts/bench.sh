@@ -22,7 +22,10 @@ mkdir -p "$out"
 # (qemu/kernel-lockstat.config: a third cached kernel), one boot per vCPU
 # count (LOCK_SMP, default 1 2 4 8), threads = vCPUs: contentions and wait
 # time per 10^6 ops of every lock class of this module's allocator and of
-# the kernel's vmalloc (qemu/lockstat.sh), for ordered, nodes and vmalloc.
+# the kernel's vmalloc (qemu/lockstat.sh), for ordered, nodes and vmalloc,
+# LOCK_REPEATS rounds (5) of interleaved runs: each figure the median over
+# the rounds with its 95% interval (scripts/stats.awk), and the goal's
+# ratio (nodes' tree-lock contentions over ordered's) taken per round.
 if [ "${LOCKSTAT:-0}" = 1 ]; then
 	export LOCKSTAT
 	raw=$out/raw-lockstat.txt
@@ -30,39 +33,30 @@ if [ "${LOCKSTAT:-0}" = 1 ]; then
 	why=()
 	for smp in ${LOCK_SMP:-1 2 4 8}; do
 		{
-			echo "BENCH_MS=${BENCH_MS:-1000} WORKLOADS='${WORKLOADS:-fix_size:1 random_size:1}'" \
+			echo "BENCH_MS=${BENCH_MS:-1000} REPEATS=${LOCK_REPEATS:-5} WORKLOADS='${WORKLOADS:-fix_size:1 random_size:1}'" \
 				"IMPLS='${IMPLS:-lazy_vmap lazy_vmap:nodes vmalloc}'"
 			cat "$TOP/qemu/lockstat.sh"
 		} >"$out/lockstat-guest.sh"
 		say "bench: lock_stat, $smp vCPUs"
 		set +e
 		"$TOP/scripts/guest.sh" "$out/lockstat-guest.sh" --smp "$smp" --mem 2G --timeout 3000 |
-			tee -a "$raw" | grep -v '^LOCK ' >&2
+			tee -a "$raw" | grep -Ev '^(LOCK|LOPS) ' >&2
 		rc=${PIPESTATUS[0]}
 		set -e
 		[ "$rc" = 0 ] || why+=("lock_stat guest at $smp vCPUs failed (exit $rc)")
 	done
-	echo "cpus,workload,impl,ops,class,contentions,waittime_total_us,acquisitions" >"$out/lockstat.csv"
-	awk '$1 == "LOCK" { print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," $9 }' "$raw" >>"$out/lockstat.csv"
-	awk -F, 'NR > 1 { k = $2 SUBSEP $3 SUBSEP $5; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
-			c[k, $1] = 1e6 * $6 / $4; w[k, $1] = 1e6 * $7 / $4; a[k, $1] = $8 / $4; cp[$1] = 1 }
-		END {
-			nc = 0; for (x in cp) cpu[++nc] = x + 0
-			for (i = 1; i <= nc; i++) for (j = i + 1; j <= nc; j++) if (cpu[j] < cpu[i]) { t = cpu[i]; cpu[i] = cpu[j]; cpu[j] = t }
-			printf "%-16s %-16s %-22s", "workload", "impl", "lock class"
-			for (i = 1; i <= nc; i++) printf " %14s", "cont/Mop@" cpu[i]
-			for (i = 1; i <= nc; i++) printf " %14s", "wait_us/Mop@" cpu[i]
-			print ""
-			for (r = 1; r <= n; r++) { split(order[r], f, SUBSEP)
-				printf "%-16s %-16s %-22s", f[1], f[2], f[3]
-				for (i = 1; i <= nc; i++) printf " %14s", ((order[r], cpu[i]) in c) ? sprintf("%.0f", c[order[r], cpu[i]]) : "-"
-				for (i = 1; i <= nc; i++) printf " %14s", ((order[r], cpu[i]) in w) ? sprintf("%.0f", w[order[r], cpu[i]]) : "-"
-				print "" }
-		}' "$out/lockstat.csv" | tee "$out/lockstat.txt"
-	echo "(threads = vCPUs; per 10^6 ops of the stress; the lockstat kernel is lockdep's: every lock op costs more"
-	echo " than on a production kernel, so compare classes and vCPU counts, not absolute times; TCG: 2 host cores)"
-	say "bench: wrote $out/lockstat.csv, $out/lockstat.txt"
-	grep -q '^LOCKSTAT errors=0$' "$raw" || why+=("a lock_stat guest reported errors")
+	echo "cpus,workload,impl,round,ops,class,contentions,waittime_total_us,acquisitions" >"$out/lockstat.csv"
+	awk '$1 == "LOCK" { print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," $9 "," $10 }' "$raw" >>"$out/lockstat.csv"
+	echo "cpus,workload,impl,round,ops,pool_hits,tree_locks,purges,ipis,flush_rounds,freed_pages" >"$out/lockstat-ops.csv"
+	awk '$1 == "LOPS" { $1 = ""; sub(/^ /, ""); gsub(/ /, ","); print }' "$raw" >>"$out/lockstat-ops.csv"
+	awk -F, -f "$TOP/scripts/stats.awk" -f "$TOP/scripts/lockstat.awk" "$out/lockstat-ops.csv" "$out/lockstat.csv" |
+		tee "$out/lockstat.txt"
+	echo "(the lockstat kernel is lockdep's: every lock op costs more than on a production kernel, so compare"
+	echo " classes and vCPU counts, not absolute times; TCG: the vCPUs share 2 host cores)"
+	say "bench: wrote $out/lockstat.csv, $out/lockstat-ops.csv, $out/lockstat.txt"
+	ne=$(grep -c '^LOCKSTAT errors=0$' "$raw" || true)
+	read -ra smps <<<"${LOCK_SMP:-1 2 4 8}"
+	[ "$ne" = ${#smps[@]} ] || why+=("$((${#smps[@]} - ne)) of ${#smps[@]} lock_stat guests did not end with 'LOCKSTAT errors=0'")
 	[ ${#why[@]} -eq 0 ] || die "bench: FAIL: $(printf '%s; ' "${why[@]}" | sed 's/; $//')"
 	exit 0
 fi

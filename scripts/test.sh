@@ -275,6 +275,37 @@ want="5 2 8 0.9609|6.5 4 9 0.9688|7 5 9 0.9375"
 if [ "$got" = "$want" ]; then pass "stats.awk: medians and 95% intervals of 9, 6 and 5 values"
 else fail "stats.awk: medians and intervals: got '$got', want '$want'"; fi
 
+say "test: make bench LOCKSTAT=1's table (scripts/lockstat.awk) on canned runs"
+# Two rounds at 2 vCPUs, one at 4, worked by hand: ordered's tree lock
+# 100 and 200 contentions in 1000 ops -> 150000 [100000-200000] per 10^6;
+# nodes' 20 in 2000 ops, then no line at all (a class a run did not take:
+# 0) -> 5000 [0-10000]; per round nodes/ordered per op 0.1 and 0 -> 0.05;
+# pool hits 900 in 2000 and in 1000 ops -> 675 [450-900] per 1000; IPIs
+# 30 and 20 in 10 flush rounds -> 2.5 [2.0-3.0] per round; vmalloc's 9
+# IPIs in 500 ops -> 18 per 1000.
+d=$T/lockstat-canned; mkdir -p "$d"
+printf '%s\n' "cpus,workload,impl,round,ops,pool_hits,tree_locks,purges,ipis,flush_rounds,freed_pages" \
+	"2,fix_size:1,lazy_vmap,1,1000,0,3000,2,4,2,1000" "2,fix_size:1,lazy_vmap:nodes,1,2000,900,300,2,30,10,2000" \
+	"2,fix_size:1,vmalloc,1,500,-,-,-,9,-,500" "2,fix_size:1,lazy_vmap,2,1000,0,3000,2,4,2,1000" \
+	"2,fix_size:1,lazy_vmap:nodes,2,1000,900,300,2,20,10,1000" "2,fix_size:1,vmalloc,2,500,-,-,-,9,-,500" \
+	"4,fix_size:1,lazy_vmap,1,1000,0,3000,2,6,2,1000" "4,fix_size:1,lazy_vmap:nodes,1,1000,900,300,2,6,2,1000" >"$d/ops.csv"
+printf '%s\n' "cpus,workload,impl,round,ops,class,contentions,waittime_total_us,acquisitions" \
+	"2,fix_size:1,lazy_vmap,1,1000,lazy_vmap_area_lock,100,50,3000" "2,fix_size:1,lazy_vmap:nodes,1,2000,lazy_vmap_area_lock,20,5,300" \
+	"2,fix_size:1,vmalloc,1,500,free_vmap_area_lock,7,5,300" "2,fix_size:1,lazy_vmap,2,1000,lazy_vmap_area_lock,200,50,3000" \
+	"2,fix_size:1,vmalloc,2,500,free_vmap_area_lock,9,5,300" "4,fix_size:1,lazy_vmap,1,1000,lazy_vmap_area_lock,400,50,3000" \
+	"4,fix_size:1,lazy_vmap:nodes,1,1000,lazy_vmap_area_lock,100,5,300" >"$d/lock.csv"
+got=$(awk -F, -f "$TOP/scripts/stats.awk" -f "$TOP/scripts/lockstat.awk" "$d/ops.csv" "$d/lock.csv" |
+	awk '/^Contentions/ { s = "c" } /^Wait/ { s = "w" } /^Exact counts/ { s = "k" } /^nodes \// { s = "r" }
+		s == "c" && $3 == "lazy_vmap_area_lock" { printf "%s %s %s %s %s|", $2, $4, $5, $6, $7 }
+		s == "c" && $3 == "free_vmap_area_lock" { printf "vmalloc %s %s|", $4, $5 }
+		s == "k" && $2 == "lazy_vmap:nodes" && $3 == "pool" { printf "hits %s %s|", $5, $6 }
+		s == "k" && $2 == "lazy_vmap:nodes" && $3 == "IPIs/flush" { printf "ipr %s %s|", $5, $6 }
+		s == "k" && $2 == "vmalloc" && $3 == "IPIs" { printf "vipis %s %s|", $4, $5 }
+		s == "r" && $1 == "fix_size:1" { printf "ratio %s %s %s %s\n", $2, $3, $4, $5 }')
+want="lazy_vmap 150000 [100000-200000] 400000 [400000-400000]|lazy_vmap:nodes 5000 [0-10000] 100000 [100000-100000]|vmalloc 16000 [14000-18000]|hits 675 [450-900]|ipr 2.5 [2.0-3.0]|vipis 18 [18-18]|ratio 0.05 [0.00-0.10] 0.25 [0.25-0.25]"
+if [ "$got" = "$want" ]; then pass "lockstat.awk: contentions per 10^6 ops, pool hits per 1000, nodes/ordered per round, with intervals"
+else fail "lockstat.awk: got '$got', want '$want'"; fi
+
 say "test: make bench QUICK=1 (well-formed table, no timing assertions)"
 clock t0; log=$T/bench.out
 if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then

@@ -47,6 +47,14 @@ for tm in $(for m in $MODES; do echo lazy_vmap:$m; done) $(for m in $MODES; do e
 		ap0=$S_alias_probes sa0=$S_stale_alias
 		check "$cell runs 1 s" run_stress 1
 		snap
+		# This module's targets: the oracle probes what purges take, and
+		# a 1 s cell on the debug kernel of a loaded machine can stay
+		# under lazy_max_pages (the CI of 2026-12-03: 10 ram cells made no
+		# purge); run on, a second at a time, up to 5 more, until one has.
+		n=0
+		while { [ $t = lazy_vmap ] || [ $t = ram ]; } && [ "$S_purges" = "$p0" ] && [ $n -lt 5 ]; do
+			run_stress 1; snap; n=$((n + 1))
+		done
 		cmp_ "$cell did work" "$S_ops" -gt "$ops0"
 		cmp_ "$cell: no data mismatch" "$S_mismatches" -eq "$bad0"
 		cmp_ "$cell: no stale translation" "$S_stale_tlb" -eq "$st0"
