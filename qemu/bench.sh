@@ -39,11 +39,13 @@ put check_alias 0
 [ "$BUSY_AREAS" != 0 ] && put busy_areas $BUSY_AREAS
 echo "# lazy_max_pages $(cat $K/lazy_max_pages)"
 WORKLOADS=${WORKLOADS:-"fix_size:1 fix_size:16 random_size:1 long_busy_list:1 full_fit:1 handoff:1"}
-IMPLS=${IMPLS:-"lazy_vmap lazy_vmap:nodes lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"}
+IMPLS=${IMPLS:-"lazy_vmap lazy_vmap:nodes lazy_vmap:nodes/quarter lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock vmalloc floor test_vmalloc"}
 
 # One run of the module's stress: workload nr_pages threads target mode label
 stress_run() {
-	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode $5
+	# A mode may name a pool decay: nodes/quarter (the pool_decay knob).
+	put workload $1; put nr_pages $2; put threads $3; put target $4; put mode ${5%/*}
+	case $5 in */*) put pool_decay ${5#*/} ;; *) put pool_decay wraps ;; esac
 	case $4 in vmalloc | kram) kpurge_begin ;; esac
 	i0=$(ipis); snap; p0=$S_freed_pages n0=$S_purges s0=$S_flushed_span_pages
 	fl0=$S_tlb_flushes ph0=$S_pool_hits tl0=$S_tree_locks cs0=$S_purge_counter_subs

@@ -30,7 +30,9 @@ for wl in $WORKLOADS; do
 	w=${wl%:*}; np=${wl#*:}
 	for impl in $IMPLS; do
 		t=${impl%%:*}; m=ordered; [ $t = $impl ] || m=${impl#*:}
-		put workload $w; put nr_pages $np; put target $t; put mode $m
+		# nodes/quarter: mode nodes with pool_decay quarter.
+		d=wraps; case $m in */*) d=${m#*/} m=${m%/*} ;; esac
+		put workload $w; put nr_pages $np; put target $t; put mode $m; put pool_decay $d
 		put duration_ms $BENCH_MS
 		snap; ph0=$S_pool_hits tl0=$S_tree_locks pu0=$S_purges fl0=$S_tlb_flushes fp0=$S_freed_pages i0=$(ipis)
 		echo 0 > /proc/lock_stat

@@ -34,7 +34,7 @@ if [ "${LOCKSTAT:-0}" = 1 ]; then
 	for smp in ${LOCK_SMP:-1 2 4 8}; do
 		{
 			echo "BENCH_MS=${BENCH_MS:-1000} REPEATS=${LOCK_REPEATS:-5} WORKLOADS='${WORKLOADS:-fix_size:1 random_size:1}'" \
-				"IMPLS='${IMPLS:-lazy_vmap lazy_vmap:nodes vmalloc}'"
+				"IMPLS='${IMPLS:-lazy_vmap lazy_vmap:nodes lazy_vmap:nodes/quarter vmalloc}'"
 			cat "$TOP/qemu/lockstat.sh"
 		} >"$out/lockstat-guest.sh"
 		say "bench: lock_stat, $smp vCPUs"
@@ -126,7 +126,7 @@ awk -f "$TOP/scripts/stats.awk" -f /dev/stdin CSV="$out/results.csv" CLOCK="$clo
 			cell[f[1], f[2], f[3]] = x; cil[k] = l; cih[k] = h
 			if (m > mmax) mmax = m
 		}
-		printf "%-22s %3s %-22s %10s %21s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", "workload", "thr", "impl", "ns/op", "95% interval",
+		printf "%-22s %3s %-23s %10s %21s %12s %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", "workload", "thr", "impl", "ns/op", "95% interval",
 			"ipis/Mpage", "vs_vmalloc", "vs_floor", "vs_ordered", "purges", "span_pages", "alloc_p99", "free_p99", "free_p999", "hold_max",
 			"fl/kop", "ipi/kop", "pool/kop", "tl/kop", "sub/kop"
 		for (i = 1; i <= nk; i++) {
@@ -134,7 +134,7 @@ awk -f "$TOP/scripts/stats.awk" -f /dev/stdin CSV="$out/results.csv" CLOCK="$clo
 			# Purges and their flushed span: medians; "-" where not counted (floor).
 			p = (pu[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(pu, k, n[k])) : "-"
 			s = (sp[k, 1] ~ /^[0-9]+$/) ? sprintf("%.0f", med(sp, k, n[k])) : "-"
-			printf "%-22s %3s %-22s %10d %21s %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", f[1], f[2], f[3], x,
+			printf "%-22s %3s %-23s %10d %21s %12d %10s %9s %11s %7s %13s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n", f[1], f[2], f[3], x,
 				sprintf("[%d, %d]", cil[k], cih[k]), med(ipi, k, n[k]),
 				ratio(k, f[1] SUBSEP f[2] SUBSEP "vmalloc"), ratio(k, f[1] SUBSEP f[2] SUBSEP "floor"),
 				ratio(k, f[1] SUBSEP f[2] SUBSEP "lazy_vmap"), p, s,

@@ -79,13 +79,14 @@ END {
 	print ""
 	# The goal: nodes' tree-lock contentions per op over ordered's, per
 	# round (both ran in the same round, back to back).
-	print "nodes / ordered, tree-lock (lazy_vmap_area_lock) contentions per op, per round: median [95% interval]:"
+	print "nodes / ordered (each nodes impl against lazy_vmap, mode ordered), tree-lock (lazy_vmap_area_lock)"
+	print "contentions per op, per round: median [95% interval]:"
 	for (q = 1; q <= nwi; q++) { split(wlim[q], g, SUBSEP)
-		if (g[2] != "lazy_vmap") continue
-		printf "%-14s %-37s", g[1], ""
+		if (g[2] !~ /^lazy_vmap:nodes/) continue
+		printf "%-14s %-37s", g[1], g[2]
 		for (i = 1; i <= nc; i++) {
-			a = cpu[i] SUBSEP g[1] SUBSEP "lazy_vmap"; b = cpu[i] SUBSEP g[1] SUBSEP "lazy_vmap:nodes"
-			ka = g[1] SUBSEP "lazy_vmap" SUBSEP "lazy_vmap_area_lock"; kb = g[1] SUBSEP "lazy_vmap:nodes" SUBSEP "lazy_vmap_area_lock"
+			a = cpu[i] SUBSEP g[1] SUBSEP "lazy_vmap"; b = cpu[i] SUBSEP g[1] SUBSEP g[2]
+			ka = g[1] SUBSEP "lazy_vmap" SUBSEP "lazy_vmap_area_lock"; kb = g[1] SUBSEP g[2] SUBSEP "lazy_vmap_area_lock"
 			m = nr[a] < nr[b] ? nr[a] : nr[b]; got = 0
 			for (j = 1; j <= m; j++) {
 				xa = ops[a, j] > 0 ? cont[cpu[i], ka, j] / ops[a, j] : 0

@@ -45,7 +45,7 @@ use crate::lazy_core::freetree::{nodes_needed, FreeTree, Node};
 use crate::lazy_core::hist::{Event, Latency};
 use crate::lazy_core::history::Bug;
 use crate::lazy_core::lazy::{
-    slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, Why, MAX_NODES,
+    slots_needed, AreaSlot, Env, Lazy, Mode, NodeLazy, NodePools, PoolDecay, Why, MAX_NODES,
 };
 use crate::oracle::{AliasOracle, Probed};
 use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, Unmapped};
@@ -311,6 +311,10 @@ impl Env for Arena {
 
     fn drain_stuck_rounds(&self) -> u64 {
         self.knobs.drain_stuck_rounds.load(Relaxed)
+    }
+
+    fn pool_decay(&self) -> PoolDecay {
+        self.knobs.pool_decay()
     }
 
     fn nr_nodes(&self) -> usize {

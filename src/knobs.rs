@@ -6,7 +6,7 @@
 //! written with the control lock held and stress stopped (see `sysfs`).
 
 use crate::lazy_core::history::Bug;
-use crate::lazy_core::lazy::{Mode, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS};
+use crate::lazy_core::lazy::{Mode, PoolDecay, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 /// What the armed check does when it finds `nr > lazy counter`.
@@ -94,6 +94,9 @@ pub(crate) struct Knobs {
     /// Rounds without progress after which a looping drain gives up
     /// (`drain_stuck`); 0: no bound.
     pub(crate) drain_stuck_rounds: AtomicU64,
+    /// How a threshold purge decays the node pools (`PoolDecay`, mode
+    /// `nodes`).
+    pub(crate) pool_decay: AtomicU8,
 }
 
 impl Knobs {
@@ -118,6 +121,7 @@ impl Knobs {
             purge_hold_areas: AtomicU64::new(HOLD_MAX_AREAS as u64),
             bug: AtomicU8::new(Bug::None as u8),
             drain_stuck_rounds: AtomicU64::new(DRAIN_STUCK_ROUNDS),
+            pool_decay: AtomicU8::new(PoolDecay::Wraps as u8),
         }
     }
 
@@ -127,6 +131,10 @@ impl Knobs {
 
     pub(crate) fn bug(&self) -> Bug {
         Bug::from_index(usize::from(self.bug.load(Relaxed)))
+    }
+
+    pub(crate) fn pool_decay(&self) -> PoolDecay {
+        PoolDecay::from_index(usize::from(self.pool_decay.load(Relaxed)))
     }
 
     pub(crate) fn on_race(&self) -> OnRace {

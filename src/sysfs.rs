@@ -14,7 +14,7 @@ use crate::knobs::*;
 use crate::lazy_core::blocks::VbMode;
 use crate::lazy_core::history::{Bug, HISTORY};
 use crate::lazy_core::lazy::Env;
-use crate::lazy_core::lazy::{Mode, Why};
+use crate::lazy_core::lazy::{Mode, PoolDecay, Why};
 use crate::lazy_core::parse;
 use crate::lazy_core::workload::{self, WORKLOADS};
 use crate::stress::Stress;
@@ -56,7 +56,7 @@ fn max_threads() -> u64 {
     4 * u64::from(cpu::online())
 }
 
-static KNOBS: [Knob; 28] = [
+static KNOBS: [Knob; 29] = [
     Knob {
         name: c_str!("stress"),
         mode: RW,
@@ -278,6 +278,16 @@ static KNOBS: [Knob; 28] = [
         store: Some(|s, buf| {
             let v = parse_u64(buf, 0, MAX_DRAIN_STUCK_ROUNDS)?;
             s.knobs.drain_stuck_rounds.store(v, Relaxed);
+            Ok(())
+        }),
+    },
+    Knob {
+        name: c_str!("pool_decay"),
+        mode: RW,
+        show: |s, b| writeln!(b, "{}", s.knobs.pool_decay().name()),
+        store: Some(|s, buf| {
+            let v = parse_name(buf, &PoolDecay::NAMES)? as u8;
+            s.knobs.pool_decay.store(v, Relaxed);
             Ok(())
         }),
     },

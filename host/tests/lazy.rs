@@ -9,7 +9,7 @@ use lazy_vmap_core::hist::{Event, Latency};
 use lazy_vmap_core::history::Bug;
 use lazy_vmap_core::lazy::{
     addr_to_node_id, slots_needed, AreaSlot, AreasBusy, Env, Lazy, Mode, NodeLazy, NodePools,
-    Stats, Why, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS,
+    PoolDecay, Stats, Why, DRAIN_STUCK_ROUNDS, HOLD_MAX_AREAS,
 };
 use lazy_vmap_core::parse::{parse_name, parse_u64, Invalid};
 use lazy_vmap_core::workload::{names, Busy, Ctx, Req, WORKLOADS};
@@ -81,6 +81,8 @@ struct StdEnv {
     /// `Env::bug` (an index of `Bug::ALL`) and `Env::drain_stuck_rounds`.
     bug: AtomicUsize,
     stuck_rounds: AtomicU64,
+    /// `Env::pool_decay` (an index of `PoolDecay::ALL`).
+    pool_decay: AtomicUsize,
 }
 
 /// One step of a purge as the environment saw it.
@@ -222,6 +224,10 @@ impl Env for StdEnv {
         self.stuck_rounds.load(Relaxed)
     }
 
+    fn pool_decay(&self) -> PoolDecay {
+        PoolDecay::from_index(self.pool_decay.load(Relaxed))
+    }
+
     fn nr_nodes(&self) -> usize {
         self.nodes.len()
     }
@@ -335,6 +341,7 @@ impl Arena {
             helpers_elsewhere: AtomicU64::new(0),
             bug: AtomicUsize::new(Bug::None as usize),
             stuck_rounds: AtomicU64::new(DRAIN_STUCK_ROUNDS),
+            pool_decay: AtomicUsize::new(0),
         };
         Arena {
             env,
@@ -1712,6 +1719,41 @@ fn nodes_pool_decay() {
     // areas given to the tree: none, here, since every purged area went to a pool.
     assert_eq!(a.lazy.stats.decay_holds.load(Relaxed), 4);
     assert_eq!(a.lazy.stats.purge_holds.load(Relaxed), 0);
+    a.assert_empty();
+}
+
+/// `PoolDecay::Quarter` (Baoquan He's 2025 `decay_va_pool_node()`): a threshold purge takes a
+/// quarter of each pool, rounded down, so a pool shorter than 4 keeps every area; a synchronous
+/// purge still empties them all.
+#[test]
+fn nodes_pool_decay_quarter() {
+    let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
+    a.env.pool_decay.store(PoolDecay::Quarter as usize, Relaxed);
+    let eights: Vec<u64> = (0..8).map(|_| alloc_on(&a, 0, 2, 1).unwrap()).collect();
+    let threes: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
+    for &s in eights.iter().chain(&threes) {
+        a.free(s);
+    }
+    assert_eq!(a.purge(false), 11);
+    assert_eq!(pool_len(&a, 0), 11);
+    // 8 -> 6, 3 -> 3 (6.12: 3 -> 0).
+    assert_eq!(a.purge(false), 0);
+    assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 2);
+    assert_eq!(a.lazy.pooled_areas(), 9);
+    // 6 -> 5, 3 -> 3; then 5 -> 4, 4 -> 3: the pools settle at 3 each.
+    for _ in 0..4 {
+        a.purge(false);
+    }
+    assert_eq!(a.lazy.pooled_areas(), 6);
+    // The three-page areas still come from the pool, not the tree.
+    let hits = a.lazy.stats.pool_hits.load(Relaxed);
+    let again: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
+    assert_eq!(a.lazy.stats.pool_hits.load(Relaxed), hits + 3);
+    for s in again {
+        a.free(s);
+    }
+    assert_eq!(a.purge(true), 3);
+    assert_eq!(a.lazy.pooled_areas(), 0);
     a.assert_empty();
 }
 

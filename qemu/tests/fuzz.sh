@@ -27,6 +27,7 @@ vb_mode 1 all-blocks free-list no-reset
 unmap_aliases_ms 1 0 10
 bug 1 none lazy-pte drain-loop vbq-lock vb-publish per-area-sub system-wq
 drain_stuck_rounds 1 0 100 1000
+pool_decay 1 wraps quarter
 nonlazy 0 0
 flush 1 off on
 purge 0 1
@@ -35,7 +36,7 @@ selftest 0'
 # The knobs nobody but root may write.
 ROOT_ONLY="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush
 	arena_mb lazy_max_pages mode on_race race_delay_us purge selftest vb_mode unmap_aliases unmap_aliases_ms
-	bug drain_stuck_rounds nonlazy"
+	bug drain_stuck_rounds pool_decay nonlazy"
 count() { echo $#; }
 NF=$(echo "$FUZZED" | wc -l) NR=$(count $ROOT_ONLY)
 # insmod 1, two per fuzzed knob (its RESULT line, missing or not), the

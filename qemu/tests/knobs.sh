@@ -5,14 +5,14 @@
 # shellcheck shell=sh disable=SC2086,SC2046 # busybox sh: lists split on purpose; knob names, numbers and fixed paths unquoted
 KNOBS="stress threads duration_ms workload target nr_pages busy_areas check_map check_tlb check_alias flush arena_mb \
 lazy_max_pages mode on_race race_delay_us purge selftest stats vb_mode unmap_aliases unmap_aliases_ms \
-bug drain_stuck_rounds nonlazy history"
+bug drain_stuck_rounds pool_decay nonlazy history"
 BAD_NUMBERS=15 BAD_NAMES=9
 set -- $KNOBS; nknobs=$#
-# Defaults: 10. Numeric knobs: 10, each 4 + BAD_NUMBERS checks, 2 of them
-# with a minimum of 1 (one more). Name knobs: 2 checks per value (33
-# values), BAD_NAMES per knob (7 knobs). unmap_aliases: 3, nonlazy: 3.
+# Defaults: 11. Numeric knobs: 10, each 4 + BAD_NUMBERS checks, 2 of them
+# with a minimum of 1 (one more). Name knobs: 2 checks per value (35
+# values), BAD_NAMES per knob (8 knobs). unmap_aliases: 3, nonlazy: 3.
 # The ABI file: 2.
-plan $((3 + nknobs + 2 + 10 + 10 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 33 + 7 * BAD_NAMES + 6 + 4 + 20 + 3 + 3 + 14 + 1 + 3))
+plan $((3 + nknobs + 2 + 11 + 10 * (4 + BAD_NUMBERS) + 2 + 9 + 6 + 2 * 35 + 8 * BAD_NAMES + 6 + 4 + 20 + 3 + 3 + 14 + 1 + 3))
 check "insmod inject_init_failure=1 refused without fault injection" \
 	fails insmod $LAZY_VMAP_KO inject_init_failure=1
 check "nothing left of the refused load" sh -c "[ ! -d $K ] && ! grep -q '^lazy_vmap ' /proc/modules"
@@ -53,6 +53,7 @@ check "default check_tlb 1" is check_tlb 1
 check "default check_alias 1" is check_alias 1
 check "default vb_mode all-blocks" is vb_mode all-blocks
 check "default bug none" is bug none
+check "default pool_decay wraps" is pool_decay wraps
 
 # Numeric knobs: NAME MIN MAX GOOD
 while read -r knob min max good; do
@@ -94,7 +95,7 @@ done
 for spec in "mode buggy drop-bugon purge-lock nodes ordered" "on_race warn bug count" \
 	"target vmalloc floor ram kram lazy_vmap" "flush off on" "vb_mode free-list no-reset all-blocks" \
 	"workload random_size long_busy_list full_fit fix_align random_size_align align_shift handoff fix_size" \
-	"bug lazy-pte drain-loop vbq-lock vb-publish per-area-sub system-wq none"; do
+	"bug lazy-pte drain-loop vbq-lock vb-publish per-area-sub system-wq none" "pool_decay quarter wraps"; do
 	set -- $spec; knob=$1; shift
 	for v in "$@"; do
 		check "$knob accepts $v" put $knob "$v\n"

@@ -56,7 +56,7 @@ use super::history::Bug;
 use super::sync::{smp_mb_after_atomic, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
 #[allow(unused_imports)]
-pub use nodes::{addr_to_node_id, NodeLazy, NodePools, MAX_NODES, POOL_SIZES, ZONE_PAGES};
+pub use nodes::{addr_to_node_id, NodeLazy, NodePools, PoolDecay, MAX_NODES, POOL_SIZES, ZONE_PAGES};
 
 #[path = "nodes.rs"]
 pub mod nodes;
@@ -324,6 +324,12 @@ pub trait Env: Sync {
     }
 
     // --- Mode `nodes` (see [`nodes`]) ---
+
+    /// How a threshold purge decays the pools. Default:
+    /// [`PoolDecay::Wraps`], 6.12's.
+    fn pool_decay(&self) -> PoolDecay {
+        PoolDecay::Wraps
+    }
 
     /// The CPU running the caller (`raw_smp_processor_id()`).
     fn this_cpu(&self) -> usize {

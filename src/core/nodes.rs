@@ -92,6 +92,38 @@ pub const ZONE_PAGES: u64 = 16;
 /// `MAX_VA_SIZE_PAGES`, 256).
 pub const POOL_SIZES: usize = 256;
 
+/// How a threshold purge decays a node's pools ([`Env::pool_decay`]; every
+/// other purge empties them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolDecay {
+    /// 6.12's `decay_va_pool_node()`: a quarter of each pool, rounded down,
+    /// but all of a pool shorter than four: its `n_decay` starts at 0 and the
+    /// loop's `if (!--n_decay) break;` wraps it instead of stopping.
+    Wraps,
+    /// Baoquan He's rework ("mm/vmalloc.c: optimize code in
+    /// decay_va_pool_node() a little bit", v2 of 2025-04-18), whose
+    /// `if (!n_decay--) break;` checks before it takes: a quarter, rounded
+    /// down, so a pool shorter than four keeps every area.
+    Quarter,
+}
+
+impl PoolDecay {
+    /// Every choice, in knob order.
+    pub const ALL: [PoolDecay; 2] = [PoolDecay::Wraps, PoolDecay::Quarter];
+    /// Knob names, in the order of [`PoolDecay::ALL`].
+    pub const NAMES: [&'static str; 2] = ["wraps", "quarter"];
+
+    /// The choice at `i` of [`PoolDecay::ALL`] (the first if out of range).
+    pub fn from_index(i: usize) -> PoolDecay {
+        *PoolDecay::ALL.get(i).unwrap_or(&PoolDecay::Wraps)
+    }
+
+    /// Its knob name.
+    pub fn name(self) -> &'static str {
+        PoolDecay::NAMES[self as usize]
+    }
+}
+
 /// The node of page `page` among `nodes` nodes: `(addr / zone) % nodes`.
 pub fn addr_to_node_id(page: u64, nodes: usize) -> usize {
     ((page / ZONE_PAGES) % nodes.max(1) as u64) as usize
@@ -494,9 +526,9 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
     }
 
     /// `decay_va_pool_node()`: moves pooled areas of `node` to the tree,
-    /// all of them when `full`, else a quarter of each pool, and all of a
-    /// pool shorter than four (6.12 counts `--n_decay` down from 0, which
-    /// wraps). In bounded holds of the pool lock: a whole pool is taken in
+    /// all of them when `full`, else a quarter of each pool, rounded down,
+    /// and with [`PoolDecay::Wraps`] (6.12) all of a pool shorter than four.
+    /// In bounded holds of the pool lock: a whole pool is taken in
     /// O(1), but a quarter is popped one area at a time, at most
     /// [`Env::hold_max_areas`] per hold (6.12 pops a quarter in one hold),
     /// with [`Env::resched`] between two holds. A pool's quarter is fixed
@@ -506,6 +538,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
             0 => u32::MAX,
             n => n.min(u32::MAX as usize) as u32,
         };
+        let wraps = env.pool_decay() == PoolDecay::Wraps;
         // The pool being decayed, and what is left of its quarter.
         let mut next = 0usize;
         let mut left: Option<u32> = None;
@@ -523,7 +556,7 @@ impl<S: Deref<Target = [AreaSlot]> + Sync> Lazy<S> {
                     let quarter = match left {
                         Some(q) => q,
                         None if pool.len == 0 => 0,
-                        None if full || pool.len < 4 => {
+                        None if full || (wraps && pool.len < 4) => {
                             decay.append(&self.slots, pool.take());
                             0
                         }
