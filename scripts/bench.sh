@@ -65,6 +65,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
 	params="BENCH_MS=${BENCH_MS:-1000} REPEATS=${REPEATS:-6} THREADS='1 2 4' BLOCK_THREADS='1 4' BUSY_SCALING=1 BUSY_AREAS=0"
 fi
+# IMPLS, WORKLOADS: a subset of the guest's lists (qemu/bench.sh), e.g.
+# IMPLS='lazy_vmap lazy_vmap:nodes vmalloc floor'.
+[ -n "${IMPLS:-}" ] && params="$params IMPLS='$IMPLS'"
+[ -n "${WORKLOADS:-}" ] && params="$params WORKLOADS='$WORKLOADS'"
 # ICOUNT=1: QEMU's -icount (guest.sh passes it on); the CSV says which clock.
 clock=tcg
 [ "${ICOUNT:-0}" = 1 ] && clock=icount
