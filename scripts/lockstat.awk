@@ -47,19 +47,25 @@ function per_round(c, w, i,    r, j, m, v, x) {
 END {
 	nc = 0; for (x in cp) cpu[++nc] = x + 0
 	for (i = 1; i <= nc; i++) for (j = i + 1; j <= nc; j++) if (cpu[j] < cpu[i]) { t = cpu[i]; cpu[i] = cpu[j]; cpu[j] = t }
-	print "Contentions per 10^6 ops, median [95% interval] over the rounds, at each vCPU count (threads = vCPUs):"
-	printf "%-14s %-16s %-20s", "workload", "impl", "lock class"
+	# Sorted by workload, impl, class; a class no run of that impl contended
+	# (every interval [0-0]) is left out, with its wait time.
+	for (q = 1; q <= n; q++) for (r = q + 1; r <= n; r++) if (order[r] < order[q]) { t = order[q]; order[q] = order[r]; order[r] = t }
+	print "Contentions per 10^6 ops, median [95% interval] over the rounds, at each vCPU count (threads = vCPUs);"
+	print "classes never contended left out:"
+	printf "%-14s %-24s %-22s", "workload", "impl", "lock class"
 	for (i = 1; i <= nc; i++) printf " %24s", "@" cpu[i] " vCPUs"
 	print ""
+	shown = 0
 	for (q = 1; q <= n; q++) { split(order[q], g, SUBSEP)
-		printf "%-14s %-16s %-20s", g[1], g[2], g[3]
-		for (i = 1; i <= nc; i++) printf " %24s", fc(cpu[i], order[q])
-		print "" }
+		line = sprintf("%-14s %-24s %-22s", g[1], g[2], g[3]); any = 0
+		for (i = 1; i <= nc; i++) { x = fc(cpu[i], order[q]); if (x != "0 [0-0]" && x != "-") any = 1; line = line sprintf(" %24s", x) }
+		if (!any) continue
+		print line; keep[++shown] = order[q] }
 	print ""
-	print "Wait time, us per 10^6 ops, median [95% interval]:"
-	for (q = 1; q <= n; q++) { split(order[q], g, SUBSEP)
-		printf "%-14s %-16s %-20s", g[1], g[2], g[3]
-		for (i = 1; i <= nc; i++) printf " %24s", fw(cpu[i], order[q])
+	print "Wait time, us per 10^6 ops, median [95% interval], of the same classes:"
+	for (q = 1; q <= shown; q++) { split(keep[q], g, SUBSEP)
+		printf "%-14s %-24s %-22s", g[1], g[2], g[3]
+		for (i = 1; i <= nc; i++) printf " %24s", fw(cpu[i], keep[q])
 		print "" }
 	print ""
 	print "Exact counts per 1000 ops, median [95% interval]: node-pool hits, tree-lock acquisitions, purges,"
@@ -68,12 +74,12 @@ END {
 	for (q = 1; q <= nwi; q++) { split(wlim[q], g, SUBSEP)
 		for (e = 1; e <= nm; e++) {
 			if (g[2] == "vmalloc" && rn[e] != "IPIs") continue
-			printf "%-14s %-16s %-20s", g[1], g[2], rn[e]
+			printf "%-14s %-24s %-22s", g[1], g[2], rn[e]
 			for (i = 1; i <= nc; i++) printf " %24s", e == 1 ? kop(cpu[i], g[1], g[2], ph) : e == 2 ? kop(cpu[i], g[1], g[2], tl) : \
 				e == 3 ? kop(cpu[i], g[1], g[2], pu) : e == 4 ? kop(cpu[i], g[1], g[2], fr) : kop(cpu[i], g[1], g[2], ip)
 			print "" }
 		if (g[2] == "vmalloc") continue
-		printf "%-14s %-16s %-20s", g[1], g[2], "IPIs/flush round"
+		printf "%-14s %-24s %-22s", g[1], g[2], "IPIs/flush round"
 		for (i = 1; i <= nc; i++) printf " %24s", per_round(cpu[i], g[1], g[2])
 		print "" }
 	print ""
@@ -83,7 +89,7 @@ END {
 	print "contentions per op, per round: median [95% interval]:"
 	for (q = 1; q <= nwi; q++) { split(wlim[q], g, SUBSEP)
 		if (g[2] !~ /^lazy_vmap:nodes/) continue
-		printf "%-14s %-37s", g[1], g[2]
+		printf "%-14s %-47s", g[1], g[2]
 		for (i = 1; i <= nc; i++) {
 			a = cpu[i] SUBSEP g[1] SUBSEP "lazy_vmap"; b = cpu[i] SUBSEP g[1] SUBSEP g[2]
 			ka = g[1] SUBSEP "lazy_vmap" SUBSEP "lazy_vmap_area_lock"; kb = g[1] SUBSEP g[2] SUBSEP "lazy_vmap_area_lock"

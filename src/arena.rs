@@ -52,7 +52,7 @@ use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, U
 use crate::sys::workqueue::OwnedQueue;
 use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::{AcqRel, Relaxed, Release}};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
 use kernel::workqueue::{new_work, Work, WorkItem};
@@ -190,6 +190,13 @@ pub(crate) struct Arena {
     /// A reference to this arena, lent to the drain work while active.
     #[pin]
     me: SpinLock<Option<Arc<Arena>>>,
+    /// The drain work is queued and has not started: the work's pending
+    /// bit, which `schedule_work()` tests and sets, kept here so that a
+    /// free past the threshold while the drain waits for a worker costs a
+    /// read, not the `me` lock and a reference (lock_stat, 8 vCPUs,
+    /// fix_size: 26,967 contentions of that lock per 10^6 ops, half the
+    /// tree lock's, before this).
+    drain_pending: AtomicBool,
 }
 
 kernel::impl_has_work! {
@@ -201,6 +208,9 @@ impl WorkItem for Arena {
 
     /// `drain_vmap_area_work()`, timed.
     fn run(this: Arc<Arena>) {
+        // As the workqueue clears the pending bit before it calls the
+        // work: a free from here on queues the drain again.
+        this.drain_pending.store(false, Release);
         let t0 = crate::sys::time::now_ns();
         if workqueue::on_bound_worker() {
             this.stats.drains_bound.fetch_add(1, Relaxed);
@@ -330,7 +340,13 @@ impl Env for Arena {
     }
 
     fn queue_drain(&self) -> bool {
+        // `schedule_work()` of a work already pending does nothing; a read
+        // first keeps the line shared while it is (then the test-and-set).
+        if self.drain_pending.load(Relaxed) || self.drain_pending.swap(true, AcqRel) {
+            return true;
+        }
         let Some(me) = self.me.lock().clone() else {
+            self.drain_pending.store(false, Release);
             return false;
         };
         // Already queued: this reference comes back and is dropped (the
@@ -482,6 +498,7 @@ impl Arena {
                 deferred,
                 nonlazy_pages: AtomicI64::new(0),
                 me <- new_spinlock!(None, "lazy_vmap_arena_me"),
+                drain_pending: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )?;
