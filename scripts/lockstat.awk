@@ -1,8 +1,9 @@
 # make bench LOCKSTAT=1's table (mawk: awk -F, -f stats.awk -f lockstat.awk
 # lockstat-ops.csv lockstat.csv; scripts/bench.sh writes both CSVs).
 # Per lock class and vCPU count: contentions and wait time per 10^6 ops,
-# the median over the rounds with its 95% interval; this module's node-pool
-# hits and tree-lock acquisitions per 1000 ops the same way; and the
+# the median over the rounds with its 95% interval; exact counts per 1000
+# ops (node-pool hits, tree-lock acquisitions, purges, flush rounds, IPIs)
+# and IPIs per flush round the same way; and the
 # issue's goal, nodes' tree-lock contentions per op over ordered's, taken
 # per round (both ran in it back to back) and summarised the same way.
 # make test checks it on canned CSVs worked by hand.
