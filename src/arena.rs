@@ -52,7 +52,10 @@ use crate::sys::pgtable::{drain_quarantine, Dispose, Mapped, PageTable, Stale, U
 use crate::sys::workqueue::OwnedQueue;
 use crate::sys::{cpu, debug, sync, workqueue};
 use crate::tlb;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::{AcqRel, Relaxed, Release}};
+use core::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU32, AtomicU64,
+    Ordering::{AcqRel, Relaxed, Release},
+};
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex, SpinLock};
 use kernel::workqueue::{new_work, Work, WorkItem};

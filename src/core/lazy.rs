@@ -56,7 +56,9 @@ use super::history::Bug;
 use super::sync::{smp_mb_after_atomic, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 use core::ops::{Deref, DerefMut};
 #[allow(unused_imports)]
-pub use nodes::{addr_to_node_id, NodeLazy, NodePools, PoolDecay, MAX_NODES, POOL_SIZES, ZONE_PAGES};
+pub use nodes::{
+    addr_to_node_id, NodeLazy, NodePools, PoolDecay, MAX_NODES, POOL_SIZES, ZONE_PAGES,
+};
 
 #[path = "nodes.rs"]
 pub mod nodes;
