@@ -1686,18 +1686,23 @@ fn nodes_pool_reuse() {
     a.assert_empty();
 }
 
+/// Node 0's pools filled by a threshold purge: eight areas of 2 pages, three of 3.
+fn pool_eight_and_three(a: &Arena) {
+    let eights: Vec<u64> = (0..8).map(|_| alloc_on(a, 0, 2, 1).unwrap()).collect();
+    let threes: Vec<u64> = (0..3).map(|_| alloc_on(a, 0, 3, 1).unwrap()).collect();
+    for &s in eights.iter().chain(&threes) {
+        a.free(s);
+    }
+    assert_eq!(a.purge(false), 11);
+    assert_eq!(pool_len(a, 0), 11);
+}
+
 /// 6.12's `decay_va_pool_node()`: a threshold purge decays a quarter of each pool (all of a pool
 /// shorter than 4), a synchronous one all; decayed areas go to the tree.
 #[test]
 fn nodes_pool_decay() {
     let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
-    let eights: Vec<u64> = (0..8).map(|_| alloc_on(&a, 0, 2, 1).unwrap()).collect();
-    let threes: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
-    for &s in eights.iter().chain(&threes) {
-        a.free(s);
-    }
-    assert_eq!(a.purge(false), 11);
-    assert_eq!(pool_len(&a, 0), 11);
+    pool_eight_and_three(&a);
     assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 0);
     // Another threshold purge: 8 -> 6 (a quarter), 3 -> 0 (shorter than 4). It needs a lazy area
     // to be counted, but decays either way.
@@ -1729,13 +1734,7 @@ fn nodes_pool_decay() {
 fn nodes_pool_decay_quarter() {
     let a = Arena::new(0x1000, 512, Mode::Nodes, NEVER);
     a.env.pool_decay.store(PoolDecay::Quarter as usize, Relaxed);
-    let eights: Vec<u64> = (0..8).map(|_| alloc_on(&a, 0, 2, 1).unwrap()).collect();
-    let threes: Vec<u64> = (0..3).map(|_| alloc_on(&a, 0, 3, 1).unwrap()).collect();
-    for &s in eights.iter().chain(&threes) {
-        a.free(s);
-    }
-    assert_eq!(a.purge(false), 11);
-    assert_eq!(pool_len(&a, 0), 11);
+    pool_eight_and_three(&a);
     // 8 -> 6, 3 -> 3 (6.12: 3 -> 0).
     assert_eq!(a.purge(false), 0);
     assert_eq!(a.lazy.stats.decayed_areas.load(Relaxed), 2);
