@@ -110,6 +110,25 @@ quiesced() {
 	put stress 0 && put purge 1 && snap && [ "$S_lazy_pages" = 0 ] && [ "$S_mapped_pages" = 0 ] &&
 		[ "$S_live_areas" = 0 ] && [ "$S_vb_blocks" = 0 ] && [ "$S_vb_dirty_pages" = 0 ]
 }
+# noflush_sees_stale: the self-test's negative control, `selftest
+# tlb-noflush`, seen to read a stale entry in one of up to 5 tries (each
+# line printed). A try can find none by chance: with PTI (no PCID under
+# TCG) a CPU that returns to user space between the warm-up read and the
+# check writes CR3, which drops every non-global entry, the stale one too
+# (CI 2026-12-03: pti-debug, "cpus=4 fresh=4 stale=0" once). A detector
+# that can see stale entries sees one within a few tries; a broken one in
+# none.
+noflush_sees_stale() {
+	_t=0
+	while [ $_t -lt 5 ]; do
+		_t=$((_t + 1))
+		put selftest tlb-noflush || return 1
+		read -r _r < $K/selftest
+		echo "# try $_t: $_r (negative control: the flush skipped)"
+		case $_r in *" stale=0"*) ;; *" stale="*) return 0 ;; esac
+	done
+	return 1
+}
 # The kernel's own purges, from its vmalloc:purge_vmap_area_lazy events, in
 # a trace instance of their own (its own buffer; only that event):
 # kpurge_begin before a run; kpurge_end after it prints "PURGES SPAN": the

@@ -25,9 +25,7 @@ set -- $(cat $K/selftest)
 echo "# $(cat $K/selftest)"
 check "tlb: all $cpus CPUs read the new page" [ "$2 $3 $4" = "cpus=$cpus fresh=$cpus stale=0" ]
 check "selftest tlb-noflush runs" put selftest tlb-noflush
-set -- $(cat $K/selftest)
-echo "# $(cat $K/selftest) (negative control: the flush skipped)"
-check "tlb-noflush: stale entries detected without the flush" [ "${4#stale=}" -gt 0 ]
+check "tlb-noflush: stale entries detected without the flush (within 5 tries)" noflush_sees_stale
 
 # Purges: 1-page areas, threshold 8, one thread: every union is far under
 # the 33 pages above which a round flushes everything anyway.
