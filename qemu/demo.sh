@@ -164,7 +164,7 @@ exhibit_run() {
 	[ "$2" = drain_stuck ] && put nonlazy 0
 	case $2 in
 	purge_counter_subs) p=$(d purges $p0); echo "$(( $(d $2 $s0) / (p + (p == 0)) ))/purge" ;;
-	drain_ns_max) echo "$(d drains_bound $b0)/$(d drains_run $r0)" ;;
+	drains_bound) echo "$(d drains_bound $b0)/$(d drains_run $r0)" ;;
 	*) d $2 $s0 ;;
 	esac
 	quiesced || echo "NOT QUIESCED" >&2
@@ -173,7 +173,6 @@ tail -n +2 $K/history | while read -r ex kernels intro fixed det; do
 	exhibit_load $ex
 	with=$(exhibit_run $ex $det)
 	without=$(exhibit_run none $det)
-	[ $det = drain_ns_max ] && det=drains_bound
 	printf "%-13s %-14s %-13s %-16s %-19s %11s %10s\n" $ex $kernels $intro $fixed $det "$with" "$without"
 done
 put bug none; put threads 4; put mode ordered; put target lazy_vmap; put nr_pages 1

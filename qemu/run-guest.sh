@@ -6,6 +6,9 @@
 #   --kernel PATH        bzImage (required)
 #   --module PATH        .ko copied to the guest as /lazy_vmap.ko ($LAZY_VMAP_KO; not loaded)
 #   --extra PATH         extra file copied into the guest's / (repeatable)
+#   --watch PATH         lv_watch.ko: loaded before the script; its report (the
+#                        worst timer lateness of any vCPU) ends the boot
+#                        ("@@LV_WATCH ...@@", and on the verdict line)
 #   --smp N              vCPUs (default 4)
 #   --mem SIZE           guest memory (default 1G)
 #   --timeout SEC        hard wall-clock limit for QEMU (default 300)
@@ -19,8 +22,15 @@
 #                        every vCPU; guest time counts instructions, 1 ns each: steady
 #                        figures of CPU work, where a TLB flush or an IPI costs only
 #                        its instructions); default 0
+#   --interactive        the console is this terminal (make shell): the script's
+#                        stdin is the keyboard; the log is still written
 #   --scan-log PATH      do not boot: judge an existing console log (for testing)
 #   --splat-re           do not boot: print the kernel-report regex (grep -E) and exit
+#
+# Guests at once: a boot first takes one of LV_GUESTS slots (default 2, one per
+# host core: docs/testing.md, "Load"), lock files in LV_SLOTS_DIR (default
+# /tmp/lazy_vmap-slots), shared by every run-guest.sh of the machine (make
+# test's chains, a fresh-check root's, another terminal's), and waits for one.
 #
 # Guest protocol: /init prints "@@LV_BEGIN@@", runs `sh /test.sh` (stdout+stderr on
 # the console), prints "@@LV_TAINT <n>@@" (n: /proc/sys/kernel/tainted after the
@@ -99,13 +109,15 @@ usage() { sed -n '/^# Usage:/,/^#   --splat-re/s/^# \{0,1\}//p' "$0" >&2; exit 6
 
 # ---- Options -------------------------------------------------------------------
 KERNEL='' MODULE='' SMP=4 MEM=1G TIMEOUT=300 APPEND='' LOG='' EXPECT_OOPS='' ACCEL=tcg
-SCAN_LOG='' EXTRAS=() ICOUNT=0
+SCAN_LOG='' EXTRAS=() ICOUNT=0 WATCH='' INTERACTIVE=0
+: "${LV_GUESTS:=2}" "${LV_SLOTS_DIR:=/tmp/lazy_vmap-slots}"
 parse_args() {
     while [ $# -gt 0 ]; do
         case "$1" in
             -h|--help) usage ;;
             --splat-re) echo "$SPLAT_RE"; exit 0 ;;
             --) shift; break ;;
+            --interactive) INTERACTIVE=1; shift; continue ;;
             --*) [ $# -ge 2 ] || die "$1 needs an argument" ;;
             *) break ;;
         esac
@@ -113,6 +125,7 @@ parse_args() {
             --kernel) KERNEL=$2 ;;
             --module) MODULE=$2 ;;
             --extra) EXTRAS+=("$2") ;;
+            --watch) WATCH=$2 ;;
             --smp) SMP=$2 ;;
             --mem) MEM=$2 ;;
             --timeout) TIMEOUT=$2 ;;
@@ -132,6 +145,7 @@ parse_args() {
     [ -f "$SCRIPT" ] || die "no such script: $SCRIPT"
     [ -f "$KERNEL" ] || die "--kernel PATH (bzImage) is required and must exist"
     [ -z "$MODULE" ] || [ -f "$MODULE" ] || die "no such module: $MODULE"
+    [ -z "$WATCH" ] || [ -f "$WATCH" ] || die "no such module: $WATCH"
     local f; for f in ${EXTRAS[@]+"${EXTRAS[@]}"}; do [ -f "$f" ] || die "no such file: $f"; done
     [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout takes whole seconds"
     command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
@@ -178,6 +192,7 @@ build_initramfs() {  # $1 = staging dir, $2 = output .cpio.gz
     printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
     cp "$SCRIPT" "$root/test.sh"
     [ -z "$MODULE" ] || cp "$MODULE" "$root/lazy_vmap.ko"
+    [ -z "$WATCH" ] || cp "$WATCH" "$root/lv_watch.ko"
     for f in ${EXTRAS[@]+"${EXTRAS[@]}"}; do cp "$f" "$root/"; done
     cat > "$root/init" <<EOF
 #!/bin/sh
@@ -192,9 +207,11 @@ export PATH=/bin:/sbin HOME=/root
 export LAZY_VMAP_KO=$ko
 export AS_NOBODY='$AS_NOBODY_CMD'
 cd /
+[ ! -f /lv_watch.ko ] || insmod /lv_watch.ko || echo "@@LV_WATCH not loaded@@"
 echo '$BEGIN_MARK'
 sh /test.sh
 rc=\$?
+[ ! -f /lv_watch.ko ] || echo "@@LV_WATCH \$(cat /sys/module/lv_watch/parameters/report 2>&1)@@"
 echo "@@LV_TAINT \$(cat /proc/sys/kernel/tainted)@@"
 echo "@@LV_EXIT \$rc@@"
 sync
@@ -212,6 +229,7 @@ show_script_output() {
         !on { if (index($0, begin)) on = 1; next }
         /@@LV_EXIT [0-9]+@@/ { sub(/@@LV_EXIT [0-9]+@@.*/, ""); if ($0 != "") print; exit }
         /@@LV_TAINT [0-9]*@@/ { sub(/@@LV_TAINT [0-9]*@@/, ""); if ($0 == "") next }
+        /@@LV_WATCH [^@]*@@/ { sub(/@@LV_WATCH [^@]*@@/, ""); if ($0 == "") next }
         /^<[0-9]+>\[ *[0-9]+\.[0-9]+\] / { next }
         { print; fflush() }'
 }
@@ -252,6 +270,17 @@ run_qemu() {
         1) [ "$ACCEL" = tcg ] || die "--icount 1 needs TCG"; icount=(-icount "shift=0,sleep=off") ;;
         *) die "--icount takes 0 or 1" ;;
     esac
+    if [ "$INTERACTIVE" = 1 ]; then
+        # The console on this terminal, raw, and into the log as well.
+        # --foreground: QEMU keeps the terminal (timeout would otherwise
+        # put it in a background process group, where reading stops it).
+        timeout --foreground --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
+            -accel "$ACCEL" -smp "$SMP" -m "$MEM" -no-user-config -nodefaults \
+            -kernel "$KERNEL" -initrd "$WORKDIR/initramfs.cpio.gz" -append "$cmdline" \
+            -display none -chardev "stdio,id=con,signal=off,logfile=$LOG" -serial chardev:con \
+            -monitor none -nic none -no-reboot || QEMU_RC=$?
+        return 0
+    fi
     timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 \
         -accel "$ACCEL" ${icount[@]+"${icount[@]}"} -smp "$SMP" -m "$MEM" -no-user-config -nodefaults \
         -kernel "$KERNEL" -initrd "$WORKDIR/initramfs.cpio.gz" -append "$cmdline" \
@@ -351,6 +380,27 @@ judge() {  # $1 = log, $2 = 1 if QEMU was killed by the timeout
     note "PASS: script exit 0, no kernel splat, taint $taint${flags:+ ($flags)} (log $log)"; return 0
 }
 
+# ---- Guest slots: at most LV_GUESTS guests at once on this machine -----------------
+SLOT='' SLOT_WAIT=''
+take_slot() {
+    local t0=$SECONDS i noted=0
+    [ "$LV_GUESTS" -gt 0 ] 2>/dev/null || die "LV_GUESTS must be a positive number"
+    mkdir -p "$LV_SLOTS_DIR"; chmod 1777 "$LV_SLOTS_DIR" 2>/dev/null || true
+    for ((;;)); do
+        for ((i = 1; i <= LV_GUESTS; i++)); do
+            exec 8>>"$LV_SLOTS_DIR/slot$i"
+            if flock -n 8; then
+                SLOT=$i
+                [ $((SECONDS - t0)) -eq 0 ] || SLOT_WAIT=$((SECONDS - t0))
+                return 0
+            fi
+            exec 8>&-
+        done
+        [ "$noted" = 1 ] || { note "waiting for a guest slot (LV_GUESTS=$LV_GUESTS busy)"; noted=1; }
+        sleep 1
+    done
+}
+
 # ---- Main ------------------------------------------------------------------------
 main() {
     parse_args "$@"
@@ -361,10 +411,12 @@ main() {
     WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/run-guest.XXXXXX")
     build_initramfs "$WORKDIR/root" "$WORKDIR/initramfs.cpio.gz"
     pick_accel
-    local t0=$SECONDS timed_out=0
+    take_slot
+    local t0=$SECONDS timed_out=0 watch
     run_qemu
     case "$QEMU_RC" in 124|137) timed_out=1 ;; esac
-    note "guest ran $((SECONDS - t0))s wall (accel $ACCEL$([ "$ICOUNT" = 1 ] && echo ", icount"), smp $SMP, mem $MEM)"
+    watch=$(grep -aoE '@@LV_WATCH [^@]*@@' "$LOG" | tail -n1 | sed 's/@@LV_WATCH \(.*\)@@/\1/' | tr -d '\r' || true)
+    note "guest ran $((SECONDS - t0))s wall (accel $ACCEL$([ "$ICOUNT" = 1 ] && echo ", icount"), smp $SMP, mem $MEM${SLOT_WAIT:+, waited ${SLOT_WAIT}s for slot $SLOT of $LV_GUESTS})${watch:+; vCPU wait: $watch}"
     judge "$LOG" "$timed_out" && exit 0 || exit $?
 }
 

@@ -6,6 +6,10 @@
 : "${BINDGEN_VERSION:=0.71.1}"
 : "${BINDGEN:=$CACHE/bindgen/bin/bindgen}"
 : "${LLVM_SUFFIX:=-19}"
+# The guest kernel: 6.12 (Debian 12's linux-source-6.12, the LTS) or 7.3
+# (linux-source-7.3 from trixie-backports), both built by the project.
+: "${KERNEL:=6.12}"
+export KERNEL
 # The rustup toolchain first in PATH has no rust-src; the kernel needs the
 # distribution's rustc (rustc-web) and its std sources.
 : "${KRUSTC:=/usr/bin/rustc}"

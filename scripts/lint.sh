@@ -20,15 +20,17 @@
 #                the source prints is described (the guest checks the keys
 #                printed at run time, and the directory, in qemu/tests/knobs.sh)
 #
-# Full outputs in out/lint/; the findings, one a line, in out/lint-findings.txt.
+# Full outputs in out/lint/<kernel tree>/, the findings, one a line, in its
+# findings.txt.
 #   scripts/lint.sh          (KDIR=... for another kernel tree)
 set -uo pipefail
 # shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 "$TOP/scripts/setup.sh" || die "lint: setup failed"
 KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || die "lint: no kernel tree"
-L=$TOP/out/lint
-FINDINGS=$TOP/out/lint-findings.txt
+# One directory per kernel tree: make test lints against 6.12 and 7.3 at once.
+L=$TOP/out/lint/$(basename "$KDIR")
+FINDINGS=$L/findings.txt
 rm -rf "$L"; mkdir -p "$L"; : >"$FINDINGS"
 cd "$TOP" || exit 1
 ABI=docs/ABI/testing/sysfs-kernel-lazy_vmap

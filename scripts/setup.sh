@@ -23,7 +23,7 @@ set -euo pipefail
 APT_PKGS=(linux-source-6.12 rustc-web rust-web-src clang-19 lld-19 llvm-19
 	  libclang-19-dev flex bison bc libelf-dev libssl-dev cpio dwarves kmod
 	  xz-utils qemu-system-x86 busybox-static make gcc libc6-dev binutils gzip
-	  gnuplot-nox rust-web-clippy rustfmt-web shellcheck python3 git
+	  gnuplot-nox rust-web-clippy rustfmt-web shellcheck python3 git tmux
 	  ca-certificates)
 # Extra packages a caller needs beside these (fresh-check: mmdebstrap).
 APT_PKGS+=("$@")

@@ -1,9 +1,23 @@
 #!/usr/bin/env bash
 # make test: host tests (cargo test, loom), the judge's own test, the lints
-# (scripts/lint.sh), module build checks, guest KTAP suites, the expected-oops run, make bench QUICK=1,
-# and on the debug kernel fault injection, fuzzing, the stale-TLB suite and
-# a short soak (SKIP_DEBUG=1 skips those, for a quick local loop; CI runs
-# everything). Ends with "N passed, N failed".
+# (scripts/lint.sh) against each kernel, module build checks, every guest
+# KTAP suite on each normal kernel (KERNELS, default "6.12 7.3"), the
+# expected-oops runs (the seeds' BUG, the hung drain, the stall hooks),
+# make bench QUICK=1, on the debug kernel (6.12's) fault injection, fuzzing,
+# the stale-TLB, alias, blocks, workloads and history suites and a short
+# soak (SKIP_DEBUG=1 skips those), and make fresh-check (SKIP_FRESH=1 skips
+# it). Ends with "N passed, N failed".
+#
+# Scheduling (docs/testing.md, "Load"): everything after the module builds
+# is a job, and the jobs run in LV_GUESTS lanes (default 2, one per host
+# core), each lane one job after another, so at most LV_GUESTS guests (or
+# CPU-bound host jobs) run at once and no guest waits on the host long
+# enough to trip a detector. Jobs are put into lanes longest first, each
+# into the lane that is free soonest, by the time each took in this
+# machine's last run ($CACHE/test-times; a built-in estimate before that).
+# The plan is printed when the run starts; a table of each job's wall and
+# CPU time and the worst wait any of its vCPUs saw (lv_watch), with the
+# critical path, when it ends.
 #
 # Every result is also written to one KTAP document, out/test/ktap.txt: a
 # subtest per suite (host, loom, judge, each guest suite, and "make" for the
@@ -15,251 +29,250 @@ set -uo pipefail
 # shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 T=$TOP/out/test
-rm -rf "$T"; mkdir -p "$T"
-PASSED=0
-FAILED=0
-MAKE_N=0
-: >"$T/make.results"
-# pass/fail DESC: one check of this script's own (the "make" suite).
-pass() { PASSED=$((PASSED + 1)); MAKE_N=$((MAKE_N + 1)); echo "ok $MAKE_N - $*" | tee -a "$T/make.results"; }
-fail() { FAILED=$((FAILED + 1)); MAKE_N=$((MAKE_N + 1)); echo "not ok $MAKE_N - $*" | tee -a "$T/make.results"; }
-SUITES=()
-# clock VAR: the time now and the CPU time of this shell's finished
-# children so far, into VAR; took CLOCK: what passed since, as "W s, cpu C
-# s" (the CPU time of every process of the step that was waited for: guest
-# suites are CPU-bound under TCG, and this machine has 2 cores). Both run in
-# the calling shell (no $(...)), whose children they count.
-TCK=$(getconf CLK_TCK)
-clock() { local f; read -r -a f </proc/$BASHPID/stat; printf -v "$1" '%s:%s' "$EPOCHSECONDS" $((f[15] + f[16])); }
-took() {
-	local f; read -r -a f </proc/$BASHPID/stat
-	echo "$((EPOCHSECONDS - ${1%%:*})) s, cpu $(((f[15] + f[16] - ${1#*:}) / TCK)) s"
-}
-t_start=""; clock t_start
+KUNIT=
+# shellcheck source=ktap-lib.sh
+. "$TOP/scripts/ktap-lib.sh"
 
-# mmdebstrap: for the fresh root below.
 "$TOP/scripts/setup.sh" mmdebstrap || { echo "error: test: setup failed (above)" >&2; echo "0 passed, 1 failed"; exit 1; }
-KDIR=${KDIR:-$("$TOP/scripts/build-kernel.sh")} || { echo "error: test: the guest kernel does not build (above)" >&2; echo "0 passed, 1 failed"; exit 1; }
-export KDIR
+# The normal kernels every guest suite runs on, and the debug kernel
+# (6.12's: KASAN, kmemleak and fault injection find memory errors, which do
+# not depend on the kernel's version; docs/testing.md says why not 7.3's).
+: "${KERNELS:=6.12 7.3}"
+declare -A KD KO
+for k in $KERNELS; do
+	KD[$k]=$(KERNEL=$k "$TOP/scripts/build-kernel.sh") ||
+		{ echo "error: test: the $k guest kernel does not build (above)" >&2; echo "0 passed, 1 failed"; exit 1; }
+done
+first_kernel=${KERNELS%% *}
+export KDIR=${KD[$first_kernel]}
 KUNIT=$KDIR/tools/testing/kunit/kunit.py
-
-# The README's `make run` on a Debian 12 that has nothing (make
-# fresh-check): a clean root, its packages, bindgen, the module and the demo,
-# the guest kernel shared from the cache. Mostly downloads and one guest, so
-# it runs in the background beside the suites; counted at the end.
-FRESH_PID=''
-if [ "${SKIP_FRESH:-0}" = 1 ]; then
-	say "test: SKIP_FRESH=1: the fresh-root check skipped"
-else
-	say "test: make fresh-check (a clean Debian 12 root, in the background)"
-	( clock t0; "$TOP/scripts/fresh-check.sh" >"$T/fresh.out" 2>&1; echo $? >"$T/fresh.rc"; took "$t0" >"$T/fresh.took" ) &
-	FRESH_PID=$!
-fi
-
-# guest_line LOG: the KTAP lines of a script's output.
-guest_line() { grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$1"; }
-
-# ktap_of_cargo LOG: cargo test's output as KTAP, the plan being the sum of
-# its "running N tests" lines.
-ktap_of_cargo() {
-	awk '/^running [0-9]+ tests?$/ { plan += $2 }
-		/^test .* \.\.\. (ok|FAILED|ignored)$/ {
-			n++; r = $NF; name = $2
-			if (r == "ok") line[n] = "ok " n " - " name
-			else if (r == "ignored") line[n] = "ok " n " - " name " # SKIP ignored"
-			else line[n] = "not ok " n " - " name }
-		END { print "KTAP version 1"; print "1.." plan + 0; for (i = 1; i <= n; i++) print line[i] }' "$1"
-}
-
-# kunit_counts FILE: "PASSED FAILED" as the kernel's KTAP parser counts them
-# (nothing if it cannot parse the file within 60 s).
-kunit_counts() {
-	timeout 60 python3 "$KUNIT" parse "$1" 2>&1 | tr -d '\r' |
-		sed -n 's/.*Ran [0-9]* tests\{0,1\}: \(.*\)$/\1/p' | tail -1 |
-		awk -F', ' '{ p = 0; f = 0
-			for (i = 1; i <= NF; i++) { split($i, kv, ": "); if (kv[1] == "passed") p = kv[2]
-				else if (kv[1] == "failed" || kv[1] == "crashed" || kv[1] == "errors") f += kv[2] }
-			print p + 0, f + 0 }'
-}
-
-# suite NAME KTAP_FILE: counts the suite's results, checks them against its
-# plan and against kunit.py's reading, and queues it for the document.
-suite() {
-	local name=$1 k=$2 plan p f s kp
-	plan=$(sed -n '2s/^1\.\.\([0-9][0-9]*\)$/\1/p' "$k")
-	p=$(grep -cE '^ok [0-9]+ ' "$k"); s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$k")
-	f=$(grep -cE '^not ok [0-9]+ ' "$k")
-	p=$((p - s))
-	PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-	grep -E '^not ok [0-9]+ ' "$k" | sed "s/^/# $name: /"
-	echo "# $name: $p passed, $f failed$( [ "$s" -gt 0 ] && echo ", $s skipped") of plan ${plan:-missing}"
-	if [ "$(head -1 "$k")" != "KTAP version 1" ] || [ -z "$plan" ]; then
-		fail "$name: KTAP header then plan first (got: $(head -2 "$k" | tr '\n' ' '))"
-	elif [ $((p + f + s)) -ne "$plan" ]; then
-		fail "$name: $((p + f + s)) results for the plan 1..$plan"
-	else
-		pass "$name: $plan results for the plan 1..$plan"
-	fi
-	kp=$(kunit_counts "$k")
-	if [ "$kp" = "$p $f" ]; then pass "$name: kunit.py parse counts $p passed, $f failed"
-	else fail "$name: kunit.py parse counts '${kp:-nothing}', we count '$p $f'"; fi
-	SUITES+=("$name:$k")
-}
-
-# guest_suite NAME LOG RC: a guest suite's KTAP lines out of its console
-# output, and the harness verdict (script exit, no kernel report, taint).
-guest_suite() {
-	local name=$1 log=$2 rc=$3 k=$T/$1.ktap
-	grep -E '^(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$' "$log" >"$k"
-	suite "$name" "$k"
-	if [ "$rc" -eq 0 ]; then pass "$name: harness verdict PASS ($(grep 'run-guest: guest ran' "$log" | sed 's/run-guest: //'))"
-	else fail "$name: harness verdict: $(grep 'run-guest: FAIL' "$log" | tail -1)"; fi
-}
-
-# The debug kernel (KASAN, kmemleak, DEBUG_VM, DEBUG_PAGEALLOC + page
-# poisoning, SLUB debugging, fault injection): fault injection, interface
-# fuzzing, the stale-TLB suite (flush off must not corrupt anything), pti,
-# the no-alias oracle and the vmap blocks, every workload, and a short soak
-# run in the background, in two chains of one guest after the other (fault,
-# tlb, pti, blocks; fuzz, alias, workloads, the soak), while the host tests and the
-# normal kernel's guests run; the two chains take about as long, and with
-# loom the 2 cores stay busy to the end (each step prints its wall and CPU
-# time). Their results are counted at the end, in order.
-DEBUG_PIDS=''
-debug_chain() {  # SUITE... [soak]
-	local t t0 extra
-	for t in "$@"; do
-		[ "$t" = soak ] && continue
-		clock t0
-		# debug_pagealloc flushes the local TLB at every page allocation
-		# and free (__kernel_map_pages), which wipes the stale entries the
-		# tlb suite's negative control must leave; page poisoning, SLUB
-		# debugging and KASAN stay on to catch what a stale write corrupts.
-		# The same for the no-alias oracle's controls (alias, blocks).
-		case $t in
-		tlb | alias | blocks) extra=(--append debug_pagealloc=off) ;;
-		pti) extra=(--append "debug_pagealloc=off pti=on") ;;
-		*) extra=() ;;
-		esac
-		env -u KDIR DEBUG=1 "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --mem 2G --timeout 2100 \
-			--log "$TOP/out/guest/$t-debug.log" "${extra[@]}" >"$T/guest-$t-debug.out" 2>&1
-		echo $? >"$T/guest-$t-debug.rc"; took "$t0" >"$T/guest-$t-debug.took"
-	done
-	[ "${*: -1}" = soak ] || return 0
-	clock t0
-	env -u KDIR SOAK_OPS=60000 DELAY_OPS=3000 CYCLE_S=2 "$TOP/scripts/soak.sh" >"$T/soak.out" 2>&1
-	echo $? >"$T/soak.rc"; took "$t0" >"$T/soak.took"
-}
+KVARIANTS=$KERNELS
 if [ "${SKIP_DEBUG:-0}" = 1 ]; then
-	say "test: SKIP_DEBUG=1: debug-kernel tests skipped"
-elif say "test: debug kernel (DEBUG=1; cold build ~20 min, cached after)"
-	dk=$(env -u KDIR DEBUG=1 "$TOP/scripts/build-kernel.sh"); then
-	pass "debug kernel builds ($dk)"
-	# Build its module now, in the foreground: the background chain must
-	# not race the normal kernel's build for the apt/cargo setup.
-	if env -u KDIR DEBUG=1 "$TOP/scripts/build-module.sh" >"$T/module-debug.log" 2>&1; then
-		pass "module builds against the debug kernel"
-		say "test: debug-kernel suites (fault, fuzz, tlb, pti, alias, blocks, history, workloads, soak) start in the background"
-		debug_chain fault tlb pti blocks history &
-		DEBUG_PIDS="$!"
-		debug_chain fuzz alias workloads soak &
-		DEBUG_PIDS="$DEBUG_PIDS $!"
-	else
-		fail "module builds against the debug kernel (see $T/module-debug.log)"
-	fi
+	say "test: SKIP_DEBUG=1: debug-kernel suites skipped"
+elif KD[debug]=$(KERNEL=6.12 DEBUG=1 "$TOP/scripts/build-kernel.sh"); then
+	pass "debug kernel builds (${KD[debug]})"
+	KVARIANTS+=" debug"
 else
 	fail "debug kernel builds"
 fi
 
-say "test: host tests (cargo test)"
-clock t0; log=$T/host.log
-(cd "$TOP/host" && cargo test --release) >"$log" 2>&1 || fail "host tests build and run (see $log)"
-ktap_of_cargo "$log" >"$T/host.ktap"; suite host "$T/host.ktap"; echo -n "# host: "; took "$t0"
 
-# loom: a host-only, CPU-bound model check, in the background at a lower
-# priority, so that it takes what the guests leave of the 2 cores instead of
-# holding up the guest suites (under TCG every guest is CPU-bound; a guest
-# that loses its CPU also keeps its other vCPUs spinning on IPIs they cannot
-# answer). Counted at the end. Two processes of one test thread each (nodes
-# and buggy, the rest): the model threads map and unmap a stack per
-# execution, and two test threads of one process contend on its mmap lock
-# and shoot down each other's TLB (one process, 2 threads: 243 CPU-s in
-# 152 s; 1 thread: 121 CPU-s in 123 s).
-say "test: loom model check of the lazy purge (in the background)"
-(
-	clock t0
-	cd "$TOP/host" || exit 1
-	export RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom
-	loom() { nice -n 10 cargo test --release --test loom -- --test-threads=1 "$@"; }
-	r=1
-	if nice -n 10 cargo test --release --test loom --no-run >"$T/loom.log" 2>&1; then
-		loom nodes buggy >"$T/loom.1.log" 2>&1 &
-		loom --skip nodes --skip buggy >"$T/loom.2.log" 2>&1; r=$?
-		wait $! || r=1
-		cat "$T/loom.1.log" "$T/loom.2.log" >>"$T/loom.log"
-	fi
-	echo "$r" >"$T/loom.rc"; took "$t0" >"$T/loom.took"
-) &
-LOOM_PID=$!
 
 say "test: setup against stand-ins (scripts/test-setup.sh)"
-clock t0
 "$TOP/scripts/test-setup.sh" >"$T/setup.log" 2>&1 || true
-guest_line "$T/setup.log" >"$T/setup.ktap"; suite setup "$T/setup.ktap"; echo -n "# setup: "; took "$t0"
+guest_line "$T/setup.log" >"$T/setup.ktap"; suite setup "$T/setup.ktap"
 
 say "test: the judge (run-guest.sh --scan-log on canned console logs)"
 "$TOP/scripts/test-judge.sh" >"$T/judge.log" 2>&1 || true
 guest_line "$T/judge.log" >"$T/judge.ktap"; suite judge "$T/judge.ktap"
 
-say "test: lints (scripts/lint.sh: rustfmt, clippy, checkpatch, shellcheck, the ABI file)"
-clock t0
-"$TOP/scripts/lint.sh" >"$T/lint.log" 2>&1 || true
-guest_line "$T/lint.log" >"$T/lint.ktap"; suite lint "$T/lint.ktap"; echo -n "# lint: "; took "$t0"
-
-say "test: module build"
-log=$T/module.log
-if ko=$("$TOP/scripts/build-module.sh" 2>"$log") && [ -f "$ko" ]; then
-	pass "module builds against $KDIR"
-	if grep -qE "warning|error" "$log"; then fail "module builds without warnings (see $log)"
-	else pass "module builds without warnings"; fi
-	info=$(/sbin/modinfo "$ko" 2>/dev/null || modinfo "$ko")
-	if grep -q "^license: *GPL" <<<"$info" && grep -q "^name: *lazy_vmap" <<<"$info"; then
-		pass "modinfo: name lazy_vmap, license GPL"
-	else fail "modinfo: name lazy_vmap, license GPL"; fi
-else
-	fail "module builds against $KDIR (see $log)"
-fi
-
-# Guest suites: each script's KTAP (plan first), its count against its plan,
-# kunit.py's reading, and the harness verdict. The pti suite boots with
-# page table isolation forced on (qemu64 is not affected by Meltdown).
-for t in knobs workloads lazy race tlb latency trace nodes pti alias blocks history; do
-	say "test: guest $t"
-	clock t0; log=$T/guest-$t.out
-	extra=(); [ "$t" = pti ] && extra=(--append pti=on)
-	# history's clean run may take 10 minutes on a loaded machine.
-	to=600; [ "$t" = history ] && to=1200
-	"$TOP/scripts/guest.sh" "$TOP/qemu/tests/$t.sh" --timeout $to "${extra[@]}" >"$log" 2>&1
-	guest_suite "$t" "$log" "$?"; echo -n "# $t: "; took "$t0"
+# The module (and the harness's lv_watch.ko beside it) against each kernel,
+# once, before their guests run side by side.
+for k in $KVARIANTS; do
+	say "test: module build against $k"
+	log=$T/module-$k.log
+	dbg=0; [ "$k" = debug ] && dbg=1
+	if ko=$(KDIR=${KD[$k]} DEBUG=$dbg "$TOP/scripts/build-module.sh" 2>"$log") && [ -f "$ko" ]; then
+		KO[$k]=$ko
+		pass "module builds against $k (${KD[$k]})"
+		if grep -qE "warning|error" "$log"; then fail "module builds against $k without warnings (see $log)"
+		else pass "module builds against $k without warnings"; fi
+		info=$(/sbin/modinfo "$ko" 2>/dev/null || modinfo "$ko")
+		if grep -q "^license: *GPL" <<<"$info" && grep -q "^name: *lazy_vmap" <<<"$info" &&
+			grep -q "^author: *lazy_vmap developers" <<<"$info" && [ -f "$(dirname "$ko")/lv_watch.ko" ]; then
+			pass "modinfo ($k): name lazy_vmap, license GPL, author; lv_watch.ko built beside it"
+		else fail "modinfo ($k): name lazy_vmap, license GPL, author; lv_watch.ko built beside it"; fi
+	else
+		fail "module builds against $k (see $log)"
+	fi
 done
 
-say "test: the seeds' BUG on demand (make run-oops)"
-log=$T/oops.out
-if "$TOP/scripts/guest.sh" "$TOP/qemu/tests/oops.sh" --timeout 300 \
-	--expect-oops 'kernel BUG at .*shim\.c' >"$log" 2>&1; then
-	pass "buggy + on_race=bug: the guest dies in the seeds' BUG"
-else
-	fail "buggy + on_race=bug: expected kernel BUG (see $log)"
+# ---- The jobs ---------------------------------------------------------------
+# job ID KIND EST ARG...: one unit of work for a lane; EST (s) is the
+# built-in estimate, replaced by this machine's last measured time.
+JOBS=()
+declare -A J_KIND J_ARGS J_EST
+job() {
+	local id=$1 kind=$2 est=$3; shift 3
+	JOBS+=("$id"); J_KIND[$id]=$kind; J_EST[$id]=$est; J_ARGS[$id]="$*"
+}
+TIMES=$CACHE/test-times
+est_of() {
+	local t; t=$(awk -v id="$1" '$1 == id { t = $2 } END { print t }' "$TIMES" 2>/dev/null)
+	echo "${t:-${J_EST[$1]}}"
+}
+job host host 150
+job loom loom 420
+for k in $KERNELS; do
+	[ -n "${KO[$k]:-}" ] || continue
+	sfx=""; [ "$k" = "$first_kernel" ] || sfx="-$k"
+	job "lint$sfx" lint 90 "$k"
+	# Built-in estimates: 6.12, one guest per core (2026-12-07).
+	for t in knobs:70 workloads:240 lazy:60 race:110 tlb:130 latency:80 trace:100 nodes:110 pti:90 alias:100 blocks:100 history:300; do
+		job "${t%%:*}$sfx" guest "${t#*:}" "$k" "${t%%:*}"
+	done
+	job "oops$sfx" expect 60 "$k" oops 'kernel BUG at .*shim\.c'
+	job "history-hung$sfx" expect 60 "$k" history-hung 'INFO: task .*:[0-9]+ blocked for more than [0-9]+ seconds'
+	job "stall-rcu$sfx" expect 60 "$k" stall-rcu 'rcu: INFO: rcu_preempt (self-)?detected stall'
+done
+if [ -n "${KO[6.12]:-}" ]; then
+	job shell shell 60 6.12
+	job "stall-spin" expect 60 6.12 stall-spin 'watchdog: BUG: soft lockup - CPU#[0-9]+ stuck|rcu: INFO: rcu_preempt (self-)?detected stall'
+	job bench bench 200
 fi
+if [ -n "${KO[debug]:-}" ]; then
+	for t in fault:900 fuzz:300 tlb:250 alias:150 blocks:150 workloads:500 history:250; do
+		job "${t%%:*}-debug" guest "${t#*:}" debug "${t%%:*}"
+	done
+	job soak soak 500
+fi
+[ "${SKIP_FRESH:-0}" = 1 ] || job fresh fresh 600
 
-say "test: the drain loop with its bound off: the hung-task detector sees it"
-log=$T/history-hung.out
-if "$TOP/scripts/guest.sh" "$TOP/qemu/tests/history-hung.sh" --timeout 300 \
-	--expect-oops 'INFO: task .*:[0-9]+ blocked for more than [0-9]+ seconds' >"$log" 2>&1; then
-	pass "drain-loop, drain_stuck_rounds 0: the kernel's hung-task detector reports the spinning drain"
-else
-	fail "drain-loop, drain_stuck_rounds 0: expected a hung-task report (see $log)"
-fi
+# run_job ID: runs one job; its output, exit status and times under $T/ID.*.
+run_job() {
+	local id=$1 kind=${J_KIND[$1]} t0 k s re extra=() dbg=0
+	read -r -a a <<<"${J_ARGS[$id]}"
+	clock t0; echo "$EPOCHSECONDS" >"$T/$id.start"
+	case $kind in
+	host) (cd "$TOP/host" && cargo test --release) ;;
+	lint) KDIR=${KD[${a[0]}]} "$TOP/scripts/lint.sh" ;;
+	loom)
+		# A host-only, CPU-bound model check, one test thread (the model
+		# threads map and unmap a stack per execution; two test threads of
+		# one process contend on its mmap lock).
+		(cd "$TOP/host" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+			cargo test --release --test loom -- --test-threads=1) ;;
+	guest | expect)
+		k=${a[0]} s=${a[1]}
+		[ "$k" = debug ] && dbg=1
+		case $k:$s in
+		# debug_pagealloc flushes the local TLB at every page allocation
+		# and free (__kernel_map_pages), which wipes the stale entries the
+		# tlb suite's negative control must leave; page poisoning, SLUB
+		# debugging and KASAN stay on to catch what a stale write corrupts.
+		# The same for the no-alias oracle's controls (alias, blocks).
+		debug:tlb | debug:alias | debug:blocks) extra=(--append debug_pagealloc=off --mem 2G) ;;
+		debug:*) extra=(--mem 2G) ;;
+		*:pti) extra=(--append pti=on) ;;
+		esac
+		if [ "$kind" = expect ]; then
+			re=${J_ARGS[$id]#* * }
+			extra+=(--timeout 300 --expect-oops "$re")
+		elif [ "$k" = debug ]; then extra+=(--timeout 2100)
+		elif [ "$s" = history ]; then extra+=(--timeout 1200)
+		else extra+=(--timeout 600); fi
+		KDIR=${KD[$k]} KO=${KO[$k]} DEBUG=$dbg "$TOP/scripts/guest.sh" "$TOP/qemu/tests/$s.sh" \
+			--log "$TOP/out/guest/$id.log" "${extra[@]}" ;;
+	shell) KDIR=${KD[6.12]} KO=${KO[6.12]} "$TOP/scripts/test-shell.sh" ;;
+	bench) KDIR=${KD[6.12]} KO=${KO[6.12]} QUICK=1 "$TOP/scripts/bench.sh" ;;
+	soak) KDIR=${KD[debug]} KO=${KO[debug]} SOAK_OPS=60000 DELAY_OPS=3000 CYCLE_S=2 "$TOP/scripts/soak.sh" ;;
+	fresh) "$TOP/scripts/fresh-check.sh" ;;
+	esac >"$T/$id.out" 2>&1
+	echo $? >"$T/$id.rc"; took "$t0" >"$T/$id.took"; echo "$EPOCHSECONDS" >"$T/$id.end"
+}
+
+# Lanes: longest first, each job into the lane that is free soonest.
+LANES=${LV_GUESTS:-2}
+declare -A LANE_OF LANE_LOAD
+for ((l = 1; l <= LANES; l++)); do LANE_LOAD[$l]=0; done
+mapfile -t ORDER < <(for id in "${JOBS[@]}"; do echo "$(est_of "$id") $id"; done | sort -k1,1nr -k2 | awk '{ print $2 }')
+for id in "${ORDER[@]}"; do
+	best=1
+	for ((l = 2; l <= LANES; l++)); do [ "${LANE_LOAD[$l]}" -lt "${LANE_LOAD[$best]}" ] && best=$l; done
+	LANE_OF[$id]=$best; LANE_LOAD[$best]=$((LANE_LOAD[$best] + $(est_of "$id")))
+done
+span=0; for ((l = 1; l <= LANES; l++)); do [ "${LANE_LOAD[$l]}" -gt "$span" ] && span=${LANE_LOAD[$l]}; done
+{
+	echo "== make test: the plan (kernels: $KVARIANTS; $LANES lanes, one job at a time each; times from $([ -s "$TIMES" ] && echo "this machine's last run" || echo "built-in estimates")) =="
+	for ((l = 1; l <= LANES; l++)); do
+		printf 'lane %d (%d s):' "$l" "${LANE_LOAD[$l]}"
+		for id in "${ORDER[@]}"; do [ "${LANE_OF[$id]}" = "$l" ] && printf ' %s(%s)' "$id" "$(est_of "$id")"; done
+		echo
+	done
+	echo "expected: about $(( (EPOCHSECONDS - ${t_start%%:*} + span + 59) / 60 )) min in all, $(( (span + 59) / 60 )) min of it in the lanes"
+} | tee "$T/plan.txt" >&2
+
+lane() {
+	local l=$1 id
+	for id in "${ORDER[@]}"; do
+		[ "${LANE_OF[$id]}" = "$l" ] || continue
+		say "test: [lane $l] $id ($(est_of "$id") s expected)"
+		run_job "$id"
+		say "test: [lane $l] $id done: exit $(cat "$T/$id.rc"), $(cat "$T/$id.took")"
+	done
+}
+LANE_PIDS=()
+for ((l = 1; l <= LANES; l++)); do lane "$l" & LANE_PIDS+=($!); done
+# A heartbeat while the lanes run.
+( while sleep 60; do
+	run=$(for id in "${JOBS[@]}"; do [ -f "$T/$id.start" ] && [ ! -f "$T/$id.end" ] && printf '%s ' "$id"; done)
+	ndone=$(find "$T" -name '*.end' | wc -l)
+	say "test: $(( (EPOCHSECONDS - ${t_start%%:*}) / 60 )) min: $ndone of ${#JOBS[@]} jobs done; running: ${run:-none}"
+done ) &
+BEAT=$!
+wait "${LANE_PIDS[@]}"
+kill "$BEAT" 2>/dev/null
+
+# ---- Accounting, in plan order ------------------------------------------------
+for id in "${JOBS[@]}"; do
+	rc=$(cat "$T/$id.rc" 2>/dev/null || echo 99)
+	read -r -a a <<<"${J_ARGS[$id]}"
+	case ${J_KIND[$id]} in
+	host)
+		[ "$rc" = 0 ] || fail "host tests build and run (see $T/host.out)"
+		ktap_of_cargo "$T/host.out" >"$T/host.ktap"; suite host "$T/host.ktap" ;;
+	loom)
+		[ "$rc" = 0 ] || fail "loom tests build and run (see $T/loom.out)"
+		ktap_of_cargo "$T/loom.out" >"$T/loom.ktap"; suite loom "$T/loom.ktap" ;;
+	lint | shell) guest_line "$T/$id.out" >"$T/$id.ktap"; suite "$id" "$T/$id.ktap" ;;
+	guest) guest_suite "$id" "$T/$id.out" "$rc" ;;
+	expect)
+		if [ "$rc" = 0 ]; then pass "$id (${a[0]}): the guest ends in the expected kernel report: $(grep -o 'PASS: expected oops seen.*' "$T/$id.out")"
+		else fail "$id (${a[0]}): expected the kernel report /${J_ARGS[$id]#* * }/ (see $T/$id.out)"; fi ;;
+	bench)
+		log=$T/bench.out
+	if [ "$(cat "$T/bench.rc")" = 0 ]; then
+		csv=$TOP/out/bench/results.csv
+		# Every workload x impl at 1 thread, with positive ns/op and ops.
+		# The tail: alloc and free percentiles of every impl but test_vmalloc
+		# (which has none, so empty there).
+		bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop,tree_locks_per_kop,counter_subs_per_kop") print "header" ; next }
+			$3 == "test_vmalloc" && ($7 $8 $9 $10) != "" { print $1 "/test_vmalloc:tail"; next }
+			$3 != "test_vmalloc" && !($7 > 0 && $8 > 0 && $9 >= $8) { print $1 "/" $3 ":tail"; next }
+			$11 > $4 || $12 < $4 || $13 != 1 || $14 != "tcg" { print $1 "/" $3 ":interval" ; next }
+			$3 ~ /^(lazy_vmap|ram)/ && !($15 ~ /^[0-9.]+$/ && $16 > 0 && $17 ~ /^[0-9.]+$/ && $18 > 0 && $19 ~ /^[0-9.]+$/) { print $1 "/" $3 ":counts"; next }
+			$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
+			END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
+			      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")
+			      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j]
+			      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
+			      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc"
+			      n = split("ram kram ram_ua10 kram_ua10", im, " ")
+			      for (j = 1; j <= n; j++) for (np = 0; np < 2; np++) if (!(((np ? "fix_size_16" : "fix_size") "," im[j]) in ok))
+			          print (np ? "fix_size_16/" : "fix_size/") im[j] }' "$csv")
+		if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
+		else fail "bench QUICK=1: missing or empty cells: ${bad//$'\n'/ }"; fi
+		if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
+		else fail "bench QUICK=1: no plot"; fi
+	else
+		fail "bench QUICK=1 ran, every run quiesced (see $log: $(grep -E 'BENCH errors|error' "$log" | tail -1))"
+	fi
+	;;
+	soak)
+		log=$T/soak.out
+		if [ "$rc" = 0 ] && grep -q '^soak: PASS$' "$log" && grep -q 'splats=0' "$log"; then
+			pass "short soak: $(grep '^soak: SOAK' "$log")"
+		else
+			fail "short soak (see $log): $(grep -E '^soak: (SOAK|FAIL)' "$log" | tr '\n' ' ')"
+		fi ;;
+	fresh)
+		if [ "$rc" = 0 ] && grep -q '^fresh-check: PASS' "$T/fresh.out"; then
+			pass "make fresh-check: make run in a clean Debian 12 root: $(grep '^fresh-check: PASS' "$T/fresh.out" | sed 's/^fresh-check: PASS //')"
+		else
+			fail "make fresh-check (see $T/fresh.out): $(grep -E '^error:' "$T/fresh.out" | tail -n 1)"
+		fi ;;
+	esac
+done
 
 say "test: the benchmark's statistics (scripts/stats.awk)"
 # Medians and their 95% intervals of 9, 6 and 5 values, worked by hand: of
@@ -306,93 +319,30 @@ want="lazy_vmap 150000 [100000-200000] 400000 [400000-400000]|lazy_vmap:nodes 50
 if [ "$got" = "$want" ]; then pass "lockstat.awk: contentions per 10^6 ops, pool hits per 1000, nodes/ordered per round, with intervals"
 else fail "lockstat.awk: got '$got', want '$want'"; fi
 
-say "test: make bench QUICK=1 (well-formed table, no timing assertions)"
-clock t0; log=$T/bench.out
-if QUICK=1 "$TOP/scripts/bench.sh" >"$log" 2>&1; then
-	csv=$TOP/out/bench/results.csv
-	# Every workload x impl at 1 thread, with positive ns/op and ops.
-	# The tail: alloc and free percentiles of every impl but test_vmalloc
-	# (which has none, so empty there).
-	bad=$(awk -F, 'NR == 1 { if ($0 != "workload,threads,impl,ns_per_op,ipis_per_mpage,ops,alloc_p99_ns,free_p99_ns,free_p999_ns,purge_hold_max_ns,ci_lo_ns,ci_hi_ns,repeats,clock,flush_rounds_per_kop,ipis_per_kop,pool_hits_per_kop,tree_locks_per_kop,counter_subs_per_kop") print "header" ; next }
-		$3 == "test_vmalloc" && ($7 $8 $9 $10) != "" { print $1 "/test_vmalloc:tail"; next }
-		$3 != "test_vmalloc" && !($7 > 0 && $8 > 0 && $9 >= $8) { print $1 "/" $3 ":tail"; next }
-		$11 > $4 || $12 < $4 || $13 != 1 || $14 != "tcg" { print $1 "/" $3 ":interval" ; next }
-		$3 ~ /^(lazy_vmap|ram)/ && !($15 ~ /^[0-9.]+$/ && $16 > 0 && $17 ~ /^[0-9.]+$/ && $18 > 0 && $19 ~ /^[0-9.]+$/) { print $1 "/" $3 ":counts"; next }
-		$4 > 0 && $6 > 0 { ok[$1 "," $3] = 1 }
-		END { n = split("fix_size fix_size_16 random_size long_busy_list full_fit handoff", w, " ")
-		      m = split("lazy_vmap lazy_vmap:buggy lazy_vmap:drop-bugon lazy_vmap:purge-lock lazy_vmap:nodes vmalloc floor", im, " ")
-		      for (i = 1; i <= n; i++) for (j = 1; j <= m; j++) if (!((w[i] "," im[j]) in ok)) print w[i] "/" im[j]
-		      n = split("fix_size fix_size_16 random_size long_busy_list full_fit", w, " ")
-		      for (i = 1; i <= n; i++) if (!((w[i] ",test_vmalloc") in ok)) print w[i] "/test_vmalloc"
-		      n = split("ram kram ram_ua10 kram_ua10", im, " ")
-		      for (j = 1; j <= n; j++) for (np = 0; np < 2; np++) if (!(((np ? "fix_size_16" : "fix_size") "," im[j]) in ok))
-		          print (np ? "fix_size_16/" : "fix_size/") im[j] }' "$csv")
-	if [ -z "$bad" ]; then pass "bench QUICK=1: every workload x impl measured (out/bench/results.csv)"
-	else fail "bench QUICK=1: missing or empty cells: ${bad//$'\n'/ }"; fi
-	if [ -s "$TOP/out/bench/bench.png" ]; then pass "bench QUICK=1: plot written"
-	else fail "bench QUICK=1: no plot"; fi
-else
-	fail "bench QUICK=1 ran, every run quiesced (see $log: $(grep -E 'BENCH errors|error' "$log" | tail -1))"
-fi
-echo -n "# bench: "; took "$t0"
 
-say "test: waiting for loom"
-wait "$LOOM_PID"
-[ "$(cat "$T/loom.rc" 2>/dev/null)" = 0 ] || fail "loom tests build and run (see $T/loom.log)"
-ktap_of_cargo "$T/loom.log" >"$T/loom.ktap"; suite loom "$T/loom.ktap"
-echo "# loom: $(cat "$T/loom.took" 2>/dev/null)"
-
-# The debug kernel's suites ran in the background (started above): their
-# accounting, in order.
-if [ -n "$DEBUG_PIDS" ]; then
-	say "test: waiting for the debug-kernel suites"
-	# shellcheck disable=SC2086 # a list of PIDs, split on purpose
-	wait $DEBUG_PIDS
-	for t in fault fuzz tlb pti alias blocks workloads history; do
-		guest_suite "$t-debug" "$T/guest-$t-debug.out" "$(cat "$T/guest-$t-debug.rc" 2>/dev/null || echo 99)"
-		echo "# $t-debug: $(cat "$T/guest-$t-debug.took" 2>/dev/null)"
-	done
-	log=$T/soak.out
-	if [ "$(cat "$T/soak.rc" 2>/dev/null)" = 0 ] && grep -q '^soak: PASS$' "$log" && grep -q 'splats=0' "$log"; then
-		pass "short soak: $(grep '^soak: SOAK' "$log")"
-	else
-		fail "short soak (see $log): $(grep -E '^soak: (SOAK|FAIL)' "$log" | tr '\n' ' ')"
-	fi
-	echo "# soak: $(cat "$T/soak.took" 2>/dev/null)"
-fi
-
-if [ -n "$FRESH_PID" ]; then
-	say "test: waiting for make fresh-check"
-	wait "$FRESH_PID"
-	if [ "$(cat "$T/fresh.rc" 2>/dev/null)" = 0 ] && grep -q '^fresh-check: PASS' "$T/fresh.out"; then
-		pass "make fresh-check: make run in a clean Debian 12 root: $(grep '^fresh-check: PASS' "$T/fresh.out" | sed 's/^fresh-check: PASS //')"
-	else
-		fail "make fresh-check (see $T/fresh.out): $(grep -E '^error:' "$T/fresh.out" | tail -n 1)"
-	fi
-	echo "# fresh: $(cat "$T/fresh.took" 2>/dev/null)"
-fi
-
-# The whole run as one KTAP document: a subtest per suite, this script's own
-# checks last (all but the one below, which reads the document).
+# ---- The table: each job's times and its guests' worst vCPU wait ---------------
 {
-	{ echo "KTAP version 1"; echo "1..$MAKE_N"; cat "$T/make.results"; } >"$T/make.ktap"
-	SUITES+=("make:$T/make.ktap")
-	echo "KTAP version 1"
-	echo "1..${#SUITES[@]}"
-	i=0
-	for s in "${SUITES[@]}"; do
-		i=$((i + 1)); name=${s%%:*}; k=${s#*:}
-		sed 's/^/    /' "$k"
-		if grep -qE '^not ok [0-9]+ ' "$k"; then echo "not ok $i - $name"; else echo "ok $i - $name"; fi
+	echo "== make test: where the time went (wall and CPU s per job; vCPU wait: the worst timer lateness on any vCPU, lv_watch) =="
+	printf '%-20s %-7s %4s %7s %7s %7s %10s\n' job kernel lane est_s wall_s cpu_s vcpu_wait
+	worst=0 worst_id=''
+	for id in "${ORDER[@]}"; do
+		read -r w _ _ c _ <"$T/$id.took" 2>/dev/null || { w=- c=-; }
+		lw=$(grep -o 'vCPU wait: late_max_ms=[0-9.]*' "$T/$id.out" 2>/dev/null | sed 's/.*=//' | sort -n | tail -1)
+		kk=${J_ARGS[$id]%% *}; case ${J_KIND[$id]} in guest | expect | lint | shell) ;; bench) kk=6.12 ;; soak) kk=debug ;; *) kk=- ;; esac
+		printf '%-20s %-7s %4s %7s %7s %7s %10s\n' "$id" "$kk" "${LANE_OF[$id]}" "$(est_of "$id")" "$w" "$c" "${lw:+${lw} ms}"
+		if [ -n "$lw" ] && awk -v a="$lw" -v b="$worst" 'BEGIN { exit !(a > b) }'; then worst=$lw worst_id=$id; fi
 	done
-} >"$T/ktap.txt"
-kp=$(kunit_counts "$T/ktap.txt")
-if [ "$kp" = "$PASSED $FAILED" ]; then
-	pass "kunit.py parse of out/test/ktap.txt counts every result: $PASSED passed, $FAILED failed"
-else
-	fail "kunit.py parse of out/test/ktap.txt counts '${kp:-nothing}', we count '$PASSED $FAILED'"
-fi
-echo -n "# make test took "; took "$t_start"
-[ "$FAILED" -eq 0 ] || echo "error: make test: $FAILED checks failed (the 'not ok' lines above; every result in out/test/ktap.txt)" >&2
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+	last=0 crit=1
+	for ((l = 1; l <= LANES; l++)); do
+		e=0; for id in "${ORDER[@]}"; do [ "${LANE_OF[$id]}" = "$l" ] && [ -f "$T/$id.end" ] && [ "$(cat "$T/$id.end")" -gt "$e" ] && e=$(cat "$T/$id.end"); done
+		[ "$e" -gt "$last" ] && last=$e crit=$l
+	done
+	echo "critical path: lane $crit:$(for id in "${ORDER[@]}"; do [ "${LANE_OF[$id]}" = "$crit" ] && printf ' %s' "$id"; done)"
+	echo "worst vCPU wait of the run: ${worst} ms (${worst_id:-no guest reported}); the detectors' thresholds: qemu/run-guest.sh"
+} | tee "$T/times.txt" >&2
+# This run's times, the next run's plan.
+for id in "${JOBS[@]}"; do
+	[ -f "$T/$id.took" ] && echo "$id $(cut -d' ' -f1 "$T/$id.took")"
+done >"$TIMES.tmp" && mv "$TIMES.tmp" "$TIMES"
+
+ktap_finish "make test"

@@ -25,10 +25,11 @@
 //! Mode `nodes` (see `lazy_core::lazy::nodes`) gets one lazy lock and one
 //! pool lock per vmap node (one node per online CPU at creation), the drain
 //! work (`drain_work`, queued by a free past the threshold on the arena's
-//! own unbound workqueue, as the 2026 fix did, or on `system_wq` with `bug
+//! own unbound workqueue, as the proposed 2026 fix does (in no release through
+//! 7.3), or on `system_percpu_wq` with `bug
 //! system-wq`, holding a reference to the arena until it has run) and the
 //! purge helpers (work items on a second unbound queue, or on the nodes'
-//! CPUs of `system_wq` with `bug system-wq`, [`crate::sys::workqueue`]).
+//! CPUs of `system_percpu_wq` with `bug system-wq`, [`crate::sys::workqueue`]).
 //!
 //! `bug lazy-pte` (2.6.28–2.6.36, [`crate::lazy_core::history`]): a free
 //! leaves the area's PTEs and pages in place (`deferred`); the next flush
@@ -111,7 +112,7 @@ pub(crate) struct ArenaStats {
     pub(crate) drain_ns_max: AtomicU64,
     /// Of those, the ones that ran longer than 10 ms (the workqueue's
     /// `cpu_intensive_thresh_us`), and the ones that ran on a worker bound
-    /// to one CPU (`system_wq`'s, not an unbound one).
+    /// to one CPU (`system_percpu_wq`'s, not an unbound one).
     pub(crate) drains_over_10ms: AtomicU64,
     pub(crate) drains_bound: AtomicU64,
 }

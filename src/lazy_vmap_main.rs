@@ -44,7 +44,6 @@ mod tlb;
 module! {
     type: LazyVmap,
     name: "lazy_vmap",
-    author: "lazy_vmap developers",
     description: "Lazy vmap area freeing and purging, the 2010 race and its fixes",
     license: "GPL",
 }

@@ -21,9 +21,16 @@
 #include <linux/sysfs.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
+#include <asm/invpcid.h>
 #include <asm/tlbflush.h>
 
 #include "shim.h"
+
+/*
+ * 6.12's module! takes `author:`, 7.3's only `authors: [..]`: the C side
+ * says it once for both.
+ */
+MODULE_AUTHOR("lazy_vmap developers");
 
 /* --- arena reservation and PTEs (src/pgtable.rs) --- */
 
@@ -167,7 +174,11 @@ void lv_quarantine_free(struct list_head *list)
  */
 unsigned long lv_alloc_pages_bulk(unsigned long n, struct page **pages)
 {
+#ifdef alloc_pages_bulk_array	/* 6.12; renamed alloc_pages_bulk() in 6.14 */
 	return alloc_pages_bulk_array(GFP_KERNEL, n, pages);
+#else
+	return alloc_pages_bulk(GFP_KERNEL, n, pages);
+#endif
 }
 
 void lv_free_pages_bulk(struct page **pages, unsigned long n)
@@ -182,12 +193,42 @@ bool lv_pti_enabled(void)
 	return boot_cpu_has(X86_FEATURE_PTI);
 }
 
-/* __flush_tlb_all() of this CPU from preemptible context (it insists). */
+/*
+ * Every TLB entry of this CPU, global ones and every PCID included, from
+ * preemptible context: __flush_tlb_all() where the kernel exports it to
+ * modules (6.12). Since 6.19 it is exported to KVM only
+ * (EXPORT_SYMBOL_FOR_KVM); Kbuild then leaves LV_HAVE_FLUSH_TLB_ALL
+ * undefined (it reads the tree's Module.symvers) and this does what
+ * __flush_tlb_all() does on bare metal (native_flush_tlb_global()):
+ * INVPCID's all-context flush, or CR4.PGE toggled off and back with
+ * interrupts off, each of which drops global entries and every PCID's, so
+ * PTI's user twins too (SDM 4.10.4.1). Without PGE there are no global
+ * entries and no PCIDs (the kernel enables PCID only with PGE): a CR3
+ * reload drops everything.
+ */
 void lv_flush_tlb_all_local(void)
 {
+#ifdef LV_HAVE_FLUSH_TLB_ALL
 	preempt_disable();
 	__flush_tlb_all();
 	preempt_enable();
+#else
+	unsigned long flags, cr4;
+
+	if (boot_cpu_has(X86_FEATURE_INVPCID)) {
+		invpcid_flush_all();
+		return;
+	}
+	raw_local_irq_save(flags);
+	if (boot_cpu_has(X86_FEATURE_PGE)) {
+		cr4 = native_read_cr4();
+		native_write_cr4(cr4 ^ X86_CR4_PGE);
+		native_write_cr4(cr4);
+	} else {
+		native_write_cr3(__native_read_cr3());
+	}
+	raw_local_irq_restore(flags);
+#endif
 }
 
 void lv_invlpg(unsigned long addr)
@@ -502,7 +543,7 @@ struct workqueue_struct *lv_alloc_unbound_wq(const char *name)
 
 /*
  * Whether the current task may run on one CPU only: a per-CPU kworker
- * (system_wq's), not an unbound one (whose mask is its pod's or wider).
+ * (system_percpu_wq's), not an unbound one (whose mask is its pod's or wider).
  */
 bool lv_current_bound_to_one_cpu(void)
 {

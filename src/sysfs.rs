@@ -26,7 +26,6 @@ use core::sync::atomic::{AtomicU64, Ordering::*};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-use kernel::time::Ktime;
 
 type Show = fn(&Stress, &mut Buf<'_>) -> fmt::Result;
 type Store = fn(&Arc<Stress>, &[u8]) -> Result;
@@ -398,9 +397,8 @@ fn show_stats(s: &Stress, b: &mut Buf<'_>) -> fmt::Result {
         WORKLOADS[k.workload.load(Relaxed) as usize].name
     )?;
     writeln!(b, "threads {}", k.threads.load(Relaxed))?;
-    let now = Ktime::ktime_get().to_ns();
     let end = if running {
-        now
+        crate::sys::time::now_ns() as i64
     } else {
         st.run_end_ns.load(Relaxed)
     };

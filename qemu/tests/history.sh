@@ -136,8 +136,9 @@ for b in none per-area-sub; do
 done
 cmp_ "per-area-sub: the purges took areas" "$areas" -gt "$purges"
 
-# 6. system-wq (6.9 to 2026, fixed by "mm/vmalloc: use dedicated unbound
-# workqueues for vmap drain"): the drain on system_wq runs on a worker
+# 6. system-wq (6.9 through 7.3; the proposed fix, "mm/vmalloc: use dedicated
+# unbound workqueues for vmap drain", is in no release): the drain on the
+# per-CPU system_percpu_wq runs on a worker
 # bound to one CPU; today's on the module's own unbound queue. Each runs
 # until 8 drains have run (at most 30 s): the kernel reports a work
 # function once it has hogged a CPU 4 times, then at every power of 2.

@@ -14,7 +14,7 @@
 //! | `vbq-lock` | `lock_violations` | a block queue's free list changes under that queue's lock |
 //! | `vb-publish` | `uninit_blocks` | a block read from the index is initialised |
 //! | `per-area-sub` | `purge_counter_subs` per purge | (a cost, not a fault: the counter's atomics) |
-//! | `system-wq` | `drain_ns_max` | (a cost: the drain's run time on a per-CPU worker) |
+//! | `system-wq` | `drains_bound` | (a cost: drains run on a worker bound to one CPU) |
 //!
 //! [`HISTORY`] is the table the README and `make run` print.
 
@@ -40,9 +40,12 @@ pub enum Bug {
     /// 6.9–6.10: the purge subtracted from the shared counter once per
     /// area, not once per node (fixed by 409faf8c97d5 in 6.11).
     PerAreaSub = 5,
-    /// 6.9 to 2026: the drain and its helpers ran on `system_wq`, per-CPU
-    /// workers ("mm/vmalloc: use dedicated unbound workqueues for vmap
-    /// drain", 2026).
+    /// 6.9–7.3 (the newest release; checked in 7.3.4): the drain and its
+    /// helpers run on `system_percpu_wq` (`schedule_work()`,
+    /// `schedule_work_on()`), per-CPU workers. The fix, "mm/vmalloc: use
+    /// dedicated unbound workqueues for vmap drain" (2026, Fixes:
+    /// 72210662c5a2), is a proposed patch in no release yet; `bug none`
+    /// here runs it.
     SystemWq = 6,
 }
 
@@ -83,15 +86,22 @@ impl Bug {
 /// One row of the history table.
 pub struct Exhibit {
     pub bug: Bug,
-    /// Kernels that had it.
+    /// The releases that had it: `A-B` is A through B; a bare version
+    /// is that release alone. A range ending at the newest release (7.3)
+    /// is a behaviour no release has fixed.
     pub kernels: &'static str,
-    /// The commit that brought it in.
+    /// The commit that brought it in (12 hex digits).
     pub introduced: &'static str,
-    /// The commit that fixed it.
+    /// The commit that fixed it (12 hex digits), or [`UNRELEASED`] when
+    /// no release has the fix.
     pub fixed_by: &'static str,
     /// The detector (a stat of `/sys/kernel/lazy_vmap/stats`).
     pub detector: &'static str,
 }
+
+/// `fixed_by` of a behaviour whose fix is in no release (a patch still
+/// on its way; `docs/history.md` names it).
+pub const UNRELEASED: &str = "unreleased";
 
 /// The exhibits of the `bug` knob, with the commits they come from (read
 /// in the kernel's history; `docs/history.md` has what each says).
@@ -133,9 +143,9 @@ pub const HISTORY: [Exhibit; 6] = [
     },
     Exhibit {
         bug: Bug::SystemWq,
-        kernels: "6.9-7.0",
+        kernels: "6.9-7.3",
         introduced: "72210662c5a2",
-        fixed_by: "unbound-wqs-2026",
-        detector: "drain_ns_max",
+        fixed_by: UNRELEASED,
+        detector: "drains_bound",
     },
 ];

@@ -14,6 +14,11 @@ use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::task::Task;
+// The same type on both kernels; 6.18 moved it from `types` to `sync::aref`
+// (Kbuild's `lv_aref_in_sync` says which this tree has).
+#[cfg(lv_aref_in_sync)]
+use kernel::sync::aref::ARef;
+#[cfg(not(lv_aref_in_sync))]
 use kernel::types::ARef;
 
 /// What only the thread itself may ask.

@@ -141,12 +141,13 @@ impl KernelRam {
         // SAFETY: `v` holds `n` pointers, all null: the bulk allocator
         // fills null slots in order, so the pages it got are a prefix.
         let got = unsafe { ffi::lv_alloc_pages_bulk(n as _, v.as_mut_ptr()) } as usize;
-        // SAFETY: `got <= n`; raw pointers need no drop.
-        unsafe { v.set_len(got.min(n)) };
-        let mut pages = KernelPages { pages: v };
         if got != n {
-            return Err(ENOMEM); // the ones we got are released
+            // SAFETY: the first `got.min(n)` slots hold one reference each
+            // to a page of ours, nothing else does.
+            unsafe { ffi::lv_free_pages_bulk(v.as_mut_ptr(), got.min(n) as _) };
+            return Err(ENOMEM);
         }
+        let mut pages = KernelPages { pages: v };
         // SAFETY: `n` live pages of ours, mapped on any node.
         let a =
             unsafe { ffi::vm_map_ram(pages.pages.as_mut_ptr(), n as _, bindings::NUMA_NO_NODE) };

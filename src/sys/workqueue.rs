@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What mode `nodes` needs of the workqueues beyond 6.12's
-//! `kernel::workqueue` (which can enqueue on `system_wq`, unbound, and has
+//! `kernel::workqueue` (which can enqueue on `system_percpu_wq`, unbound, and has
 //! no `flush_work()`):
 //!
 //! - [`flush`]: waits for a [`Work`] item to finish (`flush_work()`), so that
 //!   nothing of the module runs on a worker after the owner is gone;
 //! - [`scoped_on_cpus`]: runs a borrowed closure once per `(cpu, arg)` on
-//!   `system_wq` workers bound to those CPUs (`schedule_work_on()`), or on
+//!   `system_percpu_wq` workers bound to those CPUs (`schedule_work_on()`), or on
 //!   a queue of the module's own, while the caller does its own share, and
 //!   returns only once every one of them has finished: the borrow outlives
 //!   the work, as with scoped threads;
@@ -75,7 +75,7 @@ pub(crate) fn flush<T: ?Sized, const ID: u64>(work: &Work<T, ID>) -> bool {
 }
 
 /// Whether the current task is bound to one CPU (a per-CPU worker of
-/// `system_wq`, not an unbound worker).
+/// `system_percpu_wq`, not an unbound worker).
 pub(crate) fn on_bound_worker() -> bool {
     // SAFETY: reads the current task's CPU count.
     unsafe { super::ffi::lv_current_bound_to_one_cpu() }
@@ -115,7 +115,7 @@ impl WorkItem for Helper {
     }
 }
 
-/// Enqueues `w` on `on` (`system_wq` if `None`), on `cpu`
+/// Enqueues `w` on `on` (`system_percpu_wq` if `None`), on `cpu`
 /// (`queue_work_on()`; for an unbound queue, a hint); false if it was
 /// already queued, or if `cpu` is no possible CPU (`queue_work_on()`
 /// indexes per-CPU pools with it). A CPU that went offline since it was
@@ -127,8 +127,8 @@ fn enqueue_on(cpu: u32, w: Arc<Helper>, on: Option<&OwnedQueue>) -> bool {
     }
     let queue = match on {
         Some(q) => q.ptr.as_ptr(),
-        // SAFETY: `system_wq` is a C global, always valid.
-        None => unsafe { bindings::system_wq },
+        // SAFETY: `system_percpu_wq` is a C global, always valid.
+        None => unsafe { bindings::system_percpu_wq },
     };
     // SAFETY: as `Queue::enqueue`: the closure only calls `queue_work_on()`
     // with the pointer it is given, valid for the duration of the closure
@@ -137,7 +137,7 @@ fn enqueue_on(cpu: u32, w: Arc<Helper>, on: Option<&OwnedQueue>) -> bool {
     unsafe { w.__enqueue(move |work| bindings::queue_work_on(cpu as _, queue, work)) }.is_ok()
 }
 
-/// Runs `f(arg)` for each `(cpu, arg)` of `jobs` on a `system_wq` worker
+/// Runs `f(arg)` for each `(cpu, arg)` of `jobs` on a `system_percpu_wq` worker
 /// bound to `cpu` (`on` is `None`, 6.9's `schedule_work_on()`) or on a
 /// worker of `on` near `cpu`, runs `inline()` here meanwhile, and waits for
 /// them all.
