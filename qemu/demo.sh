@@ -175,6 +175,31 @@ tail -n +2 $K/history | while read -r ex kernels intro fixed det; do
 	without=$(exhibit_run none $det)
 	printf "%-13s %-14s %-13s %-16s %-19s %11s %10s\n" $ex $kernels $intro $fixed $det "$with" "$without"
 done
+# The kernel's own drain (system-wq on the kernel's code): this module's
+# stress on target vmalloc (the kernel's vfree() past lazy_max_pages) for
+# 3 s, with the workqueue:workqueue_execute_start trace event on. Each
+# execution of drain_vmap_area_work is counted, and bound if its worker is
+# a per-CPU one (kworker/N:M; an unbound worker is kworker/uN:M), with the
+# kernel's own hog reports (WQ_CPU_INTENSIVE_REPORT) in the same window.
+TR=/sys/kernel/tracing
+if [ -e $TR/events/workqueue/workqueue_execute_start/enable ]; then
+	put bug none; put mode ordered; put target vmalloc; put workload fix_size; put threads 4
+	put duration_ms 3000
+	echo 0 > $TR/tracing_on; echo > $TR/trace; echo 2048 > $TR/buffer_size_kb
+	echo 1 > $TR/events/workqueue/workqueue_execute_start/enable; echo 1 > $TR/tracing_on
+	h0=$(dmesg | grep -c 'drain_vmap_area_work hogged CPU')
+	put stress 1; while [ "$(cat $K/stress)" = 1 ]; do sleep 0.1; done
+	echo 0 > $TR/tracing_on; echo 0 > $TR/events/workqueue/workqueue_execute_start/enable
+	h=$(( $(dmesg | grep -c 'drain_vmap_area_work hogged CPU') - h0 ))
+	all=$(grep -c 'function drain_vmap_area_work' $TR/trace)
+	bound=$(grep 'function drain_vmap_area_work' $TR/trace | grep -c 'kworker/[0-9]')
+	echo > $TR/trace
+	printf "%-13s %-14s %-13s %-16s %-19s %11s %10s\n" kernel-drain "$(uname -r | cut -d- -f1)" 72210662c5a2 unreleased "bound/drains" "$bound/$all" "hogs=$h"
+	echo "(kernel-drain: the guest kernel's own drain_vmap_area_work under this module's stress on its vfree(), 3 s:"
+	echo " drains run on a per-CPU worker of all drains (trace event workqueue_execute_start), and the kernel's"
+	echo " \"hogged CPU\" reports of it (WQ_CPU_INTENSIVE_REPORT; 0 where the kernel is built without it))"
+	quiesced || echo "NOT QUIESCED" >&2
+fi
 put bug none; put threads 4; put mode ordered; put target lazy_vmap; put nr_pages 1
 put unmap_aliases_ms 0; put race_delay_us 0; put workload fix_size
 echo "(docs/history.md: what each commit says, the lesson of each, and the guest suite that times each detection)"

@@ -47,7 +47,7 @@ if [ "${1:-}" = --version ]; then
 	v=$(apt-cache -o "Dir::Etc::sourcelist=$D/sources.list" -o Dir::Etc::sourceparts=/nonexistent \
 		-o "Dir::State::Lists=$D/lists" -o "Dir::Cache=$D/cache" -o Dir::State::status=/dev/null \
 		policy "$2" 2>/dev/null | sed -n 's/^ *Candidate: *//p')
-	[ -n "$v" ] && [ "$v" != "(none)" ] || die "debian-fetch: no candidate for '$2' in $suite"
+	if [ -z "$v" ] || [ "$v" = "(none)" ]; then die "debian-fetch: no candidate for '$2' in $suite"; fi
 	echo "$v"; exit 0
 fi
 cd "$D/debs"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # what is typed at the guest's prompt expands there
 # make shell, used as a person would: tmux runs it in a terminal, types a
 # few commands at the guest's prompt and reads the screen. KTAP on stdout
 # (the `shell` suite of make test). KDIR/KO as for scripts/guest.sh.

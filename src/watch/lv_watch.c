@@ -24,8 +24,8 @@
  *    kernel's report. Root only (0200); bad input is -EINVAL.
  */
 #include <linux/cpu.h>
-#include <linux/delay.h>
 #include <linux/hrtimer.h>
+#include <linux/ktime.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -94,7 +94,8 @@ static int lv_watch_report(char *buf, const struct kernel_param *kp)
 		o1s += READ_ONCE(w->late_over_1s);
 		n++;
 	}
-	return sysfs_emit(buf, "late_max_ms=%llu.%03llu cpu=%d cpus=%d ticks=%llu over_100ms=%llu over_1s=%llu period_ms=%llu\n",
+	return sysfs_emit(buf,
+			  "late_max_ms=%llu.%03llu cpu=%d cpus=%d ticks=%llu over_100ms=%llu over_1s=%llu period_ms=%llu\n",
 			  max / NSEC_PER_MSEC, (max % NSEC_PER_MSEC) / NSEC_PER_USEC,
 			  max_cpu, n, ticks, o100, o1s,
 			  (u64)LV_WATCH_PERIOD_NS / NSEC_PER_MSEC);
@@ -110,7 +111,7 @@ static int lv_watch_stall(const char *val, const struct kernel_param *kp)
 {
 	char kind[8];
 	unsigned int ms;
-	unsigned long i;
+	ktime_t end;
 
 	if (sscanf(val, "%7s %u", kind, &ms) != 2 || !ms || ms > 600000)
 		return -EINVAL;
@@ -118,10 +119,15 @@ static int lv_watch_stall(const char *val, const struct kernel_param *kp)
 		return -EINVAL;
 	pr_warn("lv_watch: stalling CPU %d for %u ms (%s), on purpose\n",
 		raw_smp_processor_id(), ms, kind);
+	/*
+	 * By the clock, not by mdelay(): under TCG the delay loop's
+	 * calibration is off (60000 mdelay(1) took 1.7 s).
+	 */
+	end = ktime_add_ms(ktime_get(), ms);
 	rcu_read_lock();
 	preempt_disable();
-	for (i = 0; i < ms; i++) {
-		mdelay(1);
+	while (ktime_before(ktime_get(), end)) {
+		cpu_relax();
 		if (kind[0] == 'r')
 			touch_softlockup_watchdog();
 	}
