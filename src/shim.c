@@ -196,10 +196,12 @@ bool lv_pti_enabled(void)
 /*
  * Every TLB entry of this CPU, global ones and every PCID included, from
  * preemptible context: __flush_tlb_all() where the kernel exports it to
- * modules (6.12). Since 6.19 it is exported to KVM only
+ * modules (6.12). 7.3 exports it to KVM only
  * (EXPORT_SYMBOL_FOR_KVM); Kbuild then leaves LV_HAVE_FLUSH_TLB_ALL
  * undefined (it reads the tree's Module.symvers) and this does what
- * __flush_tlb_all() does on bare metal (native_flush_tlb_global()):
+ * __flush_tlb_all() does on bare metal and under TCG or KVM
+ * (native_flush_tlb_global(); a Xen PV guest, whose CR4 writes trap, is
+ * not supported):
  * INVPCID's all-context flush, or CR4.PGE toggled off and back with
  * interrupts off, each of which drops global entries and every PCID's, so
  * PTI's user twins too (SDM 4.10.4.1). Without PGE there are no global
@@ -221,9 +223,14 @@ void lv_flush_tlb_all_local(void)
 	}
 	raw_local_irq_save(flags);
 	if (boot_cpu_has(X86_FEATURE_PGE)) {
+		/*
+		 * native_write_cr4() is exported only to LKDTM in 7.x: the
+		 * two writes here are its own `mov` (PGE is not a pinned bit,
+		 * and CR4 ends as it was, so the per-CPU shadow stays right).
+		 */
 		cr4 = native_read_cr4();
-		native_write_cr4(cr4 ^ X86_CR4_PGE);
-		native_write_cr4(cr4);
+		asm volatile("mov %0,%%cr4" : : "r" (cr4 ^ X86_CR4_PGE) : "memory");
+		asm volatile("mov %0,%%cr4" : : "r" (cr4) : "memory");
 	} else {
 		native_write_cr3(__native_read_cr3());
 	}
