@@ -30,8 +30,11 @@ esac
 frag=("$TOP/qemu/kernel.config")
 [ "${DEBUG:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-debug.config")
 [ "${LOCKSTAT:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-lockstat.config")
-# Key: source package version + every fragment + this script's make flags.
-hash=$( { echo "$version"; cat "${frag[@]}"; echo "LLVM=$LLVM_SUFFIX"; } | sha256sum | cut -c1-12)
+# Key: source package version + every fragment's settings (its CONFIG_
+# lines and "# CONFIG_... is not set" lines: a comment changes no build) +
+# this script's make flags.
+hash=$( { echo "$version"; grep -hE '^(CONFIG_|# CONFIG_.* is not set)' "${frag[@]}"; echo "LLVM=$LLVM_SUFFIX"; } |
+	sha256sum | cut -c1-12)
 KDIR="$CACHE/kernel-$version-$hash"
 
 if [ -f "$KDIR/.done" ]; then
