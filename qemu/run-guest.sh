@@ -259,6 +259,13 @@ run_qemu() {
     # on it (and panic=-1 reboots, which ends QEMU) instead of waiting out the
     # timeout, up to hours for a soak. The report is printed before the panic.
     cmdline+=" softlockup_panic=1 sysctl.kernel.hung_task_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
+    # The detectors' thresholds, written out (they are the kernels' defaults):
+    # an RCU CPU stall after 21 s, a soft lockup after 2 x 10 s, a hung task
+    # after 30 s. The worst wait a vCPU saw (lv_watch, docs/testing.md "Load"):
+    # 0.1 s with make test's 2 lanes, 1.1 s with 4 guests and loom on the 2
+    # host cores (2026-12-07): a margin of 19x at the worst. The stall-rcu and
+    # stall-spin suites show a real stall still ends the guest under these.
+    cmdline+=" rcupdate.rcu_cpu_stall_timeout=21 watchdog_thresh=10 sysctl.kernel.hung_task_timeout_secs=30"
     [ -z "$EXPECT_OOPS" ] || cmdline+=" oops=panic"
     [ -z "$APPEND" ] || cmdline+=" $APPEND"
     mkdir -p "$(dirname "$LOG")"

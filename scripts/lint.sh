@@ -15,7 +15,7 @@
 #   shell        shellcheck on the host scripts (bash), and on the guest
 #                scripts (busybox sh: those of qemu/ without a shebang, as POSIX sh)
 #   ABI          docs/ABI/testing/sysfs-kernel-lazy_vmap is well-formed
-#                (the kernel's get_abi.pl validate), its What: lines and the
+#                (the kernel's get_abi.pl, or get_abi.py, validate), its What: lines and the
 #                knob table in src/ name the same files, and every stats key
 #                the source prints is described (the guest checks the keys
 #                printed at run time, and the directory, in qemu/tests/knobs.sh)
@@ -155,8 +155,12 @@ F=()
 if [ ! -s "$ABI" ]; then
 	F=("$ABI is missing")
 else
-	perl "$KDIR/scripts/get_abi.pl" --dir "$(dirname "$(dirname "$ABI")")" validate >"$L/abi-validate.log" 2>&1 ||
-		F+=("get_abi.pl validate failed")
+	# The kernel's ABI validator: scripts/get_abi.pl (6.12), rewritten in
+	# Python as tools/docs/get_abi.py (7.3).
+	if [ -f "$KDIR/scripts/get_abi.pl" ]; then abi=(perl "$KDIR/scripts/get_abi.pl")
+	else abi=(python3 "$KDIR/tools/docs/get_abi.py"); fi
+	"${abi[@]}" --dir "$(dirname "$(dirname "$ABI")")" validate >"$L/abi-validate.log" 2>&1 ||
+		F+=("${abi[*]##*/} validate failed")
 	to_array W "$L/abi-validate.log"
 	F+=("${W[@]}")
 	grep -q "^What:[[:space:]]*$ABI_DIR/" "$ABI" || F+=("no What: line under $ABI_DIR")

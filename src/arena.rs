@@ -356,7 +356,7 @@ impl Env for Arena {
         // Already queued: this reference comes back and is dropped (the
         // arena holds another, so not the last one).
         let queue = match self.knobs.bug() {
-            Bug::SystemWq => kernel::workqueue::system(),
+            Bug::SystemWq => crate::sys::workqueue::system_percpu(),
             _ => self.drain_wq.queue(),
         };
         if queue.enqueue(me).is_ok() {

@@ -5,7 +5,7 @@
 
 use super::ffi;
 use kernel::bindings;
-use kernel::ffi::c_void;
+use kernel::ffi::{c_ulong, c_void};
 
 /// `NR_CPUS`, the kernel's compile-time bound on CPUs.
 pub(crate) fn nr_cpus_config() -> u32 {
@@ -99,7 +99,7 @@ pub(crate) fn cond_resched() {
 /// lock).
 pub(crate) fn udelay(us: u32) {
     // SAFETY: a busy wait.
-    unsafe { bindings::__udelay(us as _) };
+    unsafe { bindings::__udelay(us as c_ulong) };
 }
 
 /// Runs `f` on every online CPU (in IPI context on the others, with
@@ -120,7 +120,7 @@ pub(crate) fn on_each<F: Fn() + Sync>(f: &F) {
         bindings::on_each_cpu_cond_mask(
             None,
             Some(call::<F>),
-            f as *const F as *mut c_void,
+            core::ptr::from_ref(f).cast_mut().cast::<c_void>(),
             true,
             &raw const bindings::__cpu_online_mask,
         )

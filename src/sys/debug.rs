@@ -4,12 +4,13 @@
 //! (module parameters of the shim).
 
 use super::ffi;
+use kernel::ffi::c_long;
 use kernel::prelude::*;
 
 /// `WARN()` with the purge's `nr` and the lazy counter.
 pub(crate) fn race_warn(nr: i64, lazy: i64) {
     // SAFETY: WARN(1, ...) with two numbers.
-    unsafe { ffi::lv_race_warn(nr as _, lazy as _) };
+    unsafe { ffi::lv_race_warn(nr as c_long, lazy as c_long) };
 }
 
 /// The seed's `BUG_ON(nr > vmap_lazy_nr)` when it fires: a real kernel BUG
@@ -17,7 +18,7 @@ pub(crate) fn race_warn(nr: i64, lazy: i64) {
 /// (`on_race=bug`).
 pub(crate) fn race_bug(nr: i64, lazy: i64) {
     // SAFETY: BUG() from process context, as the seed's kernel did.
-    unsafe { ffi::lv_race_bug(nr as _, lazy as _) };
+    unsafe { ffi::lv_race_bug(nr as c_long, lazy as c_long) };
 }
 
 /// The test hook `inject_arena_failure`: 0 off, 1 fail before the PTE

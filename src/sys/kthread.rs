@@ -68,7 +68,7 @@ impl<T: Send + Sync> Thread<T> {
     /// Starts `lazy_vmap/<id>` bound to `cpu`, running `f(&data, ctx)`.
     pub(crate) fn spawn(data: T, f: fn(&T, &Ctx), cpu: u32, id: u32) -> Result<Self> {
         let inner = KBox::new(Inner { f, data }, GFP_KERNEL)?;
-        let p = &*inner as *const Inner<T> as *mut c_void;
+        let p = core::ptr::from_ref(&*inner).cast_mut().cast::<c_void>();
         // SAFETY: `trampoline::<T>` matches the ABI and gets `p`, which
         // stays valid until the thread is stopped (the `Thread` owns it);
         // `cpu` is a CPU number. The helper returns a counted reference or
@@ -92,9 +92,12 @@ impl<T: Send + Sync> Thread<T> {
 impl<T: Send + Sync> Drop for Thread<T> {
     fn drop(&mut self) {
         let task: &Task = &self.task;
+        let task = core::ptr::from_ref(task)
+            .cast_mut()
+            .cast::<bindings::task_struct>();
         // SAFETY: a kthread not yet stopped (type invariant), kept alive by
         // our reference; this waits for it to exit, after which it no
         // longer uses `inner`. The reference is dropped by `ARef`.
-        unsafe { bindings::kthread_stop(task as *const Task as *mut bindings::task_struct) };
+        unsafe { bindings::kthread_stop(task) };
     }
 }

@@ -55,6 +55,7 @@ use core::sync::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 use kernel::bindings;
+use kernel::ffi::c_ulong;
 use kernel::page::{Page, PAGE_SHIFT, PAGE_SIZE};
 use kernel::prelude::*;
 
@@ -497,7 +498,7 @@ impl PageTable {
         pt.ptes.reserve(pages, GFP_KERNEL)?;
         for i in 0..pages {
             // SAFETY: the address lies in the range vmap() just mapped.
-            let mut pte = unsafe { ffi::lv_lookup_pte((va + i * PAGE_SIZE) as _) } as usize;
+            let mut pte = unsafe { ffi::lv_lookup_pte((va + i * PAGE_SIZE) as c_ulong) } as usize;
             if fault == 2 && i == pages / 2 {
                 pte = 0;
             }
@@ -593,10 +594,11 @@ impl PageTable {
             let n = (pages - done).min(BATCH as u64) as usize;
             let mut batch = [core::ptr::null_mut(); BATCH];
             // SAFETY: `batch` has `n` null slots to fill.
-            let got = unsafe { ffi::lv_alloc_pages_bulk(n as _, batch.as_mut_ptr()) } as usize;
+            let got =
+                unsafe { ffi::lv_alloc_pages_bulk(n as c_ulong, batch.as_mut_ptr()) } as usize;
             if got < n {
                 // SAFETY: the first `got` slots hold pages we own, mapped nowhere.
-                unsafe { ffi::lv_free_pages_bulk(batch.as_mut_ptr(), got as _) };
+                unsafe { ffi::lv_free_pages_bulk(batch.as_mut_ptr(), got as c_ulong) };
                 undo(done);
                 return Err((ENOMEM, stale()));
             }
@@ -609,7 +611,7 @@ impl PageTable {
                 if !unsafe { ffi::lv_set_pte_if_none(self.pte(pn), page) } {
                     // SAFETY: the slots from `i` on hold pages we own,
                     // mapped nowhere; the first `i` are mapped (undone below).
-                    unsafe { ffi::lv_free_pages_bulk(batch[i..].as_mut_ptr(), (n - i) as _) };
+                    unsafe { ffi::lv_free_pages_bulk(batch[i..].as_mut_ptr(), (n - i) as c_ulong) };
                     self.mapped.fetch_add(i as i64, Relaxed);
                     undo(done + i as u64);
                     return Err((EEXIST, stale()));
@@ -668,8 +670,8 @@ impl PageTable {
                 Dispose::Quarantine => {
                     // SAFETY: the pages are ours, unmapped, on no list; the
                     // quarantine owns them until a flush has run everywhere.
-                    let held =
-                        unsafe { ffi::lv_quarantine_add(batch.as_mut_ptr(), got as _) } as u64;
+                    let held = unsafe { ffi::lv_quarantine_add(batch.as_mut_ptr(), got as c_ulong) }
+                        as u64;
                     quarantined += got as u64;
                     if held > quarantine_max() {
                         drain_quarantine();
@@ -678,7 +680,9 @@ impl PageTable {
                 // SAFETY: the pages were ours and are no longer mapped; only
                 // a stale TLB entry of an address no one touches before the
                 // purge may still point at them.
-                Dispose::Free => unsafe { ffi::lv_free_pages_bulk(batch.as_mut_ptr(), got as _) },
+                Dispose::Free => unsafe {
+                    ffi::lv_free_pages_bulk(batch.as_mut_ptr(), got as c_ulong)
+                },
             }
             self.mapped.fetch_sub(got as i64, Relaxed);
             done += n;

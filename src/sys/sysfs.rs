@@ -125,7 +125,7 @@ impl Dir {
             return Err(EBUSY);
         }
         VTABLE.store(
-            Erased::<H>::vtable() as *const VTable as *mut VTable,
+            core::ptr::from_ref::<VTable>(Erased::<H>::vtable()).cast_mut(),
             Release,
         );
         // SAFETY: the arrays hold N static names and modes; the C side keeps

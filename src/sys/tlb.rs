@@ -5,6 +5,7 @@
 //! (which primitive, on which CPUs) is in `src/tlb.rs`.
 
 use super::ffi;
+use kernel::ffi::c_ulong;
 
 /// Whether page-table isolation is on (kernel mappings not global, each
 /// address space with a user PCID twin: `invlpg` is not enough).
@@ -16,7 +17,7 @@ pub(crate) fn pti() -> bool {
 /// `invlpg` of the page at kernel address `addr`, on this CPU.
 pub(crate) fn invlpg(addr: usize) {
     // SAFETY: invalidating any address is safe.
-    unsafe { ffi::lv_invlpg(addr as _) };
+    unsafe { ffi::lv_invlpg(addr as c_ulong) };
 }
 
 /// `__flush_tlb_all()` on this CPU: every entry, global ones included, every
@@ -41,5 +42,5 @@ pub(crate) fn flush_skip_cpu() -> Option<u32> {
 pub(crate) fn probe(addr: usize) -> bool {
     // SAFETY: copy_from_kernel_nofault() accepts any kernel address and
     // returns an error instead of faulting.
-    unsafe { ffi::lv_probe_word(addr as _) }
+    unsafe { ffi::lv_probe_word(addr as c_ulong) }
 }

@@ -13,6 +13,7 @@
 use super::ffi::{
     lv_trace_alloc_vmap_area, lv_trace_free_vmap_area_noflush, lv_trace_purge_vmap_area_lazy,
 };
+use kernel::ffi::{c_int, c_uint, c_ulong};
 use kernel::page::PAGE_SHIFT;
 
 /// Byte address of page number `pn`; `u64::MAX` (the kernel's `ULONG_MAX`,
@@ -34,12 +35,12 @@ pub(crate) fn alloc_vmap_area(start: Option<u64>, len: u64, align: u64, vstart: 
     // (the tracepoint takes no lock that a caller of ours could hold).
     unsafe {
         lv_trace_alloc_vmap_area(
-            addr as _,
-            bytes(len) as _,
-            bytes(align) as _,
-            bytes(vstart) as _,
-            bytes(vend) as _,
-            start.is_none() as _,
+            addr as c_ulong,
+            bytes(len) as c_ulong,
+            bytes(align) as c_ulong,
+            bytes(vstart) as c_ulong,
+            bytes(vend) as c_ulong,
+            c_int::from(start.is_none()),
         )
     };
 }
@@ -49,7 +50,11 @@ pub(crate) fn alloc_vmap_area(start: Option<u64>, len: u64, align: u64, vstart: 
 pub(crate) fn free_vmap_area_noflush(va_start: u64, nr_lazy: u64, nr_lazy_max: u64) {
     // SAFETY: as above.
     unsafe {
-        lv_trace_free_vmap_area_noflush(bytes(va_start) as _, nr_lazy as _, nr_lazy_max as _)
+        lv_trace_free_vmap_area_noflush(
+            bytes(va_start) as c_ulong,
+            nr_lazy as c_ulong,
+            nr_lazy_max as c_ulong,
+        )
     };
 }
 
@@ -57,5 +62,11 @@ pub(crate) fn free_vmap_area_noflush(va_start: u64, nr_lazy: u64, nr_lazy_max: u
 /// back `npurged` areas (`u64::MAX`, 0 and 0 when it found nothing).
 pub(crate) fn purge_vmap_area_lazy(start: u64, end: u64, npurged: u64) {
     // SAFETY: as above.
-    unsafe { lv_trace_purge_vmap_area_lazy(bytes(start) as _, bytes(end) as _, npurged as _) };
+    unsafe {
+        lv_trace_purge_vmap_area_lazy(
+            bytes(start) as c_ulong,
+            bytes(end) as c_ulong,
+            npurged as c_uint,
+        )
+    };
 }

@@ -11,6 +11,7 @@ use super::ffi;
 use super::pgtable::{read_words, write_words, PageView};
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::ffi::{c_uint, c_ulong};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
@@ -38,7 +39,7 @@ impl Vmalloc {
             return Err(EINVAL);
         }
         // SAFETY: a plain allocation; a null result is an allocation failure.
-        let p = unsafe { ffi::lv_vmalloc(size as _, align as _) };
+        let p = unsafe { ffi::lv_vmalloc(size as c_ulong, align as c_ulong) };
         let ptr = NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
         Ok(Vmalloc { ptr, pages })
     }
@@ -126,7 +127,7 @@ pub(crate) struct KernelPages {
 impl Drop for KernelPages {
     fn drop(&mut self) {
         // SAFETY: one reference each is ours (type invariant).
-        unsafe { ffi::lv_free_pages_bulk(self.pages.as_mut_ptr(), self.pages.len() as _) };
+        unsafe { ffi::lv_free_pages_bulk(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
     }
 }
 
@@ -140,17 +141,22 @@ impl KernelRam {
         let mut v = KVec::from_elem(core::ptr::null_mut(), n, GFP_KERNEL)?;
         // SAFETY: `v` holds `n` pointers, all null: the bulk allocator
         // fills null slots in order, so the pages it got are a prefix.
-        let got = unsafe { ffi::lv_alloc_pages_bulk(n as _, v.as_mut_ptr()) } as usize;
+        let got = unsafe { ffi::lv_alloc_pages_bulk(n as c_ulong, v.as_mut_ptr()) } as usize;
         if got != n {
             // SAFETY: the first `got.min(n)` slots hold one reference each
             // to a page of ours, nothing else does.
-            unsafe { ffi::lv_free_pages_bulk(v.as_mut_ptr(), got.min(n) as _) };
+            unsafe { ffi::lv_free_pages_bulk(v.as_mut_ptr(), got.min(n) as c_ulong) };
             return Err(ENOMEM);
         }
         let mut pages = KernelPages { pages: v };
         // SAFETY: `n` live pages of ours, mapped on any node.
-        let a =
-            unsafe { ffi::vm_map_ram(pages.pages.as_mut_ptr(), n as _, bindings::NUMA_NO_NODE) };
+        let a = unsafe {
+            ffi::vm_map_ram(
+                pages.pages.as_mut_ptr(),
+                n as c_uint,
+                bindings::NUMA_NO_NODE,
+            )
+        };
         let addr = NonNull::new(a.cast::<u8>()).ok_or(ENOMEM)?;
         let pages = core::mem::take(&mut pages.pages);
         Ok(KernelRam { addr, pages })
@@ -195,7 +201,7 @@ impl KernelRam {
         let addr = me.addr();
         // SAFETY: the mapping is live and unmapped once (type invariant:
         // `drop` will not run).
-        unsafe { ffi::vm_unmap_ram(me.addr.as_ptr().cast(), me.pages.len() as _) };
+        unsafe { ffi::vm_unmap_ram(me.addr.as_ptr().cast(), me.pages.len() as c_uint) };
         let pages = core::mem::take(&mut me.pages);
         (addr, KernelPages { pages })
     }
@@ -205,7 +211,7 @@ impl Drop for KernelRam {
     fn drop(&mut self) {
         // SAFETY: the mapping is live and unmapped only here (type
         // invariant); the pages are released after it, by `KernelPages`.
-        unsafe { ffi::vm_unmap_ram(self.addr.as_ptr().cast(), self.pages.len() as _) };
+        unsafe { ffi::vm_unmap_ram(self.addr.as_ptr().cast(), self.pages.len() as c_uint) };
         drop(KernelPages {
             pages: core::mem::take(&mut self.pages),
         });

@@ -17,6 +17,7 @@
 
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::workqueue::{new_work, Queue, RawWorkItem, Work, WorkItem};
@@ -64,6 +65,15 @@ impl Drop for OwnedQueue {
         // invariant); destroy_workqueue() drains what is still queued.
         unsafe { bindings::destroy_workqueue(self.ptr.as_ptr()) };
     }
+}
+
+/// The kernel's per-CPU system workqueue, `system_percpu_wq`: what
+/// `schedule_work()` queues on in 6.12 and 7.3. (`kernel::workqueue::system()`
+/// is `system_wq`, which 7.3 deprecates: queueing there warns once.)
+pub(crate) fn system_percpu() -> &'static Queue {
+    // SAFETY: `system_percpu_wq` is created at boot and never destroyed;
+    // `Queue` is a transparent wrapper of `workqueue_struct`.
+    unsafe { Queue::from_raw(bindings::system_percpu_wq) }
 }
 
 /// Waits until the last queueing of `work` has finished running
@@ -134,7 +144,7 @@ fn enqueue_on(cpu: u32, w: Arc<Helper>, on: Option<&OwnedQueue>) -> bool {
     // with the pointer it is given, valid for the duration of the closure
     // and, once queued, until the work function has run (`Arc` keeps it);
     // `Helper` is `Send` and `'static`.
-    unsafe { w.__enqueue(move |work| bindings::queue_work_on(cpu as _, queue, work)) }.is_ok()
+    unsafe { w.__enqueue(move |work| bindings::queue_work_on(cpu as c_int, queue, work)) }.is_ok()
 }
 
 /// Runs `f(arg)` for each `(cpu, arg)` of `jobs` on a `system_percpu_wq` worker
