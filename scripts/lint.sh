@@ -19,6 +19,10 @@
 #                knob table in src/ name the same files, and every stats key
 #                the source prints is described (the guest checks the keys
 #                printed at run time, and the directory, in qemu/tests/knobs.sh)
+#   sysfs.md     docs/sysfs.md names exactly the files of that knob table (in
+#                its knob table) and the stats keys the source prints (in its
+#                key tables), both ways; a name there is a `name` in backticks
+#                in the first column of a table (doc_names below says which)
 #
 # Full outputs in out/lint/<kernel tree>/, the findings, one a line, in its
 # findings.txt.
@@ -37,11 +41,11 @@ ABI=docs/ABI/testing/sysfs-kernel-lazy_vmap
 ABI_DIR=/sys/kernel/lazy_vmap
 
 N=0 FAILED=0
-PLAN=9
+PLAN=10
 echo "KTAP version 1"
 echo "1..$PLAN"
 # result OK DESC [FINDINGS...]: one check; its findings as "# " lines, and
-# into out/lint-findings.txt as "check: finding".
+# into $FINDINGS as "check: finding".
 result() {
 	local ok=$1 desc=$2 f; shift 2
 	N=$((N + 1))
@@ -173,14 +177,38 @@ fi
 [ ${#F[@]} = 0 ] && ok=0 || ok=1
 result "$ok" "ABI: $ABI well-formed (get_abi.pl validate; What, Date, KernelVersion, Contact, Description)" "${F[@]}"
 
-# The knob table: wherever it lives under src/, its entries are
+# What src/ says, one copy for the checks of the ABI file and of
+# docs/sysfs.md, each list sorted, one name a line:
+# src_knobs: the knob table; wherever it lives under src/, its entries are
 # `name: c_str!("file")` (or a C string literal, `name: c"file"`).
-grep -rhoE --include='*.rs' 'name:[[:space:]]*(c_str!\([[:space:]]*"[^"]+"|c"[^"]+")' src |
-	grep -oE '"[^"]+"' | tr -d '"' | sort -u >"$L/knobs.src"
+src_knobs() {
+	grep -rhoE --include='*.rs' 'name:[[:space:]]*(c_str!\([[:space:]]*"[^"]+"|c"[^"]+")' src |
+		grep -oE '"[^"]+"' | tr -d '"' | sort -u
+}
+# src_stats_keys: the stats keys the source prints with a fixed name
+# (`writeln!(b, "key {...}"`, a key being [a-z_][a-z0-9_]*, as
+# drains_over_10ms; the per-mode and per-path ones, printed in a loop, are
+# checked in the guest, as printed). (Whitespace squeezed first: rustfmt
+# breaks a long writeln! over lines.)
+src_stats_keys() {
+	find src -name '*.rs' -exec cat {} + | tr -s ' \n\t' ' ' | grep -oE 'writeln!\( ?[a-z_]+, "[a-z_][a-z0-9_]* \{' |
+		sed -E 's/.*"([a-z_][a-z0-9_]*) \{/\1/' | sort -u
+}
+src_knobs >"$L/knobs.src"
+src_stats_keys >"$L/stats.src"
+# A rename in src/ must not make these checks pass on empty lists.
+NO_KNOBS='' NO_STATS=''
+if ! grep -qx stats "$L/knobs.src" || [ "$(wc -l <"$L/knobs.src")" -lt 5 ]; then
+	NO_KNOBS="the knob table was not found in src/ (no 'name: c_str!(\"stats\")' entry)"
+fi
+[ "$(wc -l <"$L/stats.src")" -ge 5 ] ||
+	NO_STATS="the stats keys were not found in src/ (no 'writeln!(b, \"key {...}\")')"
+
+# The knob table's files are the What: lines of the ABI file.
 sed -n "s|^What:[[:space:]]*$ABI_DIR/\([^[:space:]]*\)[[:space:]]*$|\1|p" "$ABI" 2>/dev/null | sort >"$L/knobs.abi"
 F=()
-if ! grep -qx stats "$L/knobs.src" || [ "$(wc -l <"$L/knobs.src")" -lt 5 ]; then
-	F=("the knob table was not found in src/ (no 'name: c_str!(\"stats\")' entry)")
+if [ -n "$NO_KNOBS" ]; then
+	F=("$NO_KNOBS")
 else
 	while read -r k; do F+=("$k: a file of the knob table in src/, not described in $ABI"); done \
 		< <(comm -23 "$L/knobs.src" "$L/knobs.abi")
@@ -190,15 +218,11 @@ fi
 [ ${#F[@]} = 0 ] && ok=0 || ok=1
 result "$ok" "ABI: the $(wc -l <"$L/knobs.src") files of the knob table in src/ are the What: lines of the ABI file" "${F[@]}"
 
-# The stats keys the source prints with a fixed name (`writeln!(b, "key {...}"`;
-# the per-mode and per-path ones are checked in the guest, as printed).
-# (Whitespace squeezed first: rustfmt breaks a long writeln! over lines.)
-find src -name '*.rs' -exec cat {} + | tr -s ' \n\t' ' ' | grep -oE 'writeln!\( ?[a-z_]+, "[a-z_]+ \{' |
-	sed -E 's/.*"([a-z_]+) \{/\1/' | sort -u >"$L/stats.src"
+# Every fixed stats key the source prints is described in the ABI file.
 awk -v w="$ABI_DIR/stats" '/^What:/ { on = ($2 == w) } on' "$ABI" 2>/dev/null >"$L/stats.abi"
 F=()
-if [ "$(wc -l <"$L/stats.src")" -lt 5 ]; then
-	F=("the stats keys were not found in src/ (no 'writeln!(b, \"key {...}\")')")
+if [ -n "$NO_STATS" ]; then
+	F=("$NO_STATS")
 else
 	while read -r k; do
 		grep -qE "(^|[[:space:]])${k}[:,]" "$L/stats.abi" || F+=("stats key $k: not described in $ABI")
@@ -207,8 +231,54 @@ fi
 [ ${#F[@]} = 0 ] && ok=0 || ok=1
 result "$ok" "ABI: the $(wc -l <"$L/stats.src") fixed stats keys printed in src/ are described in the ABI file" "${F[@]}"
 
+# --- docs/sysfs.md ----------------------------------------------------------
+# doc_names FILE HEADER: the names FILE's Markdown tables give, one a line,
+# in the order written. A table is a run of lines beginning with "|": its
+# first line the header, its second the separator, the rest its rows. Only
+# the tables whose header's first cell is HEADER count ("file": the knob
+# table; "key": the stats key tables). A name is every `word` in backticks
+# in the first cell of a row, word being [a-z][a-z0-9_]* (a cell may give
+# several, as "`allocs`, `frees`"); `purges_<mode>` is not one (the keys
+# printed in a loop are the guest's to check, as for the ABI file above).
+# Backticked words in the other columns, and in the text, are not names.
+doc_names() {
+	awk -v h="$2" '
+		!/^[[:space:]]*[|]/ { row = 0; next }
+		{ row++; cell = $0; sub(/^[[:space:]]*[|][[:space:]]*/, "", cell); sub(/[[:space:]]*[|].*/, "", cell) }
+		row == 1 { on = (cell == h); next }
+		row == 2 || !on { next }
+		{
+			while (match(cell, /`[^`]*`/)) {
+				n = substr(cell, RSTART + 1, RLENGTH - 2); cell = substr(cell, RSTART + RLENGTH)
+				if (n ~ /^[a-z][a-z0-9_]*$/) print n
+			}
+		}' "$1"
+}
+SYSFS_MD=docs/sysfs.md
+F=()
+if [ ! -s "$SYSFS_MD" ]; then
+	F=("$SYSFS_MD is missing")
+elif [ -n "$NO_KNOBS$NO_STATS" ]; then
+	for f in "$NO_KNOBS" "$NO_STATS"; do [ -z "$f" ] || F+=("$f"); done
+else
+	doc_names "$SYSFS_MD" file | sort >"$L/knobs.md"
+	doc_names "$SYSFS_MD" key | sort >"$L/stats.md"
+	while read -r k; do F+=("knob $k: in the knob table in src/, not in the knob table (header \"file\") of $SYSFS_MD"); done \
+		< <(comm -23 "$L/knobs.src" <(sort -u "$L/knobs.md"))
+	while read -r k; do F+=("knob $k: in the knob table of $SYSFS_MD, not in the knob table in src/"); done \
+		< <(comm -13 "$L/knobs.src" <(sort -u "$L/knobs.md"))
+	while read -r k; do F+=("stats key $k: printed by src/, not in a key table (header \"key\") of $SYSFS_MD"); done \
+		< <(comm -23 "$L/stats.src" <(sort -u "$L/stats.md"))
+	while read -r k; do F+=("stats key $k: in a key table of $SYSFS_MD, not printed by src/"); done \
+		< <(comm -13 "$L/stats.src" <(sort -u "$L/stats.md"))
+	while read -r k; do F+=("knob $k: more than one row of the knob table of $SYSFS_MD"); done < <(uniq -d "$L/knobs.md")
+	while read -r k; do F+=("stats key $k: given more than once in the key tables of $SYSFS_MD"); done < <(uniq -d "$L/stats.md")
+fi
+[ ${#F[@]} = 0 ] && ok=0 || ok=1
+result "$ok" "sysfs.md: $SYSFS_MD names the $(wc -l <"$L/knobs.src") knobs of the table in src/ and the $(wc -l <"$L/stats.src") fixed stats keys it prints, no other" "${F[@]}"
+
 [ "$N" = "$PLAN" ] || echo "# lint: ran $N checks for the plan 1..$PLAN"
-echo "# lint: $((N - FAILED)) passed, $FAILED failed (findings: out/lint-findings.txt, outputs: out/lint/)"
+echo "# lint: $((N - FAILED)) passed, $FAILED failed (findings: ${FINDINGS#"$TOP"/}, outputs: ${L#"$TOP"/}/)"
 if [ "$FAILED" != 0 ] || [ "$N" != "$PLAN" ]; then
-	die "lint: $FAILED of $N checks failed (plan $PLAN); findings in out/lint-findings.txt"
+	die "lint: $FAILED of $N checks failed (plan $PLAN); findings in ${FINDINGS#"$TOP"/}"
 fi

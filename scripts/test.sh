@@ -181,7 +181,10 @@ run_job() {
 	echo $? >"$T/$id.rc"; took "$t0" >"$T/$id.took"; echo "$EPOCHSECONDS" >"$T/$id.end"
 }
 
-# Lanes: longest first, each job into the lane that is free soonest.
+# Lanes: the jobs longest first, each lane taking the next one when it is
+# free (so a job that takes longer or shorter than its estimate moves the
+# others, not the end). The plan below is that schedule run on the
+# estimates.
 LANES=${LV_GUESTS:-2}
 declare -A LANE_OF LANE_LOAD
 for ((l = 1; l <= LANES; l++)); do LANE_LOAD[$l]=0; done
@@ -202,10 +205,15 @@ span=0; for ((l = 1; l <= LANES; l++)); do [ "${LANE_LOAD[$l]}" -gt "$span" ] &&
 	echo "expected: about $(( (EPOCHSECONDS - ${t_start%%:*} + span + 59) / 60 )) min in all, $(( (span + 59) / 60 )) min of it in the lanes"
 } | tee "$T/plan.txt" >&2
 
+echo 0 >"$T/next-job"
 lane() {
-	local l=$1 id
-	for id in "${ORDER[@]}"; do
-		[ "${LANE_OF[$id]}" = "$l" ] || continue
+	local l=$1 i id
+	for ((;;)); do
+		# The next job of ORDER, under a lock shared by the lanes.
+		i=$({ flock 7; i=$(cat "$T/next-job"); echo $((i + 1)) >"$T/next-job"; echo "$i"; } 7>>"$T/next-job.lock")
+		[ "$i" -lt "${#ORDER[@]}" ] || return 0
+		id=${ORDER[i]}
+		echo "$l" >"$T/$id.lane"
 		say "test: [lane $l] $id ($(est_of "$id") s expected)"
 		run_job "$id"
 		say "test: [lane $l] $id done: exit $(cat "$T/$id.rc"), $(cat "$T/$id.took")"
@@ -339,15 +347,15 @@ else fail "lockstat.awk: got '$got', want '$want'"; fi
 		read -r w _ _ c _ <"$T/$id.took" 2>/dev/null || { w=- c=-; }
 		lw=$(grep -o 'vCPU wait: late_max_ms=[0-9.]*' "$T/$id.out" 2>/dev/null | sed 's/.*=//' | sort -n | tail -1)
 		kk=${J_ARGS[$id]%% *}; case ${J_KIND[$id]} in guest | expect | lint | shell) ;; bench) kk=6.12 ;; soak) kk=debug ;; *) kk=- ;; esac
-		printf '%-20s %-7s %4s %7s %7s %7s %10s\n' "$id" "$kk" "${LANE_OF[$id]}" "$(est_of "$id")" "$w" "$c" "${lw:+${lw} ms}"
+		printf '%-20s %-7s %4s %7s %7s %7s %10s\n' "$id" "$kk" "$(cat "$T/$id.lane" 2>/dev/null)" "$(est_of "$id")" "$w" "$c" "${lw:+${lw} ms}"
 		if [ -n "$lw" ] && awk -v a="$lw" -v b="$worst" 'BEGIN { exit !(a > b) }'; then worst=$lw worst_id=$id; fi
 	done
 	last=0 crit=1
 	for ((l = 1; l <= LANES; l++)); do
-		e=0; for id in "${ORDER[@]}"; do [ "${LANE_OF[$id]}" = "$l" ] && [ -f "$T/$id.end" ] && [ "$(cat "$T/$id.end")" -gt "$e" ] && e=$(cat "$T/$id.end"); done
+		e=0; for id in "${ORDER[@]}"; do [ "$(cat "$T/$id.lane" 2>/dev/null)" = "$l" ] && [ -f "$T/$id.end" ] && [ "$(cat "$T/$id.end")" -gt "$e" ] && e=$(cat "$T/$id.end"); done
 		[ "$e" -gt "$last" ] && last=$e crit=$l
 	done
-	echo "critical path: lane $crit:$(for id in "${ORDER[@]}"; do [ "${LANE_OF[$id]}" = "$crit" ] && printf ' %s' "$id"; done)"
+	echo "critical path: lane $crit:$(for id in "${ORDER[@]}"; do [ "$(cat "$T/$id.lane" 2>/dev/null)" = "$crit" ] && printf ' %s' "$id"; done)"
 	echo "worst vCPU wait of the run: ${worst} ms (${worst_id:-no guest reported}); the detectors' thresholds: qemu/run-guest.sh"
 } | tee "$T/times.txt" >&2
 # This run's times, the next run's plan.
