@@ -12,7 +12,7 @@
 #                   bench QUICK, the debug kernel's fault/fuzz/soak and others,
 #                   fresh-check; in LV_GUESTS lanes (default 2), with a plan at
 #                   the start and a table of times at the end (out/test/)
-#   make check      the quick loop (about 5 min warm): host tests, lints and
+#   make check      the quick loop (about 2 min warm): host tests, lints and
 #                   the module against each kernel, one smoke guest per kernel
 #   make fresh-check [FULL=1]  the README's make run in a clean Debian 12
 #                   root (mmdebstrap; FULL=1: the kernel built there too)

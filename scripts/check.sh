@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make check: the quick loop between commits (at most 10 minutes warm).
+# make check: the quick loop between commits (1 min 34 s warm, 2026-12-07;
+# the goal is at most 10 minutes).
 # The host tests, the lints against every kernel, the module built against
 # every kernel without a warning, and one short guest (qemu/tests/smoke.sh)
 # per kernel, the guests side by side in LV_GUESTS slots. Results as KTAP in
