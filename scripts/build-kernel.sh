@@ -25,7 +25,7 @@ case $KERNEL in
 			die "kernel: cannot unpack linux-source-7.3.tar.xz from $deb"
 		mv "$tarball.tmp" "$tarball"
 	fi ;;
-*) die "KERNEL=$KERNEL: this project builds KERNEL=6.12 or KERNEL=7.3 (KERNEL=stock boots Debian's image)" ;;
+*) die "KERNEL=$KERNEL: this project builds KERNEL=6.12 or KERNEL=7.3" ;;
 esac
 frag=("$TOP/qemu/kernel.config")
 [ "${DEBUG:-0}" = 1 ] && frag+=("$TOP/qemu/kernel-debug.config")
