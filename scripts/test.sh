@@ -358,9 +358,13 @@ else fail "lockstat.awk: got '$got', want '$want'"; fi
 	echo "critical path: lane $crit:$(for id in "${ORDER[@]}"; do [ "$(cat "$T/$id.lane" 2>/dev/null)" = "$crit" ] && printf ' %s' "$id"; done)"
 	echo "worst vCPU wait of the run: ${worst} ms (${worst_id:-no guest reported}); the detectors' thresholds: qemu/run-guest.sh"
 } | tee "$T/times.txt" >&2
-# This run's times, the next run's plan.
-for id in "${JOBS[@]}"; do
-	[ -f "$T/$id.took" ] && echo "$id $(cut -d' ' -f1 "$T/$id.took")"
-done >"$TIMES.tmp" && mv "$TIMES.tmp" "$TIMES"
+# This run's times, the next run's plan (a job this run did not run, with
+# SKIP_DEBUG=1 or fewer KERNELS, keeps its last time).
+{
+	for id in "${JOBS[@]}"; do
+		[ -f "$T/$id.took" ] && echo "$id $(cut -d' ' -f1 "$T/$id.took")"
+	done
+	cat "$TIMES" 2>/dev/null
+} | awk '!seen[$1]++' >"$TIMES.tmp" && mv "$TIMES.tmp" "$TIMES"
 
 ktap_finish "make test"
