@@ -30,23 +30,23 @@ trap 'tmux -L "$S" kill-server 2>/dev/null' EXIT
 tmux -L "$S" new-session -d -s "$S" -x 160 -y 50 \
 	"cd '$TOP' && SHELL_TIMEOUT=600 scripts/guest.sh qemu/shell.sh --interactive --timeout 600 \
 	--log '$OUT/console.log' 2>'$OUT/stderr.log'; echo LV-SHELL-ENDED \$?; sleep 600"
-if wait_for 'Leave with `exit`' 300 && wait_for '^/ # $' 30; then ok "make shell: the banner and a prompt"
-else not_ok "make shell: the banner and a prompt (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+# expect DESC REGEX SECONDS: one check, passing when the screen shows REGEX.
+expect() {
+	if wait_for "$2" "$3"; then ok "$1"
+	else not_ok "$1 (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+}
+wait_for 'Leave with `exit`' 300
+expect "make shell: the banner and a prompt" '^/ # $' 30
 typein 'cat $K/mode'
-if wait_for '^ordered$' 20; then ok "the module is loaded: mode reads ordered"
-else not_ok "mode reads ordered"; fi
+expect "the module is loaded: mode reads ordered" '^ordered$' 20
 typein 'echo nodes > $K/mode; echo 4 > $K/threads; put duration_ms 1000; put stress 1; nap 3; knob mode; echo "MODE=$V"'
-if wait_for '^MODE=nodes$' 60; then ok "a knob written at the prompt, with the lib.sh helpers (put, nap, knob)"
-else not_ok "a knob written at the prompt (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+expect "a knob written at the prompt, with the lib.sh helpers (put, nap, knob)" '^MODE=nodes$' 60
 typein 'snap; echo "OPS=$S_ops PURGES=$S_purges STALE=$S_stale_tlb"'
-if wait_for '^OPS=[1-9][0-9]* PURGES=[1-9][0-9]* STALE=0$' 30; then ok "the stress ran: ops and purges counted, nothing stale"
-else not_ok "the stress ran (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+expect "the stress ran: ops and purges counted, nothing stale" '^OPS=[1-9][0-9]* PURGES=[1-9][0-9]* STALE=0$' 30
 typein 'echo bogus > $K/mode'
-if wait_for 'Invalid argument' 20; then ok "bad input refused at the prompt (-EINVAL)"
-else not_ok "bad input refused (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+expect "bad input refused at the prompt (-EINVAL)" 'Invalid argument' 20
 typein 'exit'
-if wait_for '^LV-SHELL-ENDED 0$' 60; then ok "exit leaves the guest and make shell ends with 0"
-else not_ok "exit leaves the guest (screen: $(screen | tail -3 | tr '\n' '|'))"; fi
+expect "exit leaves the guest and make shell ends with 0" '^LV-SHELL-ENDED 0$' 60
 if grep -q 'run-guest: PASS' "$OUT/stderr.log"; then ok "the judge passes the boot ($(grep -o 'PASS: .*' "$OUT/stderr.log" | head -c 80))"
 else not_ok "the judge passes the boot: $(grep 'run-guest: FAIL' "$OUT/stderr.log")"; fi
 screen >"$OUT/screen.txt"
