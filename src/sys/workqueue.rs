@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What mode `nodes` needs of the workqueues beyond 6.12's
-//! `kernel::workqueue` (which can enqueue on `system_percpu_wq`, unbound, and has
-//! no `flush_work()`):
+//! What mode `nodes` needs of the workqueues beyond the kernel crate's
+//! `kernel::workqueue` (which can enqueue on `system_wq` and the unbound
+//! queue, not on `system_percpu_wq`, and in 6.12 has no `flush_work()`):
+//!
+//! - [`system_percpu`]: `system_percpu_wq`, where 6.12 and 7.3 queue
+//!   `schedule_work()`;
 //!
 //! - [`flush`]: waits for a [`Work`] item to finish (`flush_work()`), so that
 //!   nothing of the module runs on a worker after the owner is gone;
